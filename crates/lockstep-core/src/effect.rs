@@ -1,0 +1,134 @@
+//! Effects: what the engine asks the outside world to do, as data with deterministic keys.
+//!
+//! The runtime turns an effect into GitHub calls and reports back with an
+//! [`Observation`](crate::input::Observation) naming the effect's key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CaseId, CweId, GhsaId, Login, RepoId};
+use crate::vuln::{Credit, Ecosystem, Rating};
+
+/// A deterministic idempotency key: `{case}/{repo}/{generation}/{action}[-{n}]`.
+///
+/// The same state and input always produce the same keys, so the outbox's uniqueness on the
+/// key turns a re-derived effect into a no-op.
+pub fn effect_key(case: &CaseId, repo: &RepoId, generation: u32, action: &str) -> String {
+    format!("{case}/{repo}/{generation}/{action}")
+}
+
+/// One affected package as GitHub's advisory API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvisoryPackage {
+    /// The ecosystem.
+    pub ecosystem: Ecosystem,
+    /// The package name.
+    pub name: String,
+    /// The vulnerable range, if known.
+    pub vulnerable_version_range: Option<String>,
+    /// The patched versions, once released.
+    pub patched_versions: Option<String>,
+}
+
+/// The content of an advisory, as the engine wants it on GitHub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvisoryContent {
+    /// Summary.
+    pub summary: String,
+    /// Description: the case's text, the sibling links, and the Lockstep marker.
+    pub description: String,
+    /// Severity or CVSS vector.
+    pub rating: Rating,
+    /// CWE ids.
+    pub cwe_ids: BTreeSet<CweId>,
+    /// Credits.
+    pub credits: Vec<Credit>,
+    /// Packages.
+    pub vulnerabilities: Vec<AdvisoryPackage>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum Action {
+    /// Create the draft advisory. Before retrying, the runtime must look for a draft carrying
+    /// `marker` and adopt it.
+    OpenDraft {
+        /// The draft's content.
+        content: AdvisoryContent,
+        /// The marker that identifies the draft as this case's, for this repository.
+        marker: String,
+        /// The siblings its description links.
+        links: BTreeMap<RepoId, GhsaId>,
+    },
+    /// Rewrite the draft's description so that it links every sibling.
+    LinkSiblings {
+        /// The advisory.
+        ghsa: GhsaId,
+        /// The full new description.
+        description: String,
+        /// The siblings it links.
+        siblings: BTreeMap<RepoId, GhsaId>,
+    },
+    /// Make these users collaborators on the draft (the private channel).
+    AddCollaborators {
+        /// The advisory.
+        ghsa: GhsaId,
+        /// Who.
+        logins: BTreeSet<Login>,
+    },
+    /// Ask GitHub's CNA for a CVE.
+    RequestCve {
+        /// The advisory.
+        ghsa: GhsaId,
+    },
+    /// Publish the advisory with its final content. Before retrying, the runtime reads the
+    /// advisory: already published counts as success.
+    Publish {
+        /// The advisory.
+        ghsa: GhsaId,
+        /// Its content at publication, with patched versions.
+        content: AdvisoryContent,
+        /// The release wave, from 0.
+        wave: usize,
+    },
+    /// Close the draft without publishing.
+    CloseDraft {
+        /// The advisory.
+        ghsa: GhsaId,
+    },
+}
+
+impl Action {
+    /// A short name for the action, as used in keys and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpenDraft { .. } => "open-draft",
+            Self::LinkSiblings { .. } => "link-siblings",
+            Self::AddCollaborators { .. } => "add-collaborators",
+            Self::RequestCve { .. } => "request-cve",
+            Self::Publish { .. } => "publish",
+            Self::CloseDraft { .. } => "close-draft",
+        }
+    }
+
+    /// Whether this is a publication, which the store's claim guard re-checks.
+    pub fn is_publish(&self) -> bool {
+        matches!(self, Self::Publish { .. })
+    }
+}
+
+/// An effect for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    /// The idempotency key.
+    pub key: String,
+    /// The case.
+    pub case: CaseId,
+    /// The repository it acts on.
+    pub repo: RepoId,
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+}

@@ -1,0 +1,1295 @@
+//! The engine: inputs in, events and effects out.
+//!
+//! [`Case::open`] and [`Case::handle`] validate an input, authorize it, turn it into events,
+//! apply them, and then *reconcile*: derive, from the state alone, the further events that are
+//! due (effects to request, an embargo to end, a release to start). Because effects are derived
+//! from state and recorded as `EffectRequested` events with deterministic keys, replaying the
+//! log never asks for an effect twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Authority};
+use crate::effect::{Action, AdvisoryContent, AdvisoryPackage, Effect, effect_key};
+use crate::event::{Event, EventKind, ExitReason, ReleaseMode};
+use crate::ids::{GhsaId, RepoId, Timestamp};
+use crate::input::{
+    Actor, Command, FixStage, Input, Observation, OpenCase, Outcome, Principal, Threat, Verdict,
+};
+use crate::machines::{EmState, EmSymbol, RmState};
+use crate::model::{Assessment, Case, EffectStatus, Fix, RemoteState};
+use crate::reject::Rejection;
+use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
+use crate::workflow::DeadlinePolicy;
+
+/// The result of an accepted input: the events to persist (in order) and the authority that
+/// allowed it, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The events, already applied to the case.
+    pub events: Vec<Event>,
+    /// Who acted, and under which role.
+    pub authority: Authority,
+}
+
+impl Decision {
+    /// The effects requested by these events, for the outbox.
+    pub fn effects(&self) -> impl Iterator<Item = &Effect> {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::EffectRequested { effect } => Some(effect),
+            _ => None,
+        })
+    }
+}
+
+/// Why the engine wants to be woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineReason {
+    /// The embargo ends.
+    EmbargoEnds,
+}
+
+/// The next time the engine has something to do without any input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    /// When.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: DeadlineReason,
+}
+
+/// Why a repository holds the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum BlockReason {
+    /// Nobody has assessed it. `flagged_by` lists affected upstreams.
+    Unassessed {
+        /// Upstream repositories assessed affected.
+        flagged_by: BTreeSet<RepoId>,
+    },
+    /// Its maintainers are still investigating.
+    Investigating,
+    /// Affected, and its fix is not released (perhaps prepared).
+    FixNotReleased {
+        /// Whether a fix is prepared.
+        prepared: bool,
+    },
+    /// It must publish after a repository that is itself blocked.
+    WaitingFor {
+        /// The blocked upstream.
+        upstream: RepoId,
+    },
+}
+
+/// A repository that holds the release, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocker {
+    /// The repository.
+    pub repo: RepoId,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: BlockReason,
+}
+
+/// Upper bound on reconcile rounds per input; each round makes progress, and a case has few
+/// repositories, so this is never reached in practice.
+const MAX_ROUNDS: usize = 64;
+
+struct Tx<'a> {
+    case: &'a mut Case,
+    now: Timestamp,
+    by: Actor,
+    events: Vec<Event>,
+}
+
+impl Tx<'_> {
+    fn emit(&mut self, kind: EventKind) -> Result<(), Rejection> {
+        let event = Event {
+            seq: self.case.version + 1,
+            at: self.now,
+            by: self.by.clone(),
+            kind,
+        };
+        self.case
+            .apply(&event)
+            .map_err(|e| Rejection::Internal(e.to_string()))?;
+        self.events.push(event);
+        Ok(())
+    }
+
+    /// Moves a participant's RM state to `target` along Vultron's edges, one event per edge.
+    /// An unreachable target leaves it where it is.
+    fn rm_to(&mut self, repo: &RepoId, target: RmState) -> Result<(), Rejection> {
+        let Some(from) = self.case.participants.get(repo).map(|p| p.rm) else {
+            return Ok(());
+        };
+        let Some(path) = from.path_to(target) else {
+            return Ok(());
+        };
+        let mut state = from;
+        for symbol in path {
+            let to = state.step(symbol).ok_or_else(|| {
+                Rejection::Internal(format!("RM path from {state:?} has no edge {symbol:?}"))
+            })?;
+            self.emit(EventKind::RmMoved {
+                repo: repo.clone(),
+                from: state,
+                symbol,
+                to,
+            })?;
+            state = to;
+        }
+        Ok(())
+    }
+
+    fn em(
+        &mut self,
+        symbol: EmSymbol,
+        until: Option<Timestamp>,
+        reason: Option<String>,
+        exit: Option<ExitReason>,
+    ) -> Result<(), Rejection> {
+        let from = self.case.embargo.state;
+        let to = from.step(symbol).ok_or_else(|| {
+            Rejection::Internal(format!("no EM edge from {from:?} on {symbol:?}"))
+        })?;
+        self.emit(EventKind::EmMoved {
+            from,
+            symbol,
+            to,
+            until,
+            reason,
+            exit,
+        })
+    }
+
+    fn end_embargo(&mut self, exit: ExitReason) -> Result<(), Rejection> {
+        if self.case.embargo.state.in_force() {
+            self.em(EmSymbol::Terminate, None, None, Some(exit))?;
+        }
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        repo: &RepoId,
+        action_key: &str,
+        action: Action,
+    ) -> Result<(), Rejection> {
+        let generation = self.case.participants.get(repo).map_or(1, |p| p.generation);
+        let key = effect_key(&self.case.id, repo, generation, action_key);
+        if self.case.effects.contains_key(&key) {
+            return Ok(());
+        }
+        self.emit(EventKind::EffectRequested {
+            effect: Effect {
+                key,
+                case: self.case.id.clone(),
+                repo: repo.clone(),
+                action,
+            },
+        })
+    }
+}
+
+fn reason_of(field: &'static str, reason: &str) -> Result<String, Rejection> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Rejection::Invalid {
+            field,
+            why: "a reason is required".into(),
+        });
+    }
+    if reason.len() > 4096 {
+        return Err(Rejection::Invalid {
+            field,
+            why: "is longer than 4,096 bytes".into(),
+        });
+    }
+    Ok(reason.to_owned())
+}
+
+impl Case {
+    /// Opens a case. The principal must be a coordinator of the workflow.
+    pub fn open(
+        principal: &Principal,
+        open: OpenCase,
+        now: Timestamp,
+    ) -> Result<(Case, Decision), Rejection> {
+        let Actor::User(login) = &principal.actor else {
+            return Err(Rejection::NotAuthorized {
+                actor: principal.actor.to_string(),
+                action: "open a case",
+                why: "only a coordinator opens a case".into(),
+            });
+        };
+        if !open.workflow.is_coordinator(login) {
+            return Err(Rejection::NotAuthorized {
+                actor: login.to_string(),
+                action: "open a case",
+                why: format!(
+                    "{login} is not a coordinator of workflow {:?}",
+                    open.workflow.name
+                ),
+            });
+        }
+        let v = &open.vulnerability;
+        if v.summary.trim().is_empty() || v.summary.len() > MAX_SUMMARY {
+            return Err(Rejection::Invalid {
+                field: "summary",
+                why: format!("must be 1 to {MAX_SUMMARY} bytes"),
+            });
+        }
+        if v.description.trim().is_empty() || v.description.len() > MAX_DESCRIPTION {
+            return Err(Rejection::Invalid {
+                field: "description",
+                why: format!("must be 1 to {MAX_DESCRIPTION} bytes"),
+            });
+        }
+        let scope = if open.scope.is_empty() {
+            open.workflow.repos.keys().cloned().collect()
+        } else {
+            open.scope.clone()
+        };
+        for repo in &scope {
+            if !open.workflow.repos.contains_key(repo) {
+                return Err(Rejection::NotInWorkflow {
+                    repo: repo.clone(),
+                    workflow: open.workflow.name.clone(),
+                });
+            }
+        }
+        let max_days = open.workflow.embargo.max_days;
+        let limit = now.plus_days(max_days);
+        let until = open
+            .embargo_until
+            .unwrap_or_else(|| now.plus_days(open.workflow.embargo.default_days));
+        if until <= now {
+            return Err(Rejection::EmbargoInPast { until, now });
+        }
+        if until > limit {
+            return Err(Rejection::EmbargoTooLong {
+                until,
+                max_days,
+                limit,
+            });
+        }
+        let opening = Event {
+            seq: 1,
+            at: now,
+            by: principal.actor.clone(),
+            kind: EventKind::CaseOpened {
+                case_id: open.case_id,
+                workflow: open.workflow,
+                scope: scope.clone(),
+                vulnerability: open.vulnerability,
+            },
+        };
+        let mut case =
+            Case::from_opening(&opening).map_err(|e| Rejection::Internal(e.to_string()))?;
+        let mut tx = Tx {
+            case: &mut case,
+            now,
+            by: principal.actor.clone(),
+            events: vec![opening],
+        };
+        for repo in &scope {
+            tx.rm_to(repo, RmState::Received)?;
+        }
+        // The workflow's default is the initial proposal, accepted at once (Vultron: a
+        // published default embargo is an initial proposal; N -p-> P -a-> A).
+        let why = "workflow default".to_owned();
+        tx.em(EmSymbol::Propose, Some(until), Some(why.clone()), None)?;
+        tx.em(EmSymbol::Accept, Some(until), Some(why), None)?;
+        tx.reconcile()?;
+        let events = tx.events;
+        let authority = Authority {
+            actor: principal.actor.clone(),
+            authenticated_by: principal.authenticated_by,
+            role: auth::Role::Coordinator,
+        };
+        Ok((case, Decision { events, authority }))
+    }
+
+    /// Handles one input at time `now`. On rejection the case is unchanged.
+    pub fn handle(
+        &mut self,
+        principal: &Principal,
+        input: Input,
+        now: Timestamp,
+    ) -> Result<Decision, Rejection> {
+        if self.closed.is_some() && matches!(input, Input::Command(_)) {
+            return Err(Rejection::CaseClosed);
+        }
+        let authority = auth::authorize(self, principal, &input)?;
+        let mut next = self.clone();
+        let mut tx = Tx {
+            case: &mut next,
+            // Time never runs backwards in a case's log.
+            now: now.max(self.last_at),
+            by: principal.actor.clone(),
+            events: Vec::new(),
+        };
+        tx.fire_deadline()?;
+        match input {
+            Input::Command(cmd) => tx.command(cmd)?,
+            Input::Observation(obs) => tx.observe(obs)?,
+            Input::Tick => {}
+        }
+        tx.reconcile()?;
+        let events = tx.events;
+        *self = next;
+        Ok(Decision { events, authority })
+    }
+
+    /// When the engine next needs to run without input, and why.
+    pub fn next_deadline(&self) -> Option<Deadline> {
+        if self.closed.is_some() || !self.embargo.state.in_force() {
+            return None;
+        }
+        self.embargo.until.map(|at| Deadline {
+            at,
+            reason: DeadlineReason::EmbargoEnds,
+        })
+    }
+
+    /// Whether the vulnerability is, or must be treated as, public: every advisory whose fix
+    /// is released may publish, whatever the others' state.
+    pub fn forced(&self) -> bool {
+        let l = &self.latches;
+        l.public.is_some()
+            || l.exploit.is_some()
+            || (l.attacks.is_some() && self.workflow.embargo.end_on_attacks)
+            || self
+                .embargo
+                .exit
+                .as_ref()
+                .is_some_and(|(_, r)| r.forces_release())
+    }
+
+    /// Every in-scope repository that holds the release, with its reason, sorted.
+    pub fn blockers(&self) -> Vec<Blocker> {
+        let mut out = Vec::new();
+        let mut blocked = BTreeSet::new();
+        for (repo, p) in self.scope() {
+            let reason = match &p.assessment {
+                Assessment::Unassessed => Some(BlockReason::Unassessed {
+                    flagged_by: p.flagged_by.clone(),
+                }),
+                Assessment::Investigating { .. } => Some(BlockReason::Investigating),
+                Assessment::Affected { .. } if !p.fix.is_released() => {
+                    Some(BlockReason::FixNotReleased {
+                        prepared: matches!(p.fix, Fix::Prepared { .. }),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                blocked.insert(repo.clone());
+                out.push(Blocker {
+                    repo: repo.clone(),
+                    reason,
+                });
+            }
+        }
+        // A repository that must publish after a blocked one waits for it.
+        if let Some(schedule) = &self.schedule {
+            for (repo, p) in self.scope() {
+                if blocked.contains(repo) || matches!(p.assessment, Assessment::NotAffected { .. })
+                {
+                    continue;
+                }
+                if let Some(up) = schedule.upstream(repo).intersection(&blocked).next() {
+                    out.push(Blocker {
+                        repo: repo.clone(),
+                        reason: BlockReason::WaitingFor {
+                            upstream: up.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.repo.cmp(&b.repo));
+        out
+    }
+
+    /// Whether the publication gate is open: every in-scope repository is assessed, and every
+    /// affected one has its fix released.
+    pub fn gate_open(&self) -> bool {
+        self.closed.is_none()
+            && self.scope().all(|(_, p)| match p.assessment {
+                Assessment::NotAffected { .. } => true,
+                Assessment::Affected { .. } => p.fix.is_released(),
+                _ => false,
+            })
+    }
+
+    /// The repositories that may publish now that the release has started (or would, once it
+    /// starts), and the waves they publish in. Already published repositories are included,
+    /// so that waves stay stable as publications are confirmed.
+    pub fn release_plan(&self) -> Vec<Vec<RepoId>> {
+        let set = self.publishable();
+        match &self.schedule {
+            Some(s) => s.waves(&set),
+            None => vec![set.into_iter().collect()],
+        }
+    }
+
+    /// Affected in-scope repositories with a released fix whose affected upstreams may publish
+    /// too (the upstream condition is dropped once the vulnerability is public).
+    fn publishable(&self) -> BTreeSet<RepoId> {
+        let fixed: BTreeSet<RepoId> = self
+            .scope()
+            .filter(|(_, p)| {
+                matches!(p.assessment, Assessment::Affected { .. })
+                    && (p.fix.is_released() || p.advisory.state == RemoteState::Published)
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        let Some(schedule) = &self.schedule else {
+            return fixed;
+        };
+        if self.forced() {
+            return fixed;
+        }
+        fixed
+            .iter()
+            .filter(|r| {
+                schedule.upstream(r).iter().all(|u| {
+                    self.participants.get(u).is_none_or(|p| {
+                        !p.in_scope
+                            || matches!(p.assessment, Assessment::NotAffected { .. })
+                            || fixed.contains(u)
+                    })
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The publication guard: whether `repo`'s advisory may be published at `now`.
+    ///
+    /// True only when the release has started, the case is open, no embargo is in force, the
+    /// repository is affected with a released fix and in the release plan, every upstream in
+    /// the plan is confirmed published, and one of these holds: the gate is open, the
+    /// vulnerability is public (a leak, a disclosure order or a threat), or the deadline has
+    /// passed (by `now`) under `publish-ready`. The engine requests a publication only when
+    /// this holds, and the store re-checks it, with the database's clock, inside the
+    /// transaction that claims the publish effect.
+    pub fn publication_allowed(&self, repo: &RepoId, now: Timestamp) -> Result<(), String> {
+        let Some((_, mode)) = self.release else {
+            return Err("the release has not started".into());
+        };
+        if self.closed.is_some() {
+            return Err("the case is closed".into());
+        }
+        if self.embargo.state.in_force() {
+            return Err("the embargo is in force".into());
+        }
+        let p = self
+            .participants
+            .get(repo)
+            .filter(|p| p.in_scope)
+            .ok_or_else(|| format!("{repo} is not in the case"))?;
+        if !matches!(p.assessment, Assessment::Affected { .. }) || !p.fix.is_released() {
+            return Err(format!("{repo} is not affected with a released fix"));
+        }
+        let deadline_passed = self.embargo.until.is_some_and(|u| now >= u);
+        let permitted = self.forced()
+            || self.gate_open()
+            || (mode == ReleaseMode::DeadlinePublishReady && deadline_passed);
+        if !permitted {
+            return Err(
+                "the gate is closed and the embargo did not end by a leak or the deadline policy"
+                    .into(),
+            );
+        }
+        let plan: BTreeSet<RepoId> = self.release_plan().into_iter().flatten().collect();
+        if !plan.contains(repo) {
+            return Err(format!(
+                "{repo} waits for an upstream that has no released fix"
+            ));
+        }
+        if let Some(s) = &self.schedule
+            && let Some(u) = s
+                .upstream(repo)
+                .iter()
+                .filter(|u| plan.contains(*u))
+                .find(|u| {
+                    self.participants
+                        .get(*u)
+                        .is_none_or(|p| p.advisory.state != RemoteState::Published)
+                })
+        {
+            return Err(format!(
+                "{repo} publishes after {u}, which is not yet published"
+            ));
+        }
+        Ok(())
+    }
+
+    fn marker(&self, repo: &RepoId) -> String {
+        format!("<!-- lockstep:{}:{} -->", self.id, repo)
+    }
+
+    /// The advisory description for `repo`, linking `links`, ending in the Lockstep marker.
+    /// The marker is an HTML comment: GitHub does not render it, so it is invisible in the
+    /// published advisory, and it names only the case id and repository.
+    pub fn description(&self, repo: &RepoId, links: &BTreeMap<RepoId, GhsaId>) -> String {
+        let mut d = self.vulnerability.description.trim_end().to_owned();
+        if !links.is_empty() {
+            d.push_str("\n\n### Related advisories\n\nThe same vulnerability affects other repositories; their advisories are coordinated with this one:\n\n");
+            for (r, g) in links {
+                d.push_str(&format!(
+                    "- {r}: [{g}](https://github.com/{r}/security/advisories/{g})\n"
+                ));
+            }
+        }
+        d.push_str("\n\n");
+        d.push_str(&self.marker(repo));
+        d
+    }
+
+    fn content(
+        &self,
+        repo: &RepoId,
+        links: &BTreeMap<RepoId, GhsaId>,
+        fixes: &[PackageFix],
+    ) -> AdvisoryContent {
+        let v = &self.vulnerability;
+        let spec = self.workflow.repos.get(repo);
+        let ecosystem = spec.map_or(crate::vuln::Ecosystem::Other, |s| s.ecosystem);
+        let vulnerabilities = if fixes.is_empty() {
+            spec.map(|s| s.packages.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|name| AdvisoryPackage {
+                    ecosystem,
+                    name: name.clone(),
+                    vulnerable_version_range: None,
+                    patched_versions: None,
+                })
+                .collect()
+        } else {
+            fixes
+                .iter()
+                .map(|f| AdvisoryPackage {
+                    ecosystem,
+                    name: f.package.clone(),
+                    vulnerable_version_range: f.vulnerable_range.clone(),
+                    patched_versions: Some(f.patched_versions.clone()),
+                })
+                .collect()
+        };
+        AdvisoryContent {
+            summary: v.summary.clone(),
+            description: self.description(repo, links),
+            rating: v.rating.clone(),
+            cwe_ids: v.cwes.clone(),
+            credits: v.credits.clone(),
+            vulnerabilities,
+        }
+    }
+}
+
+impl Tx<'_> {
+    fn fire_deadline(&mut self) -> Result<(), Rejection> {
+        let e = &self.case.embargo;
+        if e.state.in_force() && e.until.is_some_and(|u| self.now >= u) {
+            self.end_embargo(ExitReason::Deadline)?;
+        }
+        Ok(())
+    }
+
+    fn in_scope(&self, repo: &RepoId) -> Result<(), Rejection> {
+        match self.case.participants.get(repo) {
+            Some(p) if p.in_scope => Ok(()),
+            _ if !self.case.workflow.repos.contains_key(repo) => Err(Rejection::NotInWorkflow {
+                repo: repo.clone(),
+                workflow: self.case.workflow.name.clone(),
+            }),
+            _ => Err(Rejection::NotInCase { repo: repo.clone() }),
+        }
+    }
+
+    fn not_published(&self, repo: &RepoId) -> Result<(), Rejection> {
+        match self.case.participants.get(repo) {
+            Some(p) if p.advisory.state == RemoteState::Published => {
+                Err(Rejection::AlreadyPublished { repo: repo.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) -> Result<(), Rejection> {
+        match cmd {
+            Command::AddRepo { repo } => {
+                if !self.case.workflow.repos.contains_key(&repo) {
+                    return Err(Rejection::NotInWorkflow {
+                        repo,
+                        workflow: self.case.workflow.name.clone(),
+                    });
+                }
+                if self
+                    .case
+                    .participants
+                    .get(&repo)
+                    .is_some_and(|p| p.in_scope)
+                {
+                    return Err(Rejection::AlreadyInCase { repo });
+                }
+                self.emit(EventKind::RepoAdded { repo: repo.clone() })?;
+                self.rm_to(&repo, RmState::Received)
+            }
+            Command::RemoveRepo { repo, reason } => {
+                let reason = reason_of("reason", &reason)?;
+                self.in_scope(&repo)?;
+                self.not_published(&repo)?;
+                if self.case.scope().count() <= 1 {
+                    return Err(Rejection::LastRepository);
+                }
+                self.emit(EventKind::RepoRemoved {
+                    repo: repo.clone(),
+                    reason,
+                })?;
+                self.rm_to(&repo, RmState::Closed)
+            }
+            Command::Assess {
+                repo,
+                verdict,
+                reason,
+            } => {
+                let reason = reason_of("reason", &reason)?;
+                self.in_scope(&repo)?;
+                self.not_published(&repo)?;
+                let p = &self.case.participants[&repo];
+                if verdict == Verdict::NotAffected && p.fix != Fix::None {
+                    return Err(Rejection::Contradiction {
+                        repo,
+                        why: "a fix is marked; revoke it before assessing not affected".into(),
+                    });
+                }
+                let same = p.assessment.verdict() == Some(verdict)
+                    && match &p.assessment {
+                        Assessment::Investigating { reason: r }
+                        | Assessment::Affected { reason: r }
+                        | Assessment::NotAffected { reason: r } => *r == reason,
+                        Assessment::Unassessed => false,
+                    };
+                if same {
+                    return Ok(());
+                }
+                self.assess(&repo, verdict, reason)
+            }
+            Command::MarkFix {
+                repo,
+                stage,
+                packages,
+            } => {
+                self.in_scope(&repo)?;
+                self.not_published(&repo)?;
+                let packages = self.validate_packages(&repo, packages)?;
+                let p = &self.case.participants[&repo];
+                match p.assessment {
+                    Assessment::NotAffected { .. } => {
+                        return Err(Rejection::Contradiction {
+                            repo,
+                            why: "assessed not affected; assess it affected before marking a fix"
+                                .into(),
+                        });
+                    }
+                    Assessment::Affected { .. } => {}
+                    Assessment::Unassessed | Assessment::Investigating { .. } => {
+                        self.assess(&repo, Verdict::Affected, "a fix was marked".into())?;
+                    }
+                }
+                let current = &self.case.participants[&repo].fix;
+                let unchanged = match (current, stage) {
+                    (Fix::Prepared { packages: p }, FixStage::Prepared)
+                    | (Fix::Released { packages: p }, FixStage::Released) => *p == packages,
+                    _ => false,
+                };
+                if unchanged {
+                    return Ok(());
+                }
+                self.emit(EventKind::FixMarked {
+                    repo,
+                    stage,
+                    packages,
+                })
+            }
+            Command::RevokeFix { repo, reason } => {
+                let reason = reason_of("reason", &reason)?;
+                self.in_scope(&repo)?;
+                self.not_published(&repo)?;
+                if self.case.participants[&repo].fix == Fix::None {
+                    return Err(Rejection::NoFix { repo });
+                }
+                self.emit(EventKind::FixRevoked { repo, reason })
+            }
+            Command::SetEmbargo { until, reason } => {
+                let reason = reason_of("reason", &reason)?;
+                let e = &self.case.embargo;
+                if e.state == EmState::Exited || self.case.forced() {
+                    return Err(Rejection::EmbargoEnded);
+                }
+                if until <= self.now {
+                    return Err(Rejection::EmbargoInPast {
+                        until,
+                        now: self.now,
+                    });
+                }
+                if until > e.hard_limit {
+                    return Err(Rejection::EmbargoTooLong {
+                        until,
+                        max_days: self.case.workflow.embargo.max_days,
+                        limit: e.hard_limit,
+                    });
+                }
+                if e.until == Some(until) && e.state == EmState::Active {
+                    return Ok(());
+                }
+                // The engine is the single writer: a coordinator's revision is proposed and
+                // accepted at once (A -p-> R -a-> A); the old terms hold until it is accepted.
+                self.em(EmSymbol::Propose, Some(until), Some(reason.clone()), None)?;
+                self.em(EmSymbol::Accept, Some(until), Some(reason), None)
+            }
+            Command::DiscloseNow { reason } => {
+                let reason = reason_of("reason", &reason)?;
+                if self
+                    .case
+                    .embargo
+                    .exit
+                    .as_ref()
+                    .is_some_and(|(_, r)| r.forces_release())
+                {
+                    return Ok(());
+                }
+                if self.case.embargo.state.in_force() {
+                    self.end_embargo(ExitReason::Disclosed { reason })
+                } else {
+                    // The embargo already ended (a deadline under hold-all): record the order
+                    // to disclose as public awareness, which forces the release.
+                    self.emit(EventKind::ThreatRecorded {
+                        threat: Threat::PublicAwareness,
+                        reason,
+                    })
+                }
+            }
+            Command::RecordThreat { threat, reason } => {
+                let reason = reason_of("reason", &reason)?;
+                let l = &self.case.latches;
+                let already = match threat {
+                    Threat::PublicAwareness => l.public.is_some(),
+                    Threat::ExploitPublic => l.exploit.is_some(),
+                    Threat::AttacksObserved => l.attacks.is_some(),
+                };
+                if already {
+                    return Ok(());
+                }
+                let ends =
+                    threat != Threat::AttacksObserved || self.case.workflow.embargo.end_on_attacks;
+                if ends {
+                    self.end_embargo(ExitReason::Threat { threat })?;
+                }
+                self.emit(EventKind::ThreatRecorded { threat, reason })
+            }
+            Command::Close { reason } => {
+                let reason = reason_of("reason", &reason)?;
+                self.end_embargo(ExitReason::CaseClosed)?;
+                let repos: Vec<RepoId> = self.case.participants.keys().cloned().collect();
+                for repo in &repos {
+                    self.rm_to(repo, RmState::Closed)?;
+                }
+                self.emit(EventKind::CaseClosed { reason })
+            }
+        }
+    }
+
+    fn validate_packages(
+        &self,
+        repo: &RepoId,
+        packages: Vec<PackageFix>,
+    ) -> Result<Vec<PackageFix>, Rejection> {
+        if packages.is_empty() {
+            return Err(Rejection::Invalid {
+                field: "packages",
+                why: "name at least one package and its patched versions".into(),
+            });
+        }
+        let known = self
+            .case
+            .workflow
+            .repos
+            .get(repo)
+            .map(|s| s.packages.as_slice())
+            .unwrap_or_default();
+        let mut out: Vec<PackageFix> = Vec::new();
+        for mut f in packages {
+            if !known.contains(&f.package) {
+                return Err(Rejection::UnknownPackage {
+                    repo: repo.clone(),
+                    package: f.package,
+                });
+            }
+            f.patched_versions = f.patched_versions.trim().to_owned();
+            if f.patched_versions.is_empty() || f.patched_versions.len() > 256 {
+                return Err(Rejection::Invalid {
+                    field: "patched_versions",
+                    why: "must be 1 to 256 bytes".into(),
+                });
+            }
+            f.vulnerable_range = f
+                .vulnerable_range
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty());
+            if f.vulnerable_range.as_ref().is_some_and(|r| r.len() > 256) {
+                return Err(Rejection::Invalid {
+                    field: "vulnerable_range",
+                    why: "must be at most 256 bytes".into(),
+                });
+            }
+            if out.iter().any(|o| o.package == f.package) {
+                return Err(Rejection::Invalid {
+                    field: "packages",
+                    why: format!("package {:?} is named twice", f.package),
+                });
+            }
+            out.push(f);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn assess(&mut self, repo: &RepoId, verdict: Verdict, reason: String) -> Result<(), Rejection> {
+        self.emit(EventKind::Assessed {
+            repo: repo.clone(),
+            verdict,
+            reason,
+        })?;
+        let from = self.case.participants[repo].rm;
+        let target = match (verdict, from) {
+            (Verdict::Investigating, RmState::Received | RmState::Invalid) => RmState::Valid,
+            (Verdict::Investigating, s) => s,
+            (Verdict::Affected, _) => RmState::Accepted,
+            (Verdict::NotAffected, RmState::Received) => RmState::Invalid,
+            (Verdict::NotAffected, RmState::Valid | RmState::Accepted) => RmState::Deferred,
+            (Verdict::NotAffected, s) => s,
+        };
+        self.rm_to(repo, target)?;
+        if verdict == Verdict::Affected {
+            // Impact propagation: repositories that publish after this one and are still
+            // unassessed are asked to look.
+            let downstream = self
+                .case
+                .schedule
+                .as_ref()
+                .map(|s| s.downstream(repo))
+                .unwrap_or_default();
+            for d in downstream {
+                let flag = self.case.participants.get(&d).is_some_and(|p| {
+                    p.in_scope
+                        && p.assessment == Assessment::Unassessed
+                        && !p.flagged_by.contains(repo)
+                });
+                if flag {
+                    self.emit(EventKind::FlaggedForAssessment {
+                        repo: d,
+                        because: repo.clone(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn observe(&mut self, obs: Observation) -> Result<(), Rejection> {
+        match obs {
+            Observation::EffectSucceeded { key, outcome } => {
+                let record = self
+                    .case
+                    .effects
+                    .get(&key)
+                    .ok_or_else(|| Rejection::UnknownEffect { key: key.clone() })?;
+                let expected = match outcome {
+                    Outcome::DraftOpened { .. } => "open-draft",
+                    Outcome::SiblingsLinked => "link-siblings",
+                    Outcome::CollaboratorsAdded => "add-collaborators",
+                    Outcome::CveRequested => "request-cve",
+                    Outcome::Published => "publish",
+                    Outcome::DraftClosed => "close-draft",
+                };
+                if record.action != expected {
+                    return Err(Rejection::Invalid {
+                        field: "outcome",
+                        why: format!("effect {key} is {}, not {expected}", record.action),
+                    });
+                }
+                let repo = record.repo.clone();
+                let succeeded = record.status == EffectStatus::Succeeded;
+                if let Outcome::DraftOpened { ghsa } = &outcome {
+                    let existing = self
+                        .case
+                        .participants
+                        .get(&repo)
+                        .and_then(|p| p.advisory.ghsa.clone());
+                    if let Some(existing) = existing.filter(|g| g != ghsa) {
+                        // A second draft for the same repository (a retry that did not find
+                        // the first): keep the first, close this one.
+                        if !succeeded {
+                            self.emit(EventKind::EffectSucceeded {
+                                key,
+                                outcome: Outcome::DraftOpened { ghsa: existing },
+                            })?;
+                        }
+                        let extra = ghsa.clone();
+                        return self.request(
+                            &repo,
+                            &format!("close-draft-{extra}"),
+                            Action::CloseDraft { ghsa: extra },
+                        );
+                    }
+                }
+                if succeeded {
+                    return Ok(()); // a duplicate observation changes nothing
+                }
+                self.emit(EventKind::EffectSucceeded { key, outcome })
+            }
+            Observation::EffectFailed {
+                key,
+                retryable,
+                error,
+            } => {
+                let record = self
+                    .case
+                    .effects
+                    .get(&key)
+                    .ok_or_else(|| Rejection::UnknownEffect { key: key.clone() })?;
+                match record.status {
+                    EffectStatus::Succeeded => Ok(()), // stale: it succeeded meanwhile
+                    EffectStatus::Failed { retryable: r } if r == retryable => Ok(()),
+                    _ => self.emit(EventKind::EffectFailed {
+                        key,
+                        retryable,
+                        error: error.chars().take(1000).collect(),
+                    }),
+                }
+            }
+            Observation::CveAssigned { repo, cve } => {
+                let p = self
+                    .case
+                    .participants
+                    .get(&repo)
+                    .ok_or(Rejection::NotInCase { repo: repo.clone() })?;
+                if p.advisory.cve.as_ref() == Some(&cve) {
+                    return Ok(());
+                }
+                self.emit(EventKind::CveAssigned { repo, cve })
+            }
+            Observation::PrivateForkCreated { repo, fork } => {
+                let p = self
+                    .case
+                    .participants
+                    .get(&repo)
+                    .ok_or(Rejection::NotInCase { repo: repo.clone() })?;
+                if p.advisory.private_fork.as_ref() == Some(&fork) {
+                    return Ok(());
+                }
+                if fork.is_empty() || fork.len() > 200 {
+                    return Err(Rejection::Invalid {
+                        field: "fork",
+                        why: "must be owner/name".into(),
+                    });
+                }
+                self.emit(EventKind::PrivateForkCreated { repo, fork })
+            }
+            Observation::AdvisoryPublished { repo, ghsa } => {
+                let p = self
+                    .case
+                    .participants
+                    .get(&repo)
+                    .ok_or(Rejection::NotInCase { repo: repo.clone() })?;
+                if p.advisory.ghsa.as_ref() != Some(&ghsa) {
+                    return Err(Rejection::Invalid {
+                        field: "ghsa",
+                        why: format!("{ghsa} is not this case's advisory for {repo}"),
+                    });
+                }
+                if p.advisory.state == RemoteState::Published {
+                    return Ok(());
+                }
+                let key = effect_key(&self.case.id, &repo, p.generation, "publish");
+                if self.case.effects.contains_key(&key) {
+                    // Lockstep asked for this publication; the observation confirms it.
+                    return self.emit(EventKind::EffectSucceeded {
+                        key,
+                        outcome: Outcome::Published,
+                    });
+                }
+                // Someone else published it: a leak.
+                self.end_embargo(ExitReason::Leak { repo: repo.clone() })?;
+                self.emit(EventKind::PublishedElsewhere { repo, ghsa })
+            }
+        }
+    }
+
+    /// Derives whatever is due from the state, until nothing more is.
+    fn reconcile(&mut self) -> Result<(), Rejection> {
+        for _ in 0..MAX_ROUNDS {
+            let before = self.events.len();
+            self.reconcile_once()?;
+            if self.events.len() == before {
+                return Ok(());
+            }
+        }
+        Err(Rejection::Internal("reconcile did not settle".into()))
+    }
+
+    fn reconcile_once(&mut self) -> Result<(), Rejection> {
+        // Drafts to close: out of scope, case closed, or (once releasing) not affected.
+        let releasing = self.case.release.is_some();
+        let closed = self.case.closed.is_some();
+        let to_close: Vec<(RepoId, GhsaId)> = self
+            .case
+            .participants
+            .iter()
+            .filter(|(_, p)| p.advisory.state == RemoteState::Draft)
+            .filter(|(_, p)| {
+                closed
+                    || !p.in_scope
+                    || (releasing && matches!(p.assessment, Assessment::NotAffected { .. }))
+            })
+            .filter_map(|(r, p)| p.advisory.ghsa.clone().map(|g| (r.clone(), g)))
+            .collect();
+        for (repo, ghsa) in to_close {
+            self.request(&repo, "close-draft", Action::CloseDraft { ghsa })?;
+        }
+        if closed {
+            return Ok(());
+        }
+
+        // A public vulnerability ends the embargo at once.
+        if self.case.embargo.state.in_force() && self.case.forced() {
+            let l = &self.case.latches;
+            let threat = if l.exploit.is_some() {
+                Threat::ExploitPublic
+            } else if l.public.is_some() {
+                Threat::PublicAwareness
+            } else {
+                Threat::AttacksObserved
+            };
+            self.end_embargo(ExitReason::Threat { threat })?;
+        }
+
+        self.open_drafts()?;
+        self.follow_up_drafts()?;
+        self.link_siblings()?;
+
+        // Start the release.
+        if self.case.release.is_none() {
+            let mode = if self.case.forced() {
+                Some(ReleaseMode::Forced)
+            } else if self.case.gate_open() {
+                self.end_embargo(ExitReason::AllFixesReady)?;
+                Some(ReleaseMode::Gate)
+            } else if self
+                .case
+                .embargo
+                .exit
+                .as_ref()
+                .is_some_and(|(_, r)| *r == ExitReason::Deadline)
+                && self.case.workflow.embargo.deadline_policy == DeadlinePolicy::PublishReady
+            {
+                Some(ReleaseMode::DeadlinePublishReady)
+            } else {
+                None
+            };
+            if let Some(mode) = mode {
+                self.emit(EventKind::ReleaseStarted { mode })?;
+            }
+        }
+        if self.case.release.is_some() {
+            self.publish_due()?;
+        }
+        Ok(())
+    }
+
+    /// Opens drafts. To need only N−1 link updates for N drafts, the last repository (in
+    /// sorted order) waits until every other has its draft, then opens with every link.
+    fn open_drafts(&mut self) -> Result<(), Rejection> {
+        let missing: Vec<RepoId> = self
+            .case
+            .scope()
+            .filter(|(_, p)| p.advisory.ghsa.is_none())
+            .map(|(r, _)| r.clone())
+            .collect();
+        let waiting_for_others = missing.len() > 1;
+        for (i, repo) in missing.iter().enumerate() {
+            if waiting_for_others && i + 1 == missing.len() {
+                break;
+            }
+            let links = self.sibling_links(repo);
+            let content = self.case.content(repo, &links, &[]);
+            let marker = self.case.marker(repo);
+            self.request(
+                repo,
+                "open-draft",
+                Action::OpenDraft {
+                    content,
+                    marker,
+                    links,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every in-scope sibling of `repo` with a draft.
+    fn sibling_links(&self, repo: &RepoId) -> BTreeMap<RepoId, GhsaId> {
+        self.case
+            .scope()
+            .filter(|(r, _)| *r != repo)
+            .filter_map(|(r, p)| p.advisory.ghsa.clone().map(|g| (r.clone(), g)))
+            .collect()
+    }
+
+    /// Once a draft exists: request its CVE and add its collaborators.
+    fn follow_up_drafts(&mut self) -> Result<(), Rejection> {
+        let drafts: Vec<(RepoId, GhsaId, bool)> = self
+            .case
+            .scope()
+            .filter(|(_, p)| p.advisory.state == RemoteState::Draft)
+            .filter_map(|(r, p)| {
+                p.advisory
+                    .ghsa
+                    .clone()
+                    .map(|g| (r.clone(), g, p.advisory.cve.is_none()))
+            })
+            .collect();
+        for (repo, ghsa, needs_cve) in drafts {
+            if needs_cve {
+                self.request(
+                    &repo,
+                    "request-cve",
+                    Action::RequestCve { ghsa: ghsa.clone() },
+                )?;
+            }
+            let mut logins = self.case.workflow.coordinators.clone();
+            if let Some(m) = self
+                .case
+                .workflow
+                .repos
+                .get(&repo)
+                .and_then(|s| s.maintainers.as_ref())
+            {
+                logins.extend(m.iter().cloned());
+            }
+            if !logins.is_empty() {
+                self.request(
+                    &repo,
+                    "add-collaborators",
+                    Action::AddCollaborators { ghsa, logins },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Once every in-scope repository has its draft, make each description link the others.
+    fn link_siblings(&mut self) -> Result<(), Rejection> {
+        if self.case.scope().any(|(_, p)| p.advisory.ghsa.is_none()) {
+            return Ok(());
+        }
+        let repos: Vec<RepoId> = self
+            .case
+            .scope()
+            .filter(|(_, p)| p.advisory.state == RemoteState::Draft)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for repo in repos {
+            let links = self.sibling_links(&repo);
+            let p = &self.case.participants[&repo];
+            if p.advisory.linked == links {
+                continue;
+            }
+            // One link effect per distinct sibling set; a pending one for the same set is enough.
+            let pending = self.case.effects.iter().any(|(_, rec)| {
+                rec.repo == repo
+                    && rec.action == "link-siblings"
+                    && rec.status != EffectStatus::Succeeded
+                    && rec.links.as_ref() == Some(&links)
+            });
+            if pending {
+                continue;
+            }
+            let n = self
+                .case
+                .effects
+                .values()
+                .filter(|rec| rec.repo == repo && rec.action == "link-siblings")
+                .count();
+            let ghsa = p
+                .advisory
+                .ghsa
+                .clone()
+                .ok_or_else(|| Rejection::Internal("draft without id".into()))?;
+            let description = self.case.description(&repo, &links);
+            self.request(
+                &repo,
+                &format!("link-siblings-{}", n + 1),
+                Action::LinkSiblings {
+                    ghsa,
+                    description,
+                    siblings: links,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Requests the publications that are due: publishable repositories whose upstreams in
+    /// the plan are all confirmed published.
+    fn publish_due(&mut self) -> Result<(), Rejection> {
+        let waves = self.case.release_plan();
+        let in_plan: BTreeSet<RepoId> = waves.iter().flatten().cloned().collect();
+        // Public links: the advisories that are or will be public in this release.
+        for (wave, repos) in waves.iter().enumerate() {
+            for repo in repos {
+                let p = &self.case.participants[repo];
+                if p.advisory.state != RemoteState::Draft {
+                    continue;
+                }
+                let Some(ghsa) = p.advisory.ghsa.clone() else {
+                    continue;
+                };
+                if self.case.publication_allowed(repo, self.now).is_err() {
+                    continue;
+                }
+                let links: BTreeMap<RepoId, GhsaId> = in_plan
+                    .iter()
+                    .filter(|r| *r != repo)
+                    .filter_map(|r| {
+                        self.case.participants[r]
+                            .advisory
+                            .ghsa
+                            .clone()
+                            .map(|g| (r.clone(), g))
+                    })
+                    .collect();
+                let content = self.case.content(repo, &links, p.fix.packages());
+                self.request(
+                    repo,
+                    "publish",
+                    Action::Publish {
+                        ghsa,
+                        content,
+                        wave,
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! Events: past-tense facts, the only thing persisted. A case's state is a fold over them.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::effect::Effect;
+use crate::ids::{CaseId, CveId, GhsaId, RepoId, Timestamp};
+use crate::input::{Actor, FixStage, Outcome, Threat, Verdict};
+use crate::machines::{EmState, EmSymbol, RmState, RmSymbol};
+use crate::vuln::{PackageFix, Vulnerability};
+use crate::workflow::Workflow;
+
+/// Why an embargo ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "cause")]
+pub enum ExitReason {
+    /// Every affected repository had its fix released.
+    AllFixesReady,
+    /// The deadline passed.
+    Deadline,
+    /// A coordinator disclosed now.
+    Disclosed {
+        /// Their reason.
+        reason: String,
+    },
+    /// Someone else published an advisory of the case.
+    Leak {
+        /// Where.
+        repo: RepoId,
+    },
+    /// A threat was recorded.
+    Threat {
+        /// Which.
+        threat: Threat,
+    },
+    /// The case was closed.
+    CaseClosed,
+}
+
+impl ExitReason {
+    /// Whether the embargo ended because the vulnerability is (or must be treated as) public,
+    /// which releases every advisory whose fix is released, whatever the others' state.
+    pub fn forces_release(&self) -> bool {
+        matches!(
+            self,
+            Self::Disclosed { .. } | Self::Leak { .. } | Self::Threat { .. }
+        )
+    }
+}
+
+/// How the release was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseMode {
+    /// The gate opened: every affected repository had its fix released.
+    Gate,
+    /// The deadline passed under `publish-ready`.
+    DeadlinePublishReady,
+    /// The vulnerability is public: publish every released fix now.
+    Forced,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+#[allow(missing_docs)]
+pub enum EventKind {
+    CaseOpened {
+        case_id: CaseId,
+        workflow: Workflow,
+        scope: BTreeSet<RepoId>,
+        vulnerability: Vulnerability,
+    },
+    RepoAdded {
+        repo: RepoId,
+    },
+    RepoRemoved {
+        repo: RepoId,
+        reason: String,
+    },
+    /// One Vultron RM edge.
+    RmMoved {
+        repo: RepoId,
+        from: RmState,
+        symbol: RmSymbol,
+        to: RmState,
+    },
+    Assessed {
+        repo: RepoId,
+        verdict: Verdict,
+        reason: String,
+    },
+    /// Impact propagation: an upstream was assessed affected.
+    FlaggedForAssessment {
+        repo: RepoId,
+        because: RepoId,
+    },
+    FixMarked {
+        repo: RepoId,
+        stage: FixStage,
+        packages: Vec<PackageFix>,
+    },
+    FixRevoked {
+        repo: RepoId,
+        reason: String,
+    },
+    /// One Vultron EM edge. `until` is the end time a propose or accept concerns; `exit` says
+    /// why a terminate happened.
+    EmMoved {
+        from: EmState,
+        symbol: EmSymbol,
+        to: EmState,
+        until: Option<Timestamp>,
+        reason: Option<String>,
+        exit: Option<ExitReason>,
+    },
+    ThreatRecorded {
+        threat: Threat,
+        reason: String,
+    },
+    ReleaseStarted {
+        mode: ReleaseMode,
+    },
+    EffectRequested {
+        effect: Effect,
+    },
+    EffectSucceeded {
+        key: String,
+        outcome: Outcome,
+    },
+    EffectFailed {
+        key: String,
+        retryable: bool,
+        error: String,
+    },
+    CveAssigned {
+        repo: RepoId,
+        cve: CveId,
+    },
+    PrivateForkCreated {
+        repo: RepoId,
+        fork: String,
+    },
+    /// An advisory was published that Lockstep had not asked to publish.
+    PublishedElsewhere {
+        repo: RepoId,
+        ghsa: GhsaId,
+    },
+    CaseClosed {
+        reason: String,
+    },
+}
+
+/// One persisted event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the case's log, from 1.
+    pub seq: u64,
+    /// When it was decided.
+    pub at: Timestamp,
+    /// Who caused it.
+    pub by: Actor,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}

@@ -1,0 +1,257 @@
+//! Vultron's report-management (RM) and embargo-management (EM) machines, as tables.
+//!
+//! The tables are the single source of truth: the engine moves only along their edges,
+//! `docs/lifecycle.md` is checked against them by a test, and the property tests check every
+//! transition in the event log against them.
+
+use serde::{Deserialize, Serialize};
+
+/// Report-management state of one participant (Vultron RM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RmState {
+    /// Start: the participant does not know about the report yet.
+    Start,
+    /// The report arrived and is not yet validated.
+    Received,
+    /// Found lacking or out of scope for this participant.
+    Invalid,
+    /// Validated, awaiting prioritisation.
+    Valid,
+    /// Actively worked.
+    Accepted,
+    /// Valid but not worked now (reversible).
+    Deferred,
+    /// No further work; terminal.
+    Closed,
+}
+
+/// An RM input symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RmSymbol {
+    /// r
+    Receive,
+    /// v
+    Validate,
+    /// i
+    Invalidate,
+    /// a
+    Accept,
+    /// d
+    Defer,
+    /// c
+    Close,
+}
+
+/// Vultron's eleven RM edges, exactly.
+pub const RM_EDGES: [(RmState, RmSymbol, RmState); 11] = {
+    use RmState::*;
+    use RmSymbol::*;
+    [
+        (Start, Receive, Received),
+        (Received, Validate, Valid),
+        (Received, Invalidate, Invalid),
+        (Invalid, Validate, Valid),
+        (Valid, Accept, Accepted),
+        (Valid, Defer, Deferred),
+        (Accepted, Defer, Deferred),
+        (Deferred, Accept, Accepted),
+        (Accepted, Close, Closed),
+        (Deferred, Close, Closed),
+        (Invalid, Close, Closed),
+    ]
+};
+
+impl RmState {
+    /// Every state, in Vultron's order.
+    pub const ALL: [RmState; 7] = [
+        Self::Start,
+        Self::Received,
+        Self::Invalid,
+        Self::Valid,
+        Self::Accepted,
+        Self::Deferred,
+        Self::Closed,
+    ];
+
+    /// The state `symbol` leads to, if that edge exists.
+    pub fn step(self, symbol: RmSymbol) -> Option<RmState> {
+        RM_EDGES
+            .iter()
+            .find(|(from, s, _)| *from == self && *s == symbol)
+            .map(|(_, _, to)| *to)
+    }
+
+    /// The shortest sequence of symbols that leads from `self` to `target` along the edges,
+    /// or `None` if `target` is unreachable. Empty when `self == target`.
+    pub fn path_to(self, target: RmState) -> Option<Vec<RmSymbol>> {
+        // Breadth-first search over a seven-node graph; the tables are tiny.
+        let mut frontier = vec![(self, Vec::new())];
+        let mut seen = vec![self];
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for (state, path) in frontier {
+                if state == target {
+                    return Some(path);
+                }
+                for (from, symbol, to) in RM_EDGES {
+                    if from == state && !seen.contains(&to) {
+                        seen.push(to);
+                        let mut p = path.clone();
+                        p.push(symbol);
+                        next.push((to, p));
+                    }
+                }
+            }
+            frontier = next;
+        }
+        None
+    }
+
+    /// Vultron's one-letter code.
+    pub fn code(self) -> char {
+        match self {
+            Self::Start => 'S',
+            Self::Received => 'R',
+            Self::Invalid => 'I',
+            Self::Valid => 'V',
+            Self::Accepted => 'A',
+            Self::Deferred => 'D',
+            Self::Closed => 'C',
+        }
+    }
+}
+
+/// Embargo-management state of the case (Vultron EM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmState {
+    /// No embargo agreed.
+    None,
+    /// A proposal is outstanding; it binds nobody.
+    Proposed,
+    /// An embargo is in force, with an end time.
+    Active,
+    /// In force, with a revision outstanding.
+    Revise,
+    /// The embargo has ended.
+    Exited,
+}
+
+/// An EM input symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmSymbol {
+    /// p
+    Propose,
+    /// r
+    Reject,
+    /// a
+    Accept,
+    /// t
+    Terminate,
+}
+
+/// Vultron's ten EM edges, exactly.
+pub const EM_EDGES: [(EmState, EmSymbol, EmState); 10] = {
+    use EmState::*;
+    use EmSymbol::*;
+    [
+        (None, Propose, Proposed),
+        (Proposed, Propose, Proposed),
+        (Proposed, Reject, None),
+        (Proposed, Accept, Active),
+        (Active, Propose, Revise),
+        (Revise, Propose, Revise),
+        (Revise, Accept, Active),
+        (Revise, Reject, Active),
+        (Active, Terminate, Exited),
+        (Revise, Terminate, Exited),
+    ]
+};
+
+impl EmState {
+    /// Every state, in Vultron's order.
+    pub const ALL: [EmState; 5] = [
+        Self::None,
+        Self::Proposed,
+        Self::Active,
+        Self::Revise,
+        Self::Exited,
+    ];
+
+    /// The state `symbol` leads to, if that edge exists.
+    pub fn step(self, symbol: EmSymbol) -> Option<EmState> {
+        EM_EDGES
+            .iter()
+            .find(|(from, s, _)| *from == self && *s == symbol)
+            .map(|(_, _, to)| *to)
+    }
+
+    /// Whether an embargo is in force (Active or Revise).
+    pub fn in_force(self) -> bool {
+        matches!(self, Self::Active | Self::Revise)
+    }
+
+    /// Vultron's one-letter code.
+    pub fn code(self) -> char {
+        match self {
+            Self::None => 'N',
+            Self::Proposed => 'P',
+            Self::Active => 'A',
+            Self::Revise => 'R',
+            Self::Exited => 'X',
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rm_has_exactly_vultrons_edges() {
+        use RmState::*;
+        let mut n = 0;
+        for from in RmState::ALL {
+            for sym in [
+                RmSymbol::Receive,
+                RmSymbol::Validate,
+                RmSymbol::Invalidate,
+                RmSymbol::Accept,
+                RmSymbol::Defer,
+                RmSymbol::Close,
+            ] {
+                n += usize::from(from.step(sym).is_some());
+            }
+        }
+        assert_eq!(n, 11);
+        // Closing straight from Valid is forbidden; Closed is terminal.
+        assert_eq!(Valid.step(RmSymbol::Close), None);
+        assert_eq!(Valid.path_to(Closed).unwrap().len(), 2);
+        assert!(Closed.path_to(Accepted).is_none());
+        assert_eq!(
+            Received.path_to(Accepted).unwrap(),
+            [RmSymbol::Validate, RmSymbol::Accept]
+        );
+    }
+
+    #[test]
+    fn em_has_exactly_vultrons_edges_and_exit_is_final() {
+        let syms = [
+            EmSymbol::Propose,
+            EmSymbol::Reject,
+            EmSymbol::Accept,
+            EmSymbol::Terminate,
+        ];
+        let n: usize = EmState::ALL
+            .iter()
+            .map(|s| syms.iter().filter(|y| s.step(**y).is_some()).count())
+            .sum();
+        assert_eq!(n, 10);
+        assert!(syms.iter().all(|y| EmState::Exited.step(*y).is_none()));
+        assert_eq!(EmState::None.step(EmSymbol::Accept), None);
+    }
+}

@@ -1,0 +1,441 @@
+//! Workflow files (`workflows/*.toml`): which repositories take part in a case, their packages
+//! and maintainers, the order in which their advisories may publish, and the embargo policy.
+//!
+//! Parsing takes the file's text and a name for it; the core reads no files. Every error
+//! names the file, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::ids::{Login, RepoId};
+use crate::schedule::Schedule;
+use crate::vuln::Ecosystem;
+
+/// What happens when the embargo's deadline passes before every affected repository has a fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeadlinePolicy {
+    /// Keep holding every advisory and alert the coordinators.
+    HoldAll,
+    /// Publish the advisories whose fixes are released; report the rest.
+    PublishReady,
+}
+
+/// The workflow's embargo policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbargoPolicy {
+    /// Days from opening to the default deadline.
+    pub default_days: u32,
+    /// No deadline may lie further than this many days after opening.
+    pub max_days: u32,
+    /// What the deadline does.
+    pub deadline_policy: DeadlinePolicy,
+    /// Whether observed attacks end the embargo (Vultron: SHOULD; default true).
+    pub end_on_attacks: bool,
+}
+
+/// One repository of a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoSpec {
+    /// GitHub's advisory ecosystem of its packages.
+    pub ecosystem: Ecosystem,
+    /// Package names as advisories name them.
+    pub packages: Vec<String>,
+    /// Logins allowed to act for this repository. `None`: whoever GitHub reports with admin or
+    /// maintain permission.
+    pub maintainers: Option<BTreeSet<Login>>,
+    /// Repositories whose advisories must publish before this one's.
+    pub publish_after: BTreeSet<RepoId>,
+}
+
+/// A parsed and validated workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workflow {
+    /// Its name.
+    pub name: String,
+    /// Logins that may do anything in a case of this workflow.
+    pub coordinators: BTreeSet<Login>,
+    /// The embargo policy.
+    pub embargo: EmbargoPolicy,
+    /// The repositories, by id.
+    pub repos: BTreeMap<RepoId, RepoSpec>,
+}
+
+/// A workflow file that does not parse or validate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct WorkflowError {
+    /// The file's name as given to the parser.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for WorkflowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    name: Spanned<String>,
+    coordinators: Spanned<Vec<Spanned<String>>>,
+    embargo: Spanned<RawEmbargo>,
+    #[serde(default)]
+    repo: Vec<Spanned<RawRepo>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmbargo {
+    default_days: Spanned<i64>,
+    max_days: Spanned<i64>,
+    deadline_policy: Spanned<String>,
+    #[serde(default)]
+    end_on_attacks: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Spanned<String>,
+    ecosystem: Spanned<String>,
+    packages: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    maintainers: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    publish_after: Vec<Spanned<String>>,
+}
+
+/// Longest embargo a workflow may allow: Vultron's one-year ceiling.
+pub const MAX_EMBARGO_DAYS: u32 = 365;
+
+impl Workflow {
+    /// Parses and validates a workflow file's text. `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Workflow, WorkflowError> {
+        let err = |span: Range<usize>, message: String| {
+            let (line, column) = line_col(text, span.start);
+            WorkflowError {
+                file: file.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawWorkflow = toml::from_str(text)
+            .map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;
+
+        let name = raw.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            return Err(err(raw.name.span(), "`name` is empty".into()));
+        }
+        let mut coordinators = BTreeSet::new();
+        for c in raw.coordinators.get_ref() {
+            let login = c
+                .get_ref()
+                .parse::<Login>()
+                .map_err(|e| err(c.span(), e.to_string()))?;
+            coordinators.insert(login);
+        }
+        if coordinators.is_empty() {
+            return Err(err(
+                raw.coordinators.span(),
+                "`coordinators` names nobody; a case needs at least one coordinator".into(),
+            ));
+        }
+
+        let e = raw.embargo.get_ref();
+        let days = |v: &Spanned<i64>, key: &str| -> Result<u32, WorkflowError> {
+            u32::try_from(*v.get_ref())
+                .ok()
+                .filter(|d| (1..=MAX_EMBARGO_DAYS).contains(d))
+                .ok_or_else(|| {
+                    err(
+                        v.span(),
+                        format!("`{key}` must be between 1 and {MAX_EMBARGO_DAYS} days"),
+                    )
+                })
+        };
+        let default_days = days(&e.default_days, "default_days")?;
+        let max_days = days(&e.max_days, "max_days")?;
+        if max_days < default_days {
+            return Err(err(
+                e.max_days.span(),
+                format!("`max_days` ({max_days}) is less than `default_days` ({default_days})"),
+            ));
+        }
+        let deadline_policy = match e.deadline_policy.get_ref().as_str() {
+            "hold-all" => DeadlinePolicy::HoldAll,
+            "publish-ready" => DeadlinePolicy::PublishReady,
+            other => {
+                return Err(err(
+                    e.deadline_policy.span(),
+                    format!(
+                        "unknown `deadline_policy` {other:?}; expected \"hold-all\" or \"publish-ready\""
+                    ),
+                ));
+            }
+        };
+
+        // First pass: the repositories themselves.
+        let mut repos = BTreeMap::new();
+        let mut spans: BTreeMap<RepoId, Range<usize>> = BTreeMap::new();
+        for r in &raw.repo {
+            let r_ref = r.get_ref();
+            let id = r_ref
+                .name
+                .get_ref()
+                .parse::<RepoId>()
+                .map_err(|e| err(r_ref.name.span(), e.to_string()))?;
+            if spans.contains_key(&id) {
+                return Err(err(
+                    r_ref.name.span(),
+                    format!("repository {id} is listed twice"),
+                ));
+            }
+            let ecosystem = r_ref
+                .ecosystem
+                .get_ref()
+                .parse::<Ecosystem>()
+                .map_err(|e| err(r_ref.ecosystem.span(), e.to_string()))?;
+            let mut packages = Vec::new();
+            for p in r_ref.packages.get_ref() {
+                let name = p.get_ref().trim();
+                if name.is_empty() {
+                    return Err(err(p.span(), "empty package name".into()));
+                }
+                if packages.iter().any(|q: &String| q == name) {
+                    return Err(err(p.span(), format!("package {name:?} is listed twice")));
+                }
+                packages.push(name.to_owned());
+            }
+            if packages.is_empty() {
+                return Err(err(
+                    r_ref.packages.span(),
+                    format!("repository {id} lists no packages"),
+                ));
+            }
+            let maintainers = match &r_ref.maintainers {
+                None => None,
+                Some(list) => {
+                    let mut set = BTreeSet::new();
+                    for m in list {
+                        set.insert(
+                            m.get_ref()
+                                .parse::<Login>()
+                                .map_err(|e| err(m.span(), e.to_string()))?,
+                        );
+                    }
+                    Some(set)
+                }
+            };
+            spans.insert(id.clone(), r_ref.name.span());
+            repos.insert(
+                id,
+                RepoSpec {
+                    ecosystem,
+                    packages,
+                    maintainers,
+                    publish_after: BTreeSet::new(),
+                },
+            );
+        }
+        if repos.is_empty() {
+            return Err(err(0..0, "the workflow has no [[repo]] tables".into()));
+        }
+
+        // Second pass: edges, which may name repositories listed later.
+        for r in &raw.repo {
+            let r_ref = r.get_ref();
+            let id = r_ref
+                .name
+                .get_ref()
+                .parse::<RepoId>()
+                .map_err(|e| err(r_ref.name.span(), e.to_string()))?;
+            let mut after = BTreeSet::new();
+            for dep in &r_ref.publish_after {
+                let dep_id = dep
+                    .get_ref()
+                    .parse::<RepoId>()
+                    .map_err(|e| err(dep.span(), e.to_string()))?;
+                if !repos.contains_key(&dep_id) {
+                    return Err(err(
+                        dep.span(),
+                        format!(
+                            "`publish_after` names {dep_id}, which is not a repository of this workflow"
+                        ),
+                    ));
+                }
+                after.insert(dep_id);
+            }
+            if let Some(spec) = repos.get_mut(&id) {
+                spec.publish_after = after;
+            }
+        }
+
+        let workflow = Workflow {
+            name,
+            coordinators,
+            embargo: EmbargoPolicy {
+                default_days,
+                max_days,
+                deadline_policy,
+                end_on_attacks: e.end_on_attacks.unwrap_or(true),
+            },
+            repos,
+        };
+        if let Err(cycle) = Schedule::for_workflow(&workflow) {
+            let first = cycle.repos.first().and_then(|r| spans.get(r)).cloned();
+            return Err(err(first.unwrap_or(0..0), cycle.to_string()));
+        }
+        Ok(workflow)
+    }
+
+    /// Whether `login` is a coordinator.
+    pub fn is_coordinator(&self, login: &Login) -> bool {
+        self.coordinators.contains(login)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(1, |l| l.chars().count() + 1);
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "demo"
+coordinators = ["alice"]
+
+[embargo]
+default_days = 30
+max_days = 90
+deadline_policy = "hold-all"
+
+[[repo]]
+name = "org/core"
+ecosystem = "npm"
+packages = ["core"]
+maintainers = ["bob"]
+
+[[repo]]
+name = "org/plugin"
+ecosystem = "pip"
+packages = ["plugin"]
+publish_after = ["org/core"]
+"#;
+
+    fn error_of(text: &str) -> WorkflowError {
+        Workflow::parse("w.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn parses_a_good_workflow() {
+        let w = Workflow::parse("w.toml", GOOD).unwrap();
+        assert_eq!(w.repos.len(), 2);
+        let plugin = &w.repos[&"org/plugin".parse().unwrap()];
+        assert!(plugin.maintainers.is_none());
+        assert_eq!(plugin.publish_after.len(), 1);
+        assert!(w.embargo.end_on_attacks);
+        assert!(w.is_coordinator(&"Alice".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let e =
+            error_of(&GOOD.replace("packages = [\"core\"]", "packages = [\"core\"]\ncolour = 1"));
+        assert_eq!((e.file.as_str(), e.line), ("w.toml", 14));
+        assert!(e.message.contains("colour"), "{e}");
+        assert!(e.to_string().starts_with("w.toml:14:"));
+    }
+
+    #[test]
+    fn unknown_repository_in_publish_after() {
+        let e = error_of(&GOOD.replace(
+            "publish_after = [\"org/core\"]",
+            "publish_after = [\"org/nope\"]",
+        ));
+        assert_eq!(e.line, 20);
+        assert!(e.message.contains("org/nope"), "{e}");
+    }
+
+    #[test]
+    fn cycle_is_printed() {
+        let text = GOOD.replace(
+            "maintainers = [\"bob\"]",
+            "maintainers = [\"bob\"]\npublish_after = [\"org/plugin\"]",
+        );
+        let e = error_of(&text);
+        assert!(
+            e.message.contains("org/core -> org/plugin -> org/core"),
+            "{e}"
+        );
+        let self_loop = GOOD.replace(
+            "publish_after = [\"org/core\"]",
+            "publish_after = [\"org/plugin\"]",
+        );
+        assert!(
+            error_of(&self_loop)
+                .message
+                .contains("org/plugin -> org/plugin")
+        );
+    }
+
+    #[test]
+    fn duplicates_bad_ecosystem_and_days() {
+        let dup = GOOD.replace("name = \"org/plugin\"", "name = \"Org/Core\"");
+        let e = error_of(&dup);
+        assert!(e.message.contains("listed twice"), "{e}");
+        assert_eq!(e.line, 17);
+
+        let e = error_of(&GOOD.replace("\"pip\"", "\"pypi\""));
+        assert!(e.message.contains("ecosystem"), "{e}");
+        assert_eq!(e.line, 18);
+
+        let e = error_of(&GOOD.replace("max_days = 90", "max_days = 10"));
+        assert!(e.message.contains("less than `default_days`"), "{e}");
+        assert_eq!(e.line, 7);
+
+        let e = error_of(&GOOD.replace("max_days = 90", "max_days = -1"));
+        assert!(e.message.contains("between 1 and 365"), "{e}");
+
+        let e = error_of(&GOOD.replace("\"hold-all\"", "\"yolo\""));
+        assert!(e.message.contains("deadline_policy"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_and_missing_pieces() {
+        let e = error_of("name = \"x\"\ncoordinators = [\n");
+        assert!(e.line >= 2, "{e}");
+        let e = error_of(&GOOD.replace("coordinators = [\"alice\"]", "coordinators = []"));
+        assert!(e.message.contains("coordinator"), "{e}");
+        let e = error_of(&GOOD.replace("packages = [\"core\"]", "packages = []"));
+        assert!(e.message.contains("no packages"), "{e}");
+        let e = error_of(&GOOD.replace("[\"bob\"]", "[\"not a login\"]"));
+        assert!(e.message.contains("login"), "{e}");
+        assert!(error_of("").message.contains("missing field"));
+    }
+}

@@ -1,0 +1,1133 @@
+//! Scenario tests of the engine: the journeys, the release gate, the embargo policy, and every
+//! rejection path.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use lockstep_core::effect::Action;
+use lockstep_core::event::{ExitReason, ReleaseMode};
+use lockstep_core::input::{FixStage, Outcome, Threat, Verdict};
+use lockstep_core::machines::{EmState, RmState};
+use lockstep_core::model::{Assessment, RemoteState};
+use lockstep_core::*;
+
+fn opened(policy: &str) -> (Case, Ledger) {
+    let (mut case, d) = open_with(policy, &[]);
+    let mut ledger = Ledger::default();
+    ledger.record(&d);
+    let mut pending: Vec<Effect> = d.effects().cloned().collect();
+    let done = settle(&mut case, &mut pending, t(0));
+    ledger
+        .effects
+        .extend(done.into_iter().skip(d.effects().count()));
+    (case, ledger)
+}
+
+#[test]
+fn opening_creates_linked_drafts_with_n_minus_one_link_updates() {
+    let (case, ledger) = opened("hold-all");
+    assert_eq!(ledger.count("open-draft"), 3);
+    assert_eq!(
+        ledger.count("link-siblings"),
+        2,
+        "N-1 link updates for N drafts"
+    );
+    assert_eq!(ledger.count("request-cve"), 3);
+    assert_eq!(ledger.count("publish"), 0);
+    // The last draft opened with every sibling linked already.
+    let last = ledger
+        .effects
+        .iter()
+        .rfind(|e| e.action.name() == "open-draft")
+        .unwrap();
+    let Action::OpenDraft {
+        content, marker, ..
+    } = &last.action
+    else {
+        panic!()
+    };
+    assert_eq!(last.repo, r("org/plugin"));
+    assert!(
+        content
+            .description
+            .contains(ghsa_for(&r("org/core")).as_str())
+    );
+    assert!(
+        content
+            .description
+            .contains(ghsa_for(&r("org/extra")).as_str())
+    );
+    assert!(content.description.ends_with(marker.as_str()));
+    assert!(marker.starts_with("<!--") && marker.ends_with("-->"));
+    for (_, p) in case.scope() {
+        assert_eq!(p.advisory.state, RemoteState::Draft);
+        assert_eq!(p.advisory.linked.len(), 2);
+        assert_eq!(p.rm, RmState::Received);
+    }
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert_eq!(case.embargo.until, Some(t(30)));
+    let deadline = case.next_deadline().unwrap();
+    assert_eq!(deadline.at, t(30));
+}
+
+#[test]
+fn collaborators_are_the_coordinators_and_named_maintainers() {
+    let (_, ledger) = opened("hold-all");
+    let core = ledger
+        .effects
+        .iter()
+        .find(|e| e.action.name() == "add-collaborators" && e.repo == r("org/core"))
+        .unwrap();
+    let Action::AddCollaborators { logins, .. } = &core.action else {
+        panic!()
+    };
+    let names: Vec<&str> = logins.iter().map(|l| l.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+}
+
+#[test]
+fn gate_holds_until_every_affected_fix_is_released_then_publishes_in_waves() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let bob = user("bob");
+    let carol = user("carol");
+    let alice = user("alice");
+    run(
+        &mut case,
+        &bob,
+        assess("org/core", Verdict::Affected),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &carol,
+        assess("org/extra", Verdict::NotAffected),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &bob,
+        released("org/core", "core"),
+        t(2),
+        &mut ledger,
+    );
+    assert_eq!(ledger.count("publish"), 0, "plugin is unassessed: hold");
+    assert!(!case.gate_open());
+    let blockers = case.blockers();
+    assert_eq!(blockers.len(), 1);
+    assert_eq!(blockers[0].repo, r("org/plugin"));
+
+    // The last fix opens the gate: the embargo ends and wave 0 (core) publishes; plugin, which
+    // publishes after core, follows once core is confirmed.
+    let d = case
+        .handle(&alice, released("org/plugin", "plugin"), t(3))
+        .unwrap();
+    let first: Vec<&Effect> = d.effects().filter(|e| e.action.is_publish()).collect();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].repo, r("org/core"));
+    assert_eq!(case.release.unwrap().1, ReleaseMode::Gate);
+    assert_eq!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::AllFixesReady
+    );
+    let closes: Vec<&Effect> = d
+        .effects()
+        .filter(|e| e.action.name() == "close-draft")
+        .collect();
+    assert_eq!(closes.len(), 1, "the not-affected draft is closed");
+    assert_eq!(closes[0].repo, r("org/extra"));
+
+    ledger.record(&d);
+    let mut pending: Vec<Effect> = d.effects().cloned().collect();
+    let done = settle(&mut case, &mut pending, t(3));
+    ledger
+        .effects
+        .extend(done.into_iter().skip(d.effects().count()));
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    let Action::Publish { wave, content, .. } = &ledger
+        .effects
+        .iter()
+        .rev()
+        .find(|e| e.action.is_publish())
+        .unwrap()
+        .action
+    else {
+        panic!()
+    };
+    assert_eq!(*wave, 1);
+    // The published description links only advisories that are public too.
+    assert!(
+        content
+            .description
+            .contains(ghsa_for(&r("org/core")).as_str())
+    );
+    assert!(
+        !content
+            .description
+            .contains(ghsa_for(&r("org/extra")).as_str())
+    );
+    assert_eq!(
+        content.vulnerabilities[0].patched_versions.as_deref(),
+        Some("2.0.1")
+    );
+    assert!(case.latches.public.is_some());
+    assert_eq!(
+        case.participants[&r("org/extra")].advisory.state,
+        RemoteState::Closed
+    );
+}
+
+#[test]
+fn impact_propagates_to_unassessed_downstream_repositories() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("bob"),
+        assess("org/core", Verdict::Affected),
+        t(1),
+        &mut ledger,
+    );
+    let plugin = &case.participants[&r("org/plugin")];
+    assert!(plugin.flagged_by.contains(&r("org/core")));
+    assert!(case.blockers().iter().any(|b| b.repo == r("org/plugin")
+        && matches!(&b.reason, engine::BlockReason::Unassessed { flagged_by } if flagged_by.contains(&r("org/core")))));
+}
+
+#[test]
+fn deadline_under_hold_all_ends_the_embargo_but_holds_publication() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Tick,
+        t(31),
+        &mut ledger,
+    );
+    assert_eq!(case.embargo.state, EmState::Exited);
+    assert_eq!(case.embargo.exit.as_ref().unwrap().1, ExitReason::Deadline);
+    assert!(case.release.is_none());
+    assert_eq!(ledger.count("publish"), 0);
+    assert!(case.next_deadline().is_none());
+    // Once the gate opens, the release goes ahead.
+    run(
+        &mut case,
+        &user("carol"),
+        assess("org/extra", Verdict::NotAffected),
+        t(32),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(33),
+        &mut ledger,
+    );
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+}
+
+#[test]
+fn deadline_under_publish_ready_publishes_what_is_fixed_and_holds_dependents() {
+    let (mut case, mut ledger) = opened("publish-ready");
+    // extra is fixed; plugin is fixed but publishes after core, which is affected and unfixed.
+    run(
+        &mut case,
+        &user("carol"),
+        released("org/extra", "extra"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("bob"),
+        assess("org/core", Verdict::Affected),
+        t(1),
+        &mut ledger,
+    );
+    assert_eq!(ledger.count("publish"), 0);
+    // Any input after the deadline fires it.
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Tick,
+        t(30),
+        &mut ledger,
+    );
+    assert_eq!(case.release.unwrap().1, ReleaseMode::DeadlinePublishReady);
+    assert_eq!(ledger.published()[0], r("org/extra"));
+    // extra's publication made the vulnerability public, after which every fixed repository
+    // may publish whatever its upstream's state.
+    assert!(case.latches.public.is_some());
+    assert_eq!(ledger.published(), vec![r("org/extra"), r("org/plugin")]);
+    assert!(case.blockers().iter().any(|b| b.repo == r("org/core")));
+}
+
+#[test]
+fn a_leak_ends_the_embargo_and_publishes_every_released_fix() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("carol"),
+        released("org/extra", "extra"),
+        t(1),
+        &mut ledger,
+    );
+    let ghsa = case.participants[&r("org/core")]
+        .advisory
+        .ghsa
+        .clone()
+        .unwrap();
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Observation(Observation::AdvisoryPublished {
+            repo: r("org/core"),
+            ghsa,
+        }),
+        t(2),
+        &mut ledger,
+    );
+    assert_eq!(case.embargo.state, EmState::Exited);
+    assert!(matches!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::Leak { .. }
+    ));
+    assert!(case.latches.public.is_some());
+    assert!(
+        case.participants[&r("org/core")]
+            .advisory
+            .published_elsewhere
+    );
+    assert_eq!(case.release.unwrap().1, ReleaseMode::Forced);
+    assert_eq!(ledger.published(), vec![r("org/extra")]);
+    // The plugin fix arrives later and publishes at once.
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(3),
+        &mut ledger,
+    );
+    assert_eq!(ledger.published(), vec![r("org/extra"), r("org/plugin")]);
+}
+
+#[test]
+fn our_own_publication_seen_by_webhook_is_not_a_leak() {
+    let (mut case, mut ledger) = opened("hold-all");
+    for (who, repo, pkg) in [
+        ("bob", "org/core", "core"),
+        ("carol", "org/extra", "extra"),
+        ("alice", "org/plugin", "plugin"),
+    ] {
+        let d = case.handle(&user(who), released(repo, pkg), t(1)).unwrap();
+        ledger.record(&d);
+    }
+    let ghsa = case.participants[&r("org/core")]
+        .advisory
+        .ghsa
+        .clone()
+        .unwrap();
+    // The publish response was lost; the webhook reports the publication.
+    case.handle(
+        &Principal::automation(),
+        Input::Observation(Observation::AdvisoryPublished {
+            repo: r("org/core"),
+            ghsa,
+        }),
+        t(1),
+    )
+    .unwrap();
+    let core = &case.participants[&r("org/core")].advisory;
+    assert_eq!(core.state, RemoteState::Published);
+    assert!(!core.published_elsewhere);
+    assert_eq!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::AllFixesReady
+    );
+}
+
+#[test]
+fn disclose_now_and_threats() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(1),
+        &mut ledger,
+    );
+    let d = run(
+        &mut case,
+        &user("alice"),
+        Input::Command(Command::DiscloseNow {
+            reason: "exploit on social media".into(),
+        }),
+        t(2),
+        &mut ledger,
+    );
+    assert!(!d.events.is_empty());
+    assert!(matches!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::Disclosed { .. }
+    ));
+    assert_eq!(ledger.published(), vec![r("org/core")]);
+
+    // Attacks observed end the embargo only when the workflow says so.
+    let text = WORKFLOW.replace(
+        "deadline_policy = \"hold-all\"",
+        "deadline_policy = \"hold-all\"\nend_on_attacks = false",
+    );
+    let (mut case, _) = Case::open(
+        &user("alice"),
+        OpenCase {
+            case_id: "LS-2".parse().unwrap(),
+            workflow: Workflow::parse("w", &text).unwrap(),
+            scope: Default::default(),
+            vulnerability: vulnerability(),
+            embargo_until: Some(t(10)),
+        },
+        t(0),
+    )
+    .unwrap();
+    let attacks = Input::Command(Command::RecordThreat {
+        threat: Threat::AttacksObserved,
+        reason: "honeypot".into(),
+    });
+    case.handle(&user("alice"), attacks.clone(), t(1)).unwrap();
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert!(case.latches.attacks.is_some());
+    // A public exploit always ends it, and sets public awareness too.
+    let exploit = Input::Command(Command::RecordThreat {
+        threat: Threat::ExploitPublic,
+        reason: "PoC on GitHub".into(),
+    });
+    case.handle(&user("alice"), exploit, t(2)).unwrap();
+    assert_eq!(case.embargo.state, EmState::Exited);
+    assert!(case.latches.public.is_some() && case.latches.exploit.is_some());
+    // Recording it again changes nothing.
+    assert!(
+        case.handle(&user("alice"), attacks, t(3))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+}
+
+#[test]
+fn embargo_extensions_follow_the_policy() {
+    let (mut case, _) = open_with("hold-all", &[]);
+    let alice = user("alice");
+    let set = |until, reason: &str| {
+        Input::Command(Command::SetEmbargo {
+            until,
+            reason: reason.into(),
+        })
+    };
+    let d = case
+        .handle(&alice, set(t(45), "python needs a backport"), t(1))
+        .unwrap();
+    assert_eq!(d.events.len(), 2, "A -propose-> R -accept-> A");
+    assert_eq!(case.embargo.until, Some(t(45)));
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert_eq!(
+        case.handle(&alice, set(t(61), "more"), t(1)).unwrap_err(),
+        Rejection::EmbargoTooLong {
+            until: t(61),
+            max_days: 60,
+            limit: t(60)
+        }
+    );
+    assert!(matches!(
+        case.handle(&alice, set(t(0), "past"), t(1)).unwrap_err(),
+        Rejection::EmbargoInPast { .. }
+    ));
+    assert!(matches!(
+        case.handle(&alice, set(t(40), "  "), t(1)).unwrap_err(),
+        Rejection::Invalid {
+            field: "reason",
+            ..
+        }
+    ));
+    assert!(
+        case.handle(&alice, set(t(45), "same again"), t(1))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    // A maintainer may not move the embargo.
+    assert!(
+        case.handle(&user("bob"), set(t(50), "mine"), t(1))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    // Once ended, it cannot be set again.
+    case.handle(
+        &alice,
+        Input::Command(Command::DiscloseNow {
+            reason: "leak".into(),
+        }),
+        t(2),
+    )
+    .unwrap();
+    assert_eq!(
+        case.handle(&alice, set(t(50), "again"), t(3)).unwrap_err(),
+        Rejection::EmbargoEnded
+    );
+}
+
+#[test]
+fn opening_rejections() {
+    let base = || OpenCase {
+        case_id: "LS-9".parse().unwrap(),
+        workflow: workflow("hold-all"),
+        scope: Default::default(),
+        vulnerability: vulnerability(),
+        embargo_until: None,
+    };
+    let reject = |who: &Principal, o: OpenCase| Case::open(who, o, t(0)).unwrap_err();
+    assert!(reject(&user("bob"), base()).is_not_authorized());
+    assert!(reject(&Principal::automation(), base()).is_not_authorized());
+    let mut o = base();
+    o.scope = [r("org/elsewhere")].into();
+    assert!(matches!(
+        reject(&user("alice"), o),
+        Rejection::NotInWorkflow { .. }
+    ));
+    let mut o = base();
+    o.embargo_until = Some(t(61));
+    assert!(matches!(
+        reject(&user("alice"), o),
+        Rejection::EmbargoTooLong { .. }
+    ));
+    let mut o = base();
+    o.embargo_until = Some(t(0));
+    assert!(matches!(
+        reject(&user("alice"), o),
+        Rejection::EmbargoInPast { .. }
+    ));
+    let mut o = base();
+    o.vulnerability.summary = " ".into();
+    assert!(matches!(
+        reject(&user("alice"), o),
+        Rejection::Invalid {
+            field: "summary",
+            ..
+        }
+    ));
+    let mut o = base();
+    o.vulnerability.description = "x".repeat(60_001);
+    assert!(matches!(
+        reject(&user("alice"), o),
+        Rejection::Invalid {
+            field: "description",
+            ..
+        }
+    ));
+    // A scope opens only the named repositories.
+    let (case, d) = open_with("hold-all", &["org/core", "org/plugin"]);
+    assert_eq!(case.scope().count(), 2);
+    assert_eq!(
+        d.effects()
+            .filter(|e| e.action.name() == "open-draft")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn authorization_rules() {
+    let (mut case, _) = open_with("hold-all", &[]);
+    // bob maintains core (named in the workflow), not extra.
+    let e = case
+        .handle(&user("bob"), assess("org/extra", Verdict::Affected), t(1))
+        .unwrap_err();
+    assert!(e.is_not_authorized(), "{e}");
+    assert!(e.to_string().contains("does not maintain org/extra"));
+    let d = case
+        .handle(&user("bob"), assess("org/core", Verdict::Affected), t(1))
+        .unwrap();
+    assert_eq!(
+        d.authority.role,
+        Role::Maintainer {
+            repo: r("org/core"),
+            via: auth::MaintainerSource::Workflow
+        }
+    );
+    // plugin names no maintainers: GitHub's permission decides.
+    let mut dave = user("dave");
+    assert!(
+        case.handle(&dave, assess("org/plugin", Verdict::Affected), t(1))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    dave.github_maintains.insert(r("org/plugin"));
+    let d = case
+        .handle(&dave, assess("org/plugin", Verdict::Affected), t(1))
+        .unwrap();
+    assert_eq!(
+        d.authority.role,
+        Role::Maintainer {
+            repo: r("org/plugin"),
+            via: auth::MaintainerSource::GithubPermission
+        }
+    );
+    // GitHub permission does not override a workflow that names maintainers.
+    let mut eve = user("eve");
+    eve.github_maintains.insert(r("org/core"));
+    assert!(
+        case.handle(&eve, released("org/core", "core"), t(1))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    // Maintainers may not run case-wide commands, nor record observations.
+    for input in [
+        Input::Command(Command::Close {
+            reason: "done".into(),
+        }),
+        Input::Command(Command::AddRepo {
+            repo: r("org/core"),
+        }),
+        Input::Command(Command::DiscloseNow { reason: "x".into() }),
+        Input::Tick,
+    ] {
+        assert!(
+            case.handle(&user("bob"), input, t(1))
+                .unwrap_err()
+                .is_not_authorized()
+        );
+    }
+    // Automation may not assess, but may promote a prepared fix.
+    let auto = Principal::automation();
+    assert!(
+        case.handle(&auto, assess("org/extra", Verdict::Affected), t(1))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    assert!(
+        case.handle(&auto, released("org/extra", "extra"), t(1))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    let prepared = Input::Command(Command::MarkFix {
+        repo: r("org/extra"),
+        stage: FixStage::Prepared,
+        packages: vec![fix("extra", "1.0.1")],
+    });
+    case.handle(&user("carol"), prepared, t(1)).unwrap();
+    let d = case
+        .handle(&auto, released("org/extra", "extra"), t(2))
+        .unwrap();
+    assert_eq!(d.authority.role, Role::Automation);
+    assert!(case.participants[&r("org/extra")].fix.is_released());
+}
+
+#[test]
+fn per_repository_rejections() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let alice = user("alice");
+    let cmd = |c| Input::Command(c);
+    // Unknown repository, and one outside the case.
+    assert!(matches!(
+        case.handle(&alice, assess("org/nope", Verdict::Affected), t(1))
+            .unwrap_err(),
+        Rejection::NotInWorkflow { .. }
+    ));
+    case.handle(
+        &alice,
+        cmd(Command::RemoveRepo {
+            repo: r("org/extra"),
+            reason: "dropped".into(),
+        }),
+        t(1),
+    )
+    .unwrap();
+    assert_eq!(
+        case.handle(&alice, assess("org/extra", Verdict::Affected), t(1))
+            .unwrap_err(),
+        Rejection::NotInCase {
+            repo: r("org/extra")
+        }
+    );
+    assert_eq!(
+        case.handle(
+            &alice,
+            cmd(Command::AddRepo {
+                repo: r("org/core")
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::AlreadyInCase {
+            repo: r("org/core")
+        }
+    );
+    assert!(matches!(
+        case.handle(
+            &alice,
+            cmd(Command::AddRepo {
+                repo: r("org/nope")
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::NotInWorkflow { .. }
+    ));
+    case.handle(
+        &alice,
+        cmd(Command::RemoveRepo {
+            repo: r("org/plugin"),
+            reason: "dropped".into(),
+        }),
+        t(1),
+    )
+    .unwrap();
+    assert_eq!(
+        case.handle(
+            &alice,
+            cmd(Command::RemoveRepo {
+                repo: r("org/core"),
+                reason: "x".into()
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::LastRepository
+    );
+    // Packages.
+    let mark = |packages| {
+        cmd(Command::MarkFix {
+            repo: r("org/core"),
+            stage: FixStage::Released,
+            packages,
+        })
+    };
+    assert!(matches!(
+        case.handle(&alice, mark(vec![]), t(1)).unwrap_err(),
+        Rejection::Invalid {
+            field: "packages",
+            ..
+        }
+    ));
+    assert!(matches!(
+        case.handle(&alice, mark(vec![fix("nope", "1")]), t(1))
+            .unwrap_err(),
+        Rejection::UnknownPackage { .. }
+    ));
+    assert!(matches!(
+        case.handle(&alice, mark(vec![fix("core", " ")]), t(1))
+            .unwrap_err(),
+        Rejection::Invalid {
+            field: "patched_versions",
+            ..
+        }
+    ));
+    assert!(matches!(
+        case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "2")]), t(1))
+            .unwrap_err(),
+        Rejection::Invalid {
+            field: "packages",
+            ..
+        }
+    ));
+    // Revoking with nothing to revoke; a fix mark contradicting "not affected".
+    assert_eq!(
+        case.handle(
+            &alice,
+            cmd(Command::RevokeFix {
+                repo: r("org/core"),
+                reason: "x".into()
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::NoFix {
+            repo: r("org/core")
+        }
+    );
+    case.handle(&alice, assess("org/core", Verdict::NotAffected), t(1))
+        .unwrap();
+    assert!(matches!(
+        case.handle(&alice, mark(vec![fix("core", "1")]), t(1))
+            .unwrap_err(),
+        Rejection::Contradiction { .. }
+    ));
+    case.handle(&alice, assess("org/core", Verdict::Affected), t(1))
+        .unwrap();
+    case.handle(&alice, mark(vec![fix("core", "1")]), t(1))
+        .unwrap();
+    assert!(matches!(
+        case.handle(&alice, assess("org/core", Verdict::NotAffected), t(1))
+            .unwrap_err(),
+        Rejection::Contradiction { .. }
+    ));
+    // Re-adding a repository starts a new generation with fresh effect keys.
+    let d = run(
+        &mut case,
+        &alice,
+        cmd(Command::AddRepo {
+            repo: r("org/extra"),
+        }),
+        t(2),
+        &mut ledger,
+    );
+    assert!(d.effects().any(|e| e.key == "LS-1/org/extra/2/open-draft"));
+    // With extra and plugin out of scope, core's released fix opened the gate on day 1 and its
+    // publication was requested then; the webhook now confirms it.
+    assert_eq!(case.release.unwrap().1, ReleaseMode::Gate);
+    let ghsa = case.participants[&r("org/core")]
+        .advisory
+        .ghsa
+        .clone()
+        .unwrap();
+    let d = case
+        .handle(
+            &Principal::automation(),
+            Input::Observation(Observation::AdvisoryPublished {
+                repo: r("org/core"),
+                ghsa,
+            }),
+            t(3),
+        )
+        .unwrap();
+    assert!(
+        !case.participants[&r("org/core")]
+            .advisory
+            .published_elsewhere
+    );
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::EffectSucceeded { .. }))
+    );
+    // The re-added repository publishes once its fix is released.
+    let mut ledger = Ledger::default();
+    run(
+        &mut case,
+        &alice,
+        released("org/extra", "extra"),
+        t(3),
+        &mut ledger,
+    );
+    assert_eq!(ledger.published(), vec![r("org/extra")]);
+    // After publication nothing about the repository changes.
+    assert_eq!(
+        case.handle(&alice, assess("org/core", Verdict::Investigating), t(3))
+            .unwrap_err(),
+        Rejection::AlreadyPublished {
+            repo: r("org/core")
+        }
+    );
+    assert_eq!(
+        case.handle(
+            &alice,
+            cmd(Command::RevokeFix {
+                repo: r("org/core"),
+                reason: "x".into()
+            }),
+            t(3)
+        )
+        .unwrap_err(),
+        Rejection::AlreadyPublished {
+            repo: r("org/core")
+        }
+    );
+}
+
+#[test]
+fn observation_rejections_and_duplicates() {
+    let (mut case, _) = opened("hold-all");
+    let auto = Principal::automation();
+    let obs = |o| Input::Observation(o);
+    assert!(matches!(
+        case.handle(
+            &auto,
+            obs(Observation::EffectSucceeded {
+                key: "nope".into(),
+                outcome: Outcome::Published
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::UnknownEffect { .. }
+    ));
+    let key = "LS-1/org/core/1/request-cve".to_owned();
+    assert!(matches!(
+        case.handle(
+            &auto,
+            obs(Observation::EffectSucceeded {
+                key: key.clone(),
+                outcome: Outcome::Published
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::Invalid {
+            field: "outcome",
+            ..
+        }
+    ));
+    // Duplicates change nothing, including a late failure of an effect that succeeded.
+    let before = case.clone();
+    for o in [
+        Observation::EffectSucceeded {
+            key: key.clone(),
+            outcome: Outcome::CveRequested,
+        },
+        Observation::EffectFailed {
+            key: key.clone(),
+            retryable: true,
+            error: "timeout".into(),
+        },
+    ] {
+        assert!(case.handle(&auto, obs(o), t(1)).unwrap().events.is_empty());
+    }
+    assert_eq!(case, before);
+    let cve = Observation::CveAssigned {
+        repo: r("org/core"),
+        cve: "CVE-2026-12345".parse().unwrap(),
+    };
+    assert_eq!(
+        case.handle(&auto, obs(cve.clone()), t(1))
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+    assert!(
+        case.handle(&auto, obs(cve), t(1))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    let fork = Observation::PrivateForkCreated {
+        repo: r("org/core"),
+        fork: "org/core-ghsa-xxxx".into(),
+    };
+    assert_eq!(
+        case.handle(&auto, obs(fork.clone()), t(1))
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+    assert!(
+        case.handle(&auto, obs(fork), t(1))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    assert!(matches!(
+        case.handle(
+            &auto,
+            obs(Observation::AdvisoryPublished {
+                repo: r("org/core"),
+                ghsa: "GHSA-aaaa-bbbb-cccc".parse().unwrap()
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::Invalid { field: "ghsa", .. }
+    ));
+    assert!(matches!(
+        case.handle(
+            &auto,
+            obs(Observation::CveAssigned {
+                repo: r("org/nope"),
+                cve: "CVE-2026-1234".parse().unwrap()
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::NotInCase { .. }
+    ));
+}
+
+#[test]
+fn failures_surface_and_a_second_draft_is_closed() {
+    let (mut case, d) = open_with("hold-all", &[]);
+    let auto = Principal::automation();
+    let open_core = d
+        .effects()
+        .find(|e| e.repo == r("org/core"))
+        .unwrap()
+        .key
+        .clone();
+    case.handle(
+        &auto,
+        Input::Observation(Observation::EffectFailed {
+            key: open_core.clone(),
+            retryable: true,
+            error: "502".into(),
+        }),
+        t(0),
+    )
+    .unwrap();
+    assert_eq!(
+        case.participants[&r("org/core")].last_error.as_deref(),
+        Some("502")
+    );
+    case.handle(
+        &auto,
+        Input::Observation(Observation::EffectFailed {
+            key: open_core.clone(),
+            retryable: false,
+            error: "403 forbidden".into(),
+        }),
+        t(0),
+    )
+    .unwrap();
+    assert_eq!(
+        case.participants[&r("org/core")]
+            .attention
+            .get(&open_core)
+            .map(String::as_str),
+        Some("403 forbidden")
+    );
+    let first: GhsaId = "GHSA-2222-3333-4444".parse().unwrap();
+    case.handle(
+        &auto,
+        Input::Observation(Observation::EffectSucceeded {
+            key: open_core.clone(),
+            outcome: Outcome::DraftOpened {
+                ghsa: first.clone(),
+            },
+        }),
+        t(0),
+    )
+    .unwrap();
+    assert!(case.participants[&r("org/core")].attention.is_empty());
+    // A retry that missed the first draft made a second one: Lockstep keeps the first and
+    // closes the other, once.
+    let second: GhsaId = "GHSA-5555-6666-7777".parse().unwrap();
+    let observe_second = Input::Observation(Observation::EffectSucceeded {
+        key: open_core.clone(),
+        outcome: Outcome::DraftOpened {
+            ghsa: second.clone(),
+        },
+    });
+    let d = case.handle(&auto, observe_second.clone(), t(0)).unwrap();
+    let closes: Vec<&Effect> = d.effects().collect();
+    assert_eq!(closes.len(), 1);
+    assert_eq!(closes[0].action, Action::CloseDraft { ghsa: second });
+    assert_eq!(
+        case.participants[&r("org/core")].advisory.ghsa,
+        Some(first.clone())
+    );
+    assert!(
+        case.handle(&auto, observe_second, t(0))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    let again = Input::Observation(Observation::EffectSucceeded {
+        key: open_core,
+        outcome: Outcome::DraftOpened { ghsa: first },
+    });
+    assert!(case.handle(&auto, again, t(0)).unwrap().events.is_empty());
+}
+
+#[test]
+fn closing_closes_drafts_and_reports() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let d = run(
+        &mut case,
+        &user("alice"),
+        Input::Command(Command::Close {
+            reason: "duplicate of LS-0".into(),
+        }),
+        t(1),
+        &mut ledger,
+    );
+    assert_eq!(
+        d.effects()
+            .filter(|e| e.action.name() == "close-draft")
+            .count(),
+        3
+    );
+    assert!(
+        case.scope()
+            .all(|(_, p)| p.rm == RmState::Closed && p.advisory.state == RemoteState::Closed)
+    );
+    assert_eq!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::CaseClosed
+    );
+    assert_eq!(
+        case.handle(&user("alice"), assess("org/core", Verdict::Affected), t(2))
+            .unwrap_err(),
+        Rejection::CaseClosed
+    );
+    assert!(case.next_deadline().is_none());
+    assert!(matches!(
+        case.participants[&r("org/core")].assessment,
+        Assessment::Unassessed
+    ));
+}
+
+#[test]
+fn replay_rebuilds_the_same_state_byte_for_byte() {
+    let (mut case, d) = open_with("publish-ready", &[]);
+    let mut log = d.events.clone();
+    let mut pending: Vec<Effect> = d.effects().cloned().collect();
+    let _ = &mut pending;
+    for (who, input, day) in [
+        (user("bob"), assess("org/core", Verdict::Affected), 1),
+        (user("carol"), released("org/extra", "extra"), 2),
+        (Principal::automation(), Input::Tick, 31),
+    ] {
+        log.extend(case.handle(&who, input, t(day)).unwrap().events);
+    }
+    let replayed = Case::replay(&log).unwrap();
+    assert_eq!(
+        serde_json::to_string(&replayed).unwrap(),
+        serde_json::to_string(&case).unwrap()
+    );
+    assert_eq!(replayed, case);
+    // Events survive a JSON round trip.
+    let json = serde_json::to_string(&log).unwrap();
+    let back: Vec<Event> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, log);
+    // A log with a gap, a repeated opening, or an edge Vultron lacks is refused, not panicked on.
+    let mut gap = log.clone();
+    gap.remove(3);
+    assert!(matches!(
+        Case::replay(&gap).unwrap_err(),
+        model::ReplayError::Sequence { .. }
+    ));
+    assert!(matches!(
+        Case::replay(&log[1..]).unwrap_err(),
+        model::ReplayError::NotOpened
+    ));
+    let mut bad = log.clone();
+    if let Some(EventKind::RmMoved { to, .. }) = bad
+        .iter_mut()
+        .map(|e| &mut e.kind)
+        .find(|k| matches!(k, EventKind::RmMoved { .. }))
+    {
+        *to = RmState::Closed;
+    }
+    assert!(matches!(
+        Case::replay(&bad).unwrap_err(),
+        model::ReplayError::Inconsistent { .. }
+    ));
+    assert!(matches!(
+        Case::replay(&[]).unwrap_err(),
+        model::ReplayError::Empty
+    ));
+}
