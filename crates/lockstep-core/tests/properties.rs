@@ -1,0 +1,489 @@
+//! Property tests: random sequences of commands, observations and clock jumps, with the
+//! lifecycle invariants (lifecycle-anchors §13.3) checked after every step.
+//!
+//! `PROPTEST_CASES` raises the number of cases (CI runs 256).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use lockstep_core::effect::Action;
+use lockstep_core::event::ExitReason;
+use lockstep_core::input::{FixStage, Outcome, Threat, Verdict};
+use lockstep_core::machines::{EM_EDGES, RM_EDGES};
+use lockstep_core::model::{Assessment, RemoteState};
+use lockstep_core::workflow::DeadlinePolicy;
+use lockstep_core::*;
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+const REPOS: [&str; 4] = ["org/core", "org/extra", "org/plugin", "org/unknown"];
+const PACKAGES: [&str; 4] = ["core", "extra", "plugin", "nope"];
+
+#[derive(Debug, Clone)]
+enum Who {
+    Alice,
+    Bob,
+    Carol,
+    /// GitHub says dave maintains org/plugin (which names no maintainers in the workflow).
+    Dave,
+    Mallory,
+    Automation,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Command(Who, u8, u8, u8),
+    /// Answer the pending effect at this index: 0 success, 1 retryable failure, 2 permanent
+    /// failure, 3 the same success twice.
+    Answer(usize, u8),
+    /// Someone publishes this repository's draft on GitHub.
+    Leak(u8),
+    Cve(u8),
+    Clock(u8),
+}
+
+fn who() -> impl Strategy<Value = Who> {
+    prop_oneof![
+        3 => Just(Who::Alice),
+        2 => Just(Who::Bob),
+        2 => Just(Who::Carol),
+        2 => Just(Who::Dave),
+        1 => Just(Who::Mallory),
+        1 => Just(Who::Automation),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (who(), 0u8..12, 0u8..4, any::<u8>()).prop_map(|(w, c, r, x)| Step::Command(w, c, r, x)),
+        8 => (any::<usize>(), 0u8..4).prop_map(|(i, k)| Step::Answer(i, k)),
+        1 => (0u8..3).prop_map(Step::Leak),
+        1 => (0u8..3).prop_map(Step::Cve),
+        2 => any::<u8>().prop_map(Step::Clock),
+    ]
+}
+
+fn principal(w: &Who) -> Principal {
+    match w {
+        Who::Alice => user("alice"),
+        Who::Bob => user("bob"),
+        Who::Carol => user("carol"),
+        Who::Dave => {
+            let mut p = user("dave");
+            p.github_maintains.insert(r("org/plugin"));
+            p
+        }
+        Who::Mallory => user("mallory"),
+        Who::Automation => Principal::automation(),
+    }
+}
+
+fn command(c: u8, repo: u8, x: u8, now: Timestamp) -> Command {
+    let repo = r(REPOS[usize::from(repo) % REPOS.len()]);
+    let package = PACKAGES[usize::from(x) % PACKAGES.len()];
+    let reason = if x.is_multiple_of(7) {
+        " ".to_owned()
+    } else {
+        format!("reason {x}")
+    };
+    match c {
+        0 => Command::Assess {
+            repo,
+            verdict: Verdict::Affected,
+            reason,
+        },
+        1 => Command::Assess {
+            repo,
+            verdict: Verdict::NotAffected,
+            reason,
+        },
+        2 => Command::Assess {
+            repo,
+            verdict: Verdict::Investigating,
+            reason,
+        },
+        3 | 4 => Command::MarkFix {
+            repo,
+            stage: if c == 3 {
+                FixStage::Released
+            } else {
+                FixStage::Prepared
+            },
+            packages: vec![fix(package, &format!("1.{x}.0"))],
+        },
+        5 => Command::RevokeFix { repo, reason },
+        6 => Command::SetEmbargo {
+            until: now.plus_millis((i64::from(x) - 40) * 86_400_000),
+            reason,
+        },
+        7 => Command::DiscloseNow { reason },
+        8 => Command::RecordThreat {
+            threat: [
+                Threat::PublicAwareness,
+                Threat::ExploitPublic,
+                Threat::AttacksObserved,
+            ][usize::from(x) % 3],
+            reason,
+        },
+        9 => Command::AddRepo { repo },
+        10 => Command::RemoveRepo { repo, reason },
+        _ => {
+            if x.is_multiple_of(8) {
+                Command::Close { reason }
+            } else {
+                Command::Assess {
+                    repo,
+                    verdict: Verdict::Affected,
+                    reason,
+                }
+            }
+        }
+    }
+}
+
+fn outcome(e: &Effect) -> Outcome {
+    match &e.action {
+        Action::OpenDraft { .. } => Outcome::DraftOpened {
+            ghsa: ghsa_for(&e.repo),
+        },
+        Action::LinkSiblings { .. } => Outcome::SiblingsLinked,
+        Action::AddCollaborators { .. } => Outcome::CollaboratorsAdded,
+        Action::RequestCve { .. } => Outcome::CveRequested,
+        Action::Publish { .. } => Outcome::Published,
+        Action::CloseDraft { .. } => Outcome::DraftClosed,
+    }
+}
+
+struct World {
+    case: Case,
+    log: Vec<Event>,
+    pending: Vec<Effect>,
+    now: Timestamp,
+    policy: DeadlinePolicy,
+}
+
+/// The gate, computed independently of the engine.
+fn gate_open(case: &Case) -> bool {
+    case.participants
+        .values()
+        .filter(|p| p.in_scope)
+        .all(|p| match p.assessment {
+            Assessment::NotAffected { .. } => true,
+            Assessment::Affected { .. } => p.fix.is_released(),
+            _ => false,
+        })
+}
+
+/// Checks every event of a decision as it is applied to a copy of the state before it.
+fn check_events(before: &Case, events: &[Event], policy: DeadlinePolicy, authority: &Authority) {
+    let mut state = before.clone();
+    for e in events {
+        let prev = state.clone();
+        if let EventKind::EffectRequested { effect } = &e.kind
+            && effect.action.is_publish()
+        {
+            // Invariant: no publication while the gate is closed, unless the embargo ended by a
+            // leak, a disclosure or threat, or the deadline under publish-ready, or the
+            // vulnerability is already public.
+            let exit = state.embargo.exit.as_ref().map(|(_, r)| r.clone());
+            let allowed = gate_open(&state)
+                || exit.as_ref().is_some_and(ExitReason::forces_release)
+                || (exit == Some(ExitReason::Deadline) && policy == DeadlinePolicy::PublishReady)
+                || state.latches.public.is_some();
+            assert!(
+                allowed,
+                "publish of {} while the gate is closed: {:?}",
+                effect.repo,
+                state.blockers()
+            );
+            assert!(
+                !state.embargo.state.in_force(),
+                "publish during an active embargo"
+            );
+            let p = &state.participants[&effect.repo];
+            assert!(
+                p.fix.is_released(),
+                "publish of {} without a released fix",
+                effect.repo
+            );
+        }
+        state.apply(e).unwrap();
+        // Only Vultron's edges, one per event.
+        for (repo, p) in &state.participants {
+            let old = prev.participants.get(repo).map(|q| q.rm);
+            if old.is_some_and(|o| o != p.rm) {
+                match &e.kind {
+                    EventKind::RmMoved {
+                        repo: moved,
+                        from,
+                        symbol,
+                        to,
+                    } => {
+                        assert_eq!(moved, repo);
+                        assert!(RM_EDGES.contains(&(*from, *symbol, *to)));
+                    }
+                    // Re-adding a removed repository starts a new participant generation,
+                    // at Vultron's start state; Closed stays terminal for the old one.
+                    EventKind::RepoAdded { repo: added } if added == repo => {
+                        assert_eq!(p.rm, machines::RmState::Start);
+                        assert_eq!(p.generation, prev.participants[repo].generation + 1);
+                    }
+                    other => panic!("RM of {repo} changed by {other:?}"),
+                }
+            }
+        }
+        if prev.embargo.state != state.embargo.state {
+            let EventKind::EmMoved {
+                from, symbol, to, ..
+            } = &e.kind
+            else {
+                panic!("EM changed by {:?}", e.kind)
+            };
+            assert!(EM_EDGES.contains(&(*from, *symbol, *to)));
+        }
+        // Latches are monotone.
+        for (a, b) in [
+            (prev.latches.public, state.latches.public),
+            (prev.latches.exploit, state.latches.exploit),
+            (prev.latches.attacks, state.latches.attacks),
+        ] {
+            assert!(a.is_none() || a == b, "a latch moved: {a:?} -> {b:?}");
+        }
+    }
+    // A maintainer never changes another repository.
+    if let Role::Maintainer { repo, .. } = &authority.role {
+        for (other, p) in &state.participants {
+            if other == repo {
+                continue;
+            }
+            let q = &before.participants[other];
+            assert_eq!(
+                (&p.assessment, &p.fix, p.rm, p.in_scope),
+                (&q.assessment, &q.fix, q.rm, q.in_scope)
+            );
+        }
+    }
+}
+
+fn check_state(case: &Case) {
+    // An active embargo has an end time and never coexists with public awareness.
+    if case.embargo.state.in_force() {
+        assert!(case.embargo.until.is_some());
+        assert!(case.latches.public.is_none() && case.latches.exploit.is_none());
+        assert!(case.embargo.until <= Some(case.embargo.hard_limit));
+    }
+    for p in case.participants.values() {
+        if p.advisory.state == RemoteState::Published && !p.advisory.published_elsewhere {
+            assert!(!case.embargo.state.in_force());
+        }
+    }
+}
+
+impl World {
+    fn new(policy: &str) -> World {
+        let (case, d) = open_with(policy, &[]);
+        let pending = d.effects().cloned().collect();
+        let policy = case.workflow.embargo.deadline_policy;
+        World {
+            case,
+            log: d.events,
+            pending,
+            now: t(0),
+            policy,
+        }
+    }
+
+    fn submit(&mut self, who: &Principal, input: Input) -> Result<Decision, Rejection> {
+        let before = self.case.clone();
+        match self.case.handle(who, input, self.now) {
+            Ok(d) => {
+                check_events(&before, &d.events, self.policy, &d.authority);
+                self.log.extend(d.events.iter().cloned());
+                self.pending.extend(d.effects().cloned());
+                check_state(&self.case);
+                Ok(d)
+            }
+            Err(e) => {
+                // A rejected input changes nothing.
+                assert_eq!(self.case, before, "rejected input changed the case: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    fn step(&mut self, step: Step) {
+        let auto = Principal::automation();
+        match step {
+            Step::Command(w, c, repo, x) => {
+                let _ = self.submit(
+                    &principal(&w),
+                    Input::Command(command(c, repo, x, self.now)),
+                );
+            }
+            Step::Answer(i, kind) => {
+                if self.pending.is_empty() {
+                    return;
+                }
+                let i = i % self.pending.len();
+                let effect = self.pending[i].clone();
+                let obs = match kind {
+                    1 => Observation::EffectFailed {
+                        key: effect.key.clone(),
+                        retryable: true,
+                        error: "502".into(),
+                    },
+                    2 => Observation::EffectFailed {
+                        key: effect.key.clone(),
+                        retryable: false,
+                        error: "422".into(),
+                    },
+                    _ => Observation::EffectSucceeded {
+                        key: effect.key.clone(),
+                        outcome: outcome(&effect),
+                    },
+                };
+                let ok = self.submit(&auto, Input::Observation(obs.clone())).is_ok();
+                if kind == 0 || kind == 3 {
+                    self.pending.remove(i);
+                }
+                if ok && kind == 3 {
+                    // Applying a duplicate observation changes nothing.
+                    let before = self.case.clone();
+                    let d = self.submit(&auto, Input::Observation(obs)).unwrap();
+                    assert!(d.events.is_empty(), "duplicate produced {:?}", d.events);
+                    assert_eq!(self.case, before);
+                }
+            }
+            Step::Leak(repo) => {
+                let repo = r(REPOS[usize::from(repo)]);
+                if let Some(ghsa) = self
+                    .case
+                    .participants
+                    .get(&repo)
+                    .and_then(|p| p.advisory.ghsa.clone())
+                {
+                    let _ = self.submit(
+                        &auto,
+                        Input::Observation(Observation::AdvisoryPublished { repo, ghsa }),
+                    );
+                    if self
+                        .case
+                        .participants
+                        .values()
+                        .any(|p| p.advisory.published_elsewhere)
+                    {
+                        assert!(!self.case.embargo.state.in_force() || self.case.closed.is_some());
+                    }
+                }
+            }
+            Step::Cve(repo) => {
+                let repo = r(REPOS[usize::from(repo)]);
+                let cve = format!("CVE-2026-{:05}", 10000 + u32::from(repo.name().len() as u8));
+                let _ = self.submit(
+                    &auto,
+                    Input::Observation(Observation::CveAssigned {
+                        repo,
+                        cve: cve.parse().unwrap(),
+                    }),
+                );
+            }
+            Step::Clock(days) => {
+                self.now = self.now.plus_millis(i64::from(days % 40) * 86_400_000 / 4);
+                let _ = self.submit(&auto, Input::Tick);
+                // The embargo always ends at its deadline.
+                if let Some(until) = self.case.embargo.until
+                    && self.now >= until
+                {
+                    assert!(!self.case.embargo.state.in_force());
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        // The embargo always ends: past the hard limit, any input ends it.
+        self.now = self.case.embargo.hard_limit.plus_days(1);
+        self.submit(&Principal::automation(), Input::Tick).unwrap();
+        assert!(!self.case.embargo.state.in_force());
+        // Replay is deterministic, byte for byte.
+        let replayed = Case::replay(&self.log).unwrap();
+        assert_eq!(
+            serde_json::to_vec(&replayed).unwrap(),
+            serde_json::to_vec(&self.case).unwrap()
+        );
+        // Effect keys are unique across the log.
+        let mut keys = BTreeMap::new();
+        for e in &self.log {
+            if let EventKind::EffectRequested { effect } = &e.kind {
+                assert!(
+                    keys.insert(effect.key.clone(), ()).is_none(),
+                    "{} requested twice",
+                    effect.key
+                );
+            }
+        }
+    }
+}
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/properties.proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn lifecycle_invariants_hold_under_hold_all(steps in proptest::collection::vec(step(), 1..120)) {
+        let mut w = World::new("hold-all");
+        for s in steps {
+            w.step(s);
+        }
+        w.finish();
+    }
+
+    #[test]
+    fn lifecycle_invariants_hold_under_publish_ready(steps in proptest::collection::vec(step(), 1..120)) {
+        let mut w = World::new("publish-ready");
+        for s in steps {
+            w.step(s);
+        }
+        w.finish();
+    }
+
+    /// Once every fix is in and every effect answered, every affected advisory is published
+    /// (or has a failure waiting for a person), and none is left a draft silently.
+    #[test]
+    fn releases_complete(order in Just([0usize, 1, 2]).prop_shuffle(), not_affected in 0usize..4) {
+        let mut w = World::new("hold-all");
+        let pkgs = ["core", "extra", "plugin"];
+        for i in order {
+            let input = if i == not_affected {
+                Input::Command(Command::Assess { repo: r(REPOS[i]), verdict: Verdict::NotAffected, reason: "no".into() })
+            } else {
+                released(REPOS[i], pkgs[i])
+            };
+            w.submit(&user("alice"), input).unwrap();
+            while !w.pending.is_empty() {
+                w.step(Step::Answer(0, 0));
+            }
+        }
+        for (repo, p) in w.case.scope() {
+            let expect = if REPOS.iter().position(|x| r(x) == *repo) == Some(not_affected) { RemoteState::Closed } else { RemoteState::Published };
+            prop_assert_eq!(p.advisory.state, expect, "{}", repo);
+        }
+        w.finish();
+    }
+}
