@@ -206,6 +206,91 @@ impl EmState {
     }
 }
 
+/// Renders `docs/lifecycle.md` from the tables above; a test keeps the file in step.
+pub fn lifecycle_markdown() -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Lifecycle\n\n\
+         <!-- Generated from crates/lockstep-core/src/machines.rs by `LOCKSTEP_BLESS=1 cargo test -p lockstep-core lifecycle_doc`; do not edit by hand. -->\n\n\
+         Lockstep follows CERT/CC's Vultron protocol: report management (RM) per repository, embargo management (EM) per case, and the case-wide public-awareness latches of the case state (P, X, A).\n\
+         The engine moves only along the edges below, and records each edge as one event (`rm_moved`, `em_moved`), so the event log itself shows the Vultron history.\n"
+    );
+    let _ = writeln!(
+        s,
+        "## Report management, per repository\n\n| Code | State |\n| --- | --- |"
+    );
+    for st in RmState::ALL {
+        let _ = writeln!(s, "| {} | {:?} |", st.code(), st);
+    }
+    let _ = writeln!(
+        s,
+        "\nThe eleven edges (closing straight from Valid is forbidden; Closed is terminal):\n\n| From | Symbol | To |\n| --- | --- | --- |"
+    );
+    for (from, sym, to) in RM_EDGES {
+        let _ = writeln!(
+            s,
+            "| {from:?} ({}) | {sym:?} | {to:?} ({}) |",
+            from.code(),
+            to.code()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nHow Lockstep's actions move a repository (each arrow is one or more of the edges above, taken one by one):\n\n\
+         | Action | RM target |\n| --- | --- |\n\
+         | Case opened, or repository added | Received |\n\
+         | Assessed investigating | Valid (from Received or Invalid) |\n\
+         | Assessed affected, or a fix marked | Accepted |\n\
+         | Assessed not affected | Invalid (from Received), Deferred (from Valid or Accepted) |\n\
+         | Repository removed, case closed | Closed |\n\n\
+         A repository that is removed and added again starts a new generation at Start; its effect keys change with it.\n"
+    );
+    let _ = writeln!(
+        s,
+        "## Embargo management, per case\n\n| Code | State | In force |\n| --- | --- | --- |"
+    );
+    for st in EmState::ALL {
+        let _ = writeln!(
+            s,
+            "| {} | {:?} | {} |",
+            st.code(),
+            st,
+            if st.in_force() { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe ten edges:\n\n| From | Symbol | To |\n| --- | --- | --- |"
+    );
+    for (from, sym, to) in EM_EDGES {
+        let _ = writeln!(
+            s,
+            "| {from:?} ({}) | {sym:?} | {to:?} ({}) |",
+            from.code(),
+            to.code()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe engine is the single writer of the embargo:\n\n\
+         - Opening a case proposes the workflow's default (or `--embargo-until`) and accepts it at once (None → Proposed → Active).\n\
+         - A coordinator's change is a revision proposed and accepted at once (Active → Revise → Active); the old terms hold until it is accepted. No end time may lie more than the workflow's `max_days` after opening.\n\
+         - The embargo terminates (→ Exited) when every affected repository's fix is released (the gate opens), at its deadline, on a disclosure order, when an advisory of the case is published by someone else (a leak), when public awareness or a public exploit is recorded, when attacks are observed (unless the workflow sets `end_on_attacks = false`), or when the case closes.\n\
+         - An active embargo always has an end time, and never coexists with public awareness.\n\n\
+         ## Release\n\n\
+         Termination does not oblige anyone to publish; the release decides what publishes:\n\n\
+         | Trigger | Release mode | What publishes |\n| --- | --- | --- |\n\
+         | Every in-scope repository assessed, every affected one with its fix released | gate | every affected repository, in topological waves of `publish_after` |\n\
+         | Deadline under `publish-ready` | deadline-publish-ready | affected repositories with a released fix whose affected upstreams have one too |\n\
+         | Deadline under `hold-all` | none | nothing: the embargo has ended, publication holds until the gate opens, and the case shows an alert |\n\
+         | Leak, disclosure order, public awareness or exploit, attacks (by default) | forced | every affected repository with a released fix |\n\n\
+         A wave publishes when every repository of the earlier waves is confirmed published. Not-affected repositories are skipped and their drafts closed. The first publication latches public awareness (P); from then on any repository whose fix is released publishes.\n"
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

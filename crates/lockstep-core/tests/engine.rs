@@ -1131,3 +1131,17 @@ fn replay_rebuilds_the_same_state_byte_for_byte() {
         model::ReplayError::Empty
     ));
 }
+
+#[test]
+fn lifecycle_doc_matches_the_transition_tables() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/lifecycle.md");
+    let want = machines::lifecycle_markdown();
+    if std::env::var_os("LOCKSTEP_BLESS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/lifecycle.md is stale; run LOCKSTEP_BLESS=1 cargo test -p lockstep-core lifecycle_doc"
+    );
+}
