@@ -1145,3 +1145,34 @@ fn lifecycle_doc_matches_the_transition_tables() {
         "docs/lifecycle.md is stale; run LOCKSTEP_BLESS=1 cargo test -p lockstep-core lifecycle_doc"
     );
 }
+
+#[test]
+fn attacks_observed_after_a_hold_all_deadline_release_the_fixed_advisories() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Tick,
+        t(31),
+        &mut ledger,
+    );
+    assert_eq!(case.embargo.exit.as_ref().unwrap().1, ExitReason::Deadline);
+    assert!(
+        ledger.published().is_empty(),
+        "hold-all keeps holding at the deadline"
+    );
+    let attacks = Input::Command(Command::RecordThreat {
+        threat: Threat::AttacksObserved,
+        reason: "exploitation in the wild".into(),
+    });
+    run(&mut case, &user("alice"), attacks, t(32), &mut ledger);
+    assert_eq!(case.release.unwrap().1, ReleaseMode::Forced);
+    assert_eq!(ledger.published(), vec![r("org/core")]);
+}

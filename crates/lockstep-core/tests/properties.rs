@@ -187,12 +187,15 @@ fn check_events(before: &Case, events: &[Event], policy: DeadlinePolicy, authori
         {
             // Invariant: no publication while the gate is closed, unless the embargo ended by a
             // leak, a disclosure or threat, or the deadline under publish-ready, or the
-            // vulnerability is already public.
+            // vulnerability is already public, or attacks are observed (which force release
+            // unless the workflow sets end_on_attacks = false).
             let exit = state.embargo.exit.as_ref().map(|(_, r)| r.clone());
             let allowed = gate_open(&state)
                 || exit.as_ref().is_some_and(ExitReason::forces_release)
                 || (exit == Some(ExitReason::Deadline) && policy == DeadlinePolicy::PublishReady)
-                || state.latches.public.is_some();
+                || state.latches.public.is_some()
+                || state.latches.exploit.is_some()
+                || (state.latches.attacks.is_some() && state.workflow.embargo.end_on_attacks);
             assert!(
                 allowed,
                 "publish of {} while the gate is closed: {:?}",

@@ -1,0 +1,113 @@
+//! No input panics: arbitrary and mutated text at every parser, and corrupted event logs at
+//! replay. (The fuzz targets in `fuzz/` push the same checks further with libFuzzer.)
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use lockstep_core::input::Verdict;
+use lockstep_core::vuln::{Credit, CvssVector, Ecosystem, Severity};
+use lockstep_core::*;
+use proptest::prelude::*;
+
+const MCP: &str = include_str!("../../../workflows/mcp-sdks.toml");
+
+fn round_trip<T: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug>(s: &str) {
+    if let Ok(v) = s.parse::<T>() {
+        let again: T = v
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| panic!("{v} does not re-parse"));
+        assert_eq!(again, v);
+    }
+}
+
+fn log() -> Vec<Event> {
+    let (mut case, d) = open_with("publish-ready", &[]);
+    let mut events = d.events;
+    for input in [
+        assess("org/core", Verdict::Affected),
+        released("org/extra", "extra"),
+        Input::Command(Command::SetEmbargo {
+            until: t(40),
+            reason: "backport".into(),
+        }),
+    ] {
+        events.extend(case.handle(&user("alice"), input, t(1)).unwrap().events);
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+    ))]
+
+    #[test]
+    fn identifiers_times_and_ratings(s in "\\PC{0,40}|CVSS:3\\.1/[A-Z:/]{0,50}|GHSA(-[a-z0-9]{0,5}){0,4}|[a-z-]{1,10}/[a-z.]{0,10}|[0-9T:Z+.-]{0,30}") {
+        round_trip::<RepoId>(&s);
+        round_trip::<Login>(&s);
+        round_trip::<GhsaId>(&s);
+        round_trip::<CveId>(&s);
+        round_trip::<CweId>(&s);
+        round_trip::<CaseId>(&s);
+        round_trip::<Timestamp>(&s);
+        round_trip::<Ecosystem>(&s);
+        if let Ok(v) = s.parse::<CvssVector>() {
+            let _ = v.severity();
+        }
+        let _ = s.parse::<Credit>();
+        let _ = s.parse::<Severity>();
+    }
+
+    /// Random edits of a real workflow file either parse or fail with a position inside it.
+    #[test]
+    fn mutated_workflows(edits in proptest::collection::vec((any::<usize>(), 0u8..3, "\\PC{0,6}"), 1..6)) {
+        let mut text = MCP.to_owned();
+        for (at, kind, piece) in edits {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            match kind {
+                0 => text.insert_str(at, &piece),
+                1 => {
+                    let mut end = (at + piece.len() + 1).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+                _ => text.replace_range(at..at, "\n[[repo]]\n"),
+            }
+        }
+        if let Err(e) = Workflow::parse("m.toml", &text) {
+            prop_assert!(e.line >= 1 && e.column >= 1);
+            prop_assert!(e.line <= text.lines().count() + 1, "{e}");
+        }
+    }
+
+    /// A corrupted log (dropped, repeated, reordered or re-numbered events) replays or fails
+    /// with a typed error; it never panics.
+    #[test]
+    fn corrupted_logs(ops in proptest::collection::vec((any::<usize>(), any::<usize>(), 0u8..4), 1..4)) {
+        let mut events = log();
+        for (i, j, op) in ops {
+            let n = events.len();
+            let (i, j) = (i % n, j % n);
+            match op {
+                0 => { events.remove(i); }
+                1 => { let e = events[i].clone(); events.insert(j, e); }
+                2 => events.swap(i, j),
+                _ => events[i].seq = events[j].seq,
+            }
+            if events.is_empty() {
+                break;
+            }
+        }
+        if let Ok(case) = Case::replay(&events) {
+            let _ = case.blockers();
+            let _ = case.release_plan();
+        }
+    }
+}
