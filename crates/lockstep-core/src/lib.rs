@@ -20,6 +20,7 @@ pub mod ids;
 pub mod input;
 pub mod machines;
 pub mod model;
+pub mod plan;
 pub mod reject;
 pub mod schedule;
 pub mod vuln;

@@ -1176,3 +1176,74 @@ fn attacks_observed_after_a_hold_all_deadline_release_the_fixed_advisories() {
     assert_eq!(case.release.unwrap().1, ReleaseMode::Forced);
     assert_eq!(ledger.published(), vec![r("org/core")]);
 }
+
+#[test]
+fn the_plan_explains_blockers_waves_and_alerts() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let plan = case.plan();
+    assert!(!plan.gate_open);
+    assert_eq!(plan.blockers.len(), 3);
+    // If the gate opened now: core and extra first, plugin after core.
+    let names: Vec<Vec<&str>> = plan
+        .waves
+        .iter()
+        .map(|w| w.iter().map(|e| e.repo.as_str()).collect())
+        .collect();
+    assert_eq!(
+        names,
+        vec![vec!["org/core", "org/extra"], vec!["org/plugin"]]
+    );
+    run(
+        &mut case,
+        &user("carol"),
+        assess("org/extra", Verdict::NotAffected),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Tick,
+        t(30),
+        &mut ledger,
+    );
+    let plan = case.plan();
+    assert_eq!(plan.skipped, vec![r("org/extra")]);
+    assert!(matches!(
+        plan.alerts[..],
+        [plan::Alert::DeadlinePassedHolding { .. }]
+    ));
+    assert_eq!(plan.blockers.len(), 1);
+    assert_eq!(plan.blockers[0].repo, r("org/plugin"));
+    // A leak: core publishes; plugin is public without a fix.
+    run(
+        &mut case,
+        &user("alice"),
+        Input::Command(Command::DiscloseNow {
+            reason: "leak".into(),
+        }),
+        t(31),
+        &mut ledger,
+    );
+    let plan = case.plan();
+    assert_eq!(plan.release, Some(ReleaseMode::Forced));
+    assert_eq!(
+        plan.waves,
+        vec![vec![plan::WaveEntry {
+            repo: r("org/core"),
+            state: plan::WaveState::Published
+        }]]
+    );
+    assert!(plan.alerts.contains(&plan::Alert::PublicWithoutFix {
+        repos: vec![r("org/plugin")]
+    }));
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["blockers"][0]["reason"], "unassessed");
+}
