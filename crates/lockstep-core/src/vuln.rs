@@ -86,6 +86,22 @@ impl FromStr for CvssVector {
         }
         s.parse::<cvss::Cvss>()
             .map_err(|_| err("has a missing, repeated or unknown metric"))?;
+        // The parser tolerates absent metrics; GitHub needs every base metric.
+        let required: &[&str] = if s.starts_with("CVSS:4.0/") {
+            &[
+                "AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA",
+            ]
+        } else {
+            &["AV", "AC", "PR", "UI", "S", "C", "I", "A"]
+        };
+        let present: Vec<&str> = s
+            .split('/')
+            .skip(1)
+            .filter_map(|m| m.split_once(':').map(|(k, _)| k))
+            .collect();
+        if required.iter().any(|m| !present.contains(m)) {
+            return Err(err("lacks a base metric"));
+        }
         Ok(Self(s.to_owned()))
     }
 }
@@ -321,4 +337,41 @@ pub struct PackageFix {
     pub vulnerable_range: Option<String>,
     /// For example `1.24.0`.
     pub patched_versions: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cvss_vectors_need_every_base_metric() {
+        let v31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+        assert_eq!(
+            v31.parse::<CvssVector>().unwrap().severity(),
+            Severity::Critical
+        );
+        let v40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        assert!(v40.parse::<CvssVector>().is_ok());
+        for bad in [
+            "CVSS:3.1/AV:N",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H",
+            "CVSS:4.0/AV:N/AC:L",
+            "AV:N/AC:L/Au:N/C:P/I:P/A:P",
+            "CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "high",
+        ] {
+            assert!(bad.parse::<CvssVector>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn credits_and_severities() {
+        let c: Credit = "alice:remediation_developer".parse().unwrap();
+        assert_eq!(c.kind, CreditType::RemediationDeveloper);
+        assert!("alice".parse::<Credit>().is_err());
+        assert!("alice:hero".parse::<Credit>().is_err());
+        assert_eq!("Moderate".parse::<Severity>().unwrap(), Severity::Medium);
+        assert!("severe".parse::<Severity>().is_err());
+    }
 }
