@@ -1,0 +1,724 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod backend;
+mod error;
+mod types;
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use lockstep_core::event::EventKind;
+use lockstep_core::input::Principal;
+use lockstep_core::{Case, CaseId, Decision, Event, Input, OpenCase, Rejection, Timestamp};
+use serde::Serialize;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use audit::{
+    CHECKPOINT_ORIGIN, Checkpoint, CheckpointInfo, KEY_NAME, VerifyFailure, VerifyReport,
+    generate_key_file, load_key_file, parse_verifier_key, verifier_key,
+};
+pub use ed25519_dalek::{SigningKey as AuditSigningKey, VerifyingKey as AuditVerifyingKey};
+pub use error::Error;
+pub use types::{
+    CaseStatus, CaseSummary, Claim, Committed, Completion, EffectResult, OutboxEntry, OutboxState,
+    StoreOptions,
+};
+
+use backend::{CaseCache, OutboxInsert, Plan, Written};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The highest schema version this binary knows.
+pub fn schema_version() -> i64 {
+    SQLITE_MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
+enum Backend {
+    /// Writes go through a one-connection pool (SQLite has one writer; `BEGIN IMMEDIATE`
+    /// takes the write lock up front, so a transaction never fails to upgrade); reads use
+    /// their own pool and see committed data through WAL.
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+struct Inner {
+    backend: Backend,
+    cache: CaseCache,
+    opts: StoreOptions,
+}
+
+/// Lockstep's durable store, on SQLite (`sqlite://PATH`) or PostgreSQL (`postgres://…`).
+/// Cheap to clone; clones share the pools.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish()
+    }
+}
+
+/// Runs `$body` with `$w`/`$r` bound to the write and read pools and `be` to the backend
+/// module.
+macro_rules! dispatch {
+    ($store:expr, |$w:ident, $r:ident| $body:expr) => {
+        match &$store.inner.backend {
+            Backend::Sqlite { write, read } => {
+                #[allow(unused_variables)]
+                let ($w, $r) = (write, read);
+                #[allow(unused_imports)]
+                use backend::sqlite as be;
+                $body
+            }
+            Backend::Postgres(pool) => {
+                #[allow(unused_variables)]
+                let ($w, $r) = (pool, pool);
+                #[allow(unused_imports)]
+                use backend::postgres as be;
+                $body
+            }
+        }
+    };
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Refuses an existing file that is not an SQLite database, before SQLite touches it.
+fn check_sqlite_file(path: &Path) -> Result<(), Error> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: shown,
+                source,
+            });
+        }
+    };
+    if f.metadata()
+        .map_err(|source| Error::Io {
+            path: shown.clone(),
+            source,
+        })?
+        .is_dir()
+    {
+        return Err(Error::NotADatabase {
+            path: shown,
+            why: "it is a directory".into(),
+        });
+    }
+    let mut header = Vec::with_capacity(16);
+    (&mut f)
+        .take(16)
+        .read_to_end(&mut header)
+        .map_err(|source| Error::Io {
+            path: shown.clone(),
+            source,
+        })?;
+    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
+        Ok(())
+    } else {
+        Err(Error::NotADatabase {
+            path: shown,
+            why: "it does not start with the SQLite header (corrupt, or another kind of file)"
+                .into(),
+        })
+    }
+}
+
+fn sqlite_error(path: &str, e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e
+        && (d.code().as_deref() == Some("26") || d.message().contains("not a database"))
+    {
+        return Error::NotADatabase {
+            path: path.to_owned(),
+            why: d.message().to_owned(),
+        };
+    }
+    Error::Database(e)
+}
+
+/// Builds the write plan for a decision taken on a case at `expected` (`None`: a new case).
+pub(crate) fn plan(
+    expected: Option<u64>,
+    after: &Case,
+    decision: &Decision,
+    input: &str,
+    at: i64,
+    delivery: Option<String>,
+) -> Result<Plan, Error> {
+    let bad = |why: String| Error::InvalidDecision {
+        case: after.id.to_string(),
+        why,
+    };
+    let base = expected.unwrap_or(0);
+    for (i, e) in decision.events.iter().enumerate() {
+        if e.seq != base + 1 + i as u64 {
+            return Err(bad(format!(
+                "event {} should have seq {}",
+                e.seq,
+                base + 1 + i as u64
+            )));
+        }
+    }
+    let last = base + decision.events.len() as u64;
+    if after.version != last {
+        return Err(bad(format!(
+            "the case is at version {} after {} events on version {base}",
+            after.version,
+            decision.events.len()
+        )));
+    }
+    let to_i64 = |v: u64| i64::try_from(v).map_err(|_| bad(format!("version {v} out of range")));
+    let mut events = Vec::with_capacity(decision.events.len());
+    for e in &decision.events {
+        let body = serde_json::to_string(e)
+            .map_err(|err| bad(format!("event {} does not serialise: {err}", e.seq)))?;
+        events.push((to_i64(e.seq)?, body));
+    }
+    let mut outbox = Vec::new();
+    for e in &decision.events {
+        if let EventKind::EffectRequested { effect } = &e.kind {
+            outbox.push(OutboxInsert {
+                key: effect.key.clone(),
+                repo: effect.repo.to_string(),
+                action: effect.action.name().to_owned(),
+                is_publish: effect.action.is_publish(),
+                effect: serde_json::to_string(effect).map_err(|err| {
+                    bad(format!("effect {} does not serialise: {err}", effect.key))
+                })?,
+            });
+        }
+    }
+    let authority = serde_json::to_string(&decision.authority)
+        .map_err(|err| bad(format!("authority: {err}")))?;
+    Ok(Plan {
+        case_id: after.id.to_string(),
+        expected: expected.map(to_i64).transpose()?,
+        version: to_i64(last)?,
+        opened_at: after.opened_at.millis(),
+        at,
+        title: after.vulnerability.summary.clone(),
+        status: CaseStatus::of(after).as_str(),
+        embargo_state: types::em_state_name(after.embargo.state),
+        embargo_until: after.embargo.until.map(Timestamp::millis),
+        repos: after.scope().count() as i64,
+        events,
+        outbox,
+        actor: decision.authority.actor.to_string(),
+        authority,
+        input: input.to_owned(),
+        delivery,
+    })
+}
+
+fn to_json(input: &(impl Serialize + ?Sized)) -> Result<String, Error> {
+    serde_json::to_string(input)
+        .map_err(|e| Error::corrupt(format!("the input does not serialise: {e}")))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating a missing SQLite file) and migrates the store at `url`.
+    pub async fn open(url: &str) -> Result<Store, Error> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with options.
+    pub async fn open_with(url: &str, opts: StoreOptions) -> Result<Store, Error> {
+        let backend = if url.starts_with("sqlite:") {
+            Self::open_sqlite(url, &opts).await?
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect(url)
+                .await?;
+            backend::postgres::migrate(&pool, &POSTGRES_MIGRATIONS, &redact(url)).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(Error::UnsupportedUrl { url: redact(url) });
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                cache: CaseCache::new(opts.case_cache),
+                opts,
+            }),
+        })
+    }
+
+    async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<Backend, Error> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?;
+        let path = base.get_filename().to_owned();
+        let shown = path.display().to_string();
+        let in_memory = shown.is_empty() || shown.contains(":memory:");
+        if !in_memory {
+            check_sqlite_file(&path)?;
+        }
+        let options = base
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(opts.busy_timeout)
+            .foreign_keys(false);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| sqlite_error(&shown, e))?;
+        backend::sqlite::migrate(&write, &SQLITE_MIGRATIONS, &shown)
+            .await
+            .map_err(|e| match e {
+                Error::Database(d) => sqlite_error(&shown, d),
+                e => e,
+            })?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .map_err(|e| sqlite_error(&shown, e))?
+        };
+        Ok(Backend::Sqlite { write, read })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        match &self.inner.backend {
+            Backend::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The database clock.
+    pub async fn now(&self) -> Result<Timestamp, Error> {
+        let ms = dispatch!(self, |_w, r| {
+            let mut conn = r.acquire().await?;
+            be::db_now(&mut conn).await?
+        });
+        Timestamp::from_millis(ms).ok_or(Error::Clock(ms))
+    }
+
+    // ----- cases and the event log -----------------------------------------------------------
+
+    /// Opens a case at the database's time and commits its events, outbox rows and audit entry.
+    pub async fn open_case(
+        &self,
+        principal: &Principal,
+        open: OpenCase,
+    ) -> Result<Committed, Error> {
+        let now = self.now().await?;
+        let input = serde_json::json!({ "input": "open_case", "open_case": &open });
+        let (_, decision) = Case::open(principal, open, now)?;
+        self.create_case(&decision, &input).await
+    }
+
+    /// Commits the decision that opened a case (from [`Case::open`]): its events, outbox rows
+    /// and audit entry, atomically. `input` is what the audit trail records as the command.
+    /// A case with the same id → [`Error::DuplicateCase`].
+    pub async fn create_case(
+        &self,
+        decision: &Decision,
+        input: &(impl Serialize + ?Sized),
+    ) -> Result<Committed, Error> {
+        let case = Case::replay(&decision.events).map_err(|e| Error::InvalidDecision {
+            case: opened_id(decision).map_or_else(|| "(none)".to_owned(), |c| c.to_string()),
+            why: e.to_string(),
+        })?;
+        let at = decision.events.first().map_or(0, |e| e.at.millis());
+        let plan = plan(None, &case, decision, &to_json(input)?, at, None)?;
+        let written = dispatch!(self, |w, _r| be::commit(w, &self.inner.cache, &plan)
+            .await?);
+        let Written::Committed {
+            audit_id,
+            effects_inserted,
+            ..
+        } = written
+        else {
+            return Err(Error::corrupt(
+                "a create without a delivery reported a duplicate delivery",
+            ));
+        };
+        self.inner.cache.put(&case);
+        Ok(Committed {
+            case,
+            events: decision.events.clone(),
+            audit_id: Some(audit_id as u64),
+            effects_inserted,
+        })
+    }
+
+    /// Appends a decision taken on a case at `expected_version` (optimistic concurrency: a
+    /// case that moved on → [`Error::Conflict`]). The events are folded onto the stored case
+    /// first, so a decision that does not apply is refused.
+    pub async fn append(
+        &self,
+        case_id: &CaseId,
+        expected_version: u64,
+        decision: &Decision,
+        input: &(impl Serialize + ?Sized),
+    ) -> Result<Committed, Error> {
+        let input = to_json(input)?;
+        let (mut case, now) =
+            dispatch!(self, |_w, r| be::load(r, &self.inner.cache, case_id, false)
+                .await?);
+        if case.version != expected_version {
+            // The cache may be behind; re-read before calling it a conflict.
+            let fresh = dispatch!(self, |_w, r| be::load(r, &self.inner.cache, case_id, true)
+                .await?)
+            .0;
+            if fresh.version != expected_version {
+                return Err(Error::Conflict {
+                    case: case_id.clone(),
+                    expected: expected_version,
+                    found: fresh.version,
+                });
+            }
+            case = fresh;
+        }
+        for e in &decision.events {
+            case.apply(e).map_err(|err| Error::InvalidDecision {
+                case: case_id.to_string(),
+                why: err.to_string(),
+            })?;
+        }
+        let plan = plan(Some(expected_version), &case, decision, &input, now, None)?;
+        self.write_plan(case_id, plan, case, decision.events.clone())
+            .await
+    }
+
+    async fn write_plan(
+        &self,
+        case_id: &CaseId,
+        plan: Plan,
+        case: Case,
+        events: Vec<Event>,
+    ) -> Result<Committed, Error> {
+        match dispatch!(self, |w, _r| be::commit(w, &self.inner.cache, &plan).await) {
+            Ok(Written::Committed {
+                audit_id,
+                effects_inserted,
+                ..
+            }) => {
+                self.inner.cache.put(&case);
+                Ok(Committed {
+                    case,
+                    events,
+                    audit_id: Some(audit_id as u64),
+                    effects_inserted,
+                })
+            }
+            Ok(Written::DuplicateDelivery) => Err(Error::corrupt("unexpected duplicate delivery")),
+            Err(e) => {
+                self.inner.cache.remove(case_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The main entry point for commands: loads the case, runs `f` on it with the database's
+    /// time, and commits the decision's events, outbox rows and audit entry atomically,
+    /// conditioned on the version `f` saw. On a conflict it re-reads and runs `f` again (up to
+    /// [`StoreOptions::conflict_retries`] times). `input` is recorded in the audit entry.
+    ///
+    /// `f` must leave the case as its decision's events make it, as [`Case::handle`] does (the
+    /// store checks the version). A decision with no events commits nothing and writes no
+    /// audit entry.
+    pub async fn transact<F>(
+        &self,
+        case_id: &CaseId,
+        input: &(impl Serialize + ?Sized),
+        f: F,
+    ) -> Result<Committed, Error>
+    where
+        F: FnMut(&mut Case, Timestamp) -> Result<Decision, Rejection>,
+    {
+        let input = to_json(input)?;
+        self.transact_inner(case_id, &input, None, f)
+            .await?
+            .ok_or_else(|| Error::corrupt("unexpected duplicate delivery"))
+    }
+
+    /// [`Store::transact`] for a webhook delivery: the delivery id is recorded in the same
+    /// transaction, and a delivery seen before commits nothing and returns `None`.
+    pub async fn transact_delivery<F>(
+        &self,
+        delivery_id: &str,
+        case_id: &CaseId,
+        input: &(impl Serialize + ?Sized),
+        f: F,
+    ) -> Result<Option<Committed>, Error>
+    where
+        F: FnMut(&mut Case, Timestamp) -> Result<Decision, Rejection>,
+    {
+        let input = to_json(input)?;
+        self.transact_inner(case_id, &input, Some(delivery_id), f)
+            .await
+    }
+
+    /// Submits one input from `principal` (a command, an observation, a tick).
+    pub async fn handle(
+        &self,
+        case_id: &CaseId,
+        principal: &Principal,
+        input: Input,
+    ) -> Result<Committed, Error> {
+        let json = to_json(&input)?;
+        self.transact_inner(case_id, &json, None, |case, now| {
+            case.handle(principal, input.clone(), now)
+        })
+        .await?
+        .ok_or_else(|| Error::corrupt("unexpected duplicate delivery"))
+    }
+
+    async fn transact_inner<F>(
+        &self,
+        case_id: &CaseId,
+        input: &str,
+        delivery: Option<&str>,
+        mut f: F,
+    ) -> Result<Option<Committed>, Error>
+    where
+        F: FnMut(&mut Case, Timestamp) -> Result<Decision, Rejection>,
+    {
+        let mut fresh = false;
+        let mut attempt = 0;
+        loop {
+            if attempt > self.inner.opts.conflict_retries {
+                // Contended: decide under the row lock, which cannot conflict.
+                let result = dispatch!(self, |w, _r| {
+                    be::transact_locked(w, &self.inner.cache, case_id, input, delivery, &mut f)
+                        .await
+                });
+                if result.is_err() {
+                    self.inner.cache.remove(case_id);
+                }
+                return result;
+            }
+            let (mut case, now) =
+                dispatch!(self, |_w, r| be::load(r, &self.inner.cache, case_id, fresh)
+                    .await?);
+            if let Some(d) = delivery
+                && dispatch!(self, |_w, r| be::delivery_seen(r, d).await?)
+            {
+                return Ok(None);
+            }
+            let expected = case.version;
+            let now_ts = Timestamp::from_millis(now).ok_or(Error::Clock(now))?;
+            let decision = f(&mut case, now_ts)?;
+            if decision.events.is_empty() {
+                if let Some(d) = delivery
+                    && !self.record_delivery(d).await?
+                {
+                    return Ok(None);
+                }
+                return Ok(Some(Committed {
+                    case,
+                    events: Vec::new(),
+                    audit_id: None,
+                    effects_inserted: 0,
+                }));
+            }
+            let plan = plan(
+                Some(expected),
+                &case,
+                &decision,
+                input,
+                now,
+                delivery.map(str::to_owned),
+            )?;
+            match dispatch!(self, |w, _r| be::commit(w, &self.inner.cache, &plan).await) {
+                Ok(Written::Committed {
+                    audit_id,
+                    effects_inserted,
+                    ..
+                }) => {
+                    self.inner.cache.put(&case);
+                    return Ok(Some(Committed {
+                        case,
+                        events: decision.events,
+                        audit_id: Some(audit_id as u64),
+                        effects_inserted,
+                    }));
+                }
+                Ok(Written::DuplicateDelivery) => return Ok(None),
+                Err(Error::Conflict {
+                    expected, found, ..
+                }) => {
+                    self.inner.cache.remove(case_id);
+                    attempt += 1;
+                    tracing::debug!(case = %case_id, expected, found, attempt, "version conflict; retrying");
+                    fresh = true;
+                }
+                Err(e) => {
+                    self.inner.cache.remove(case_id);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The case, folded from its events.
+    pub async fn case(&self, case_id: &CaseId) -> Result<Case, Error> {
+        Ok(
+            dispatch!(self, |_w, r| be::load(r, &self.inner.cache, case_id, true)
+                .await?)
+            .0,
+        )
+    }
+
+    /// The case's events, in order.
+    pub async fn events(&self, case_id: &CaseId) -> Result<Vec<Event>, Error> {
+        dispatch!(self, |_w, r| be::events(r, case_id).await)
+    }
+
+    /// Every case, oldest first.
+    pub async fn list_cases(&self) -> Result<Vec<CaseSummary>, Error> {
+        dispatch!(self, |_w, r| be::list_cases(r).await)
+    }
+
+    // ----- the outbox ------------------------------------------------------------------------
+
+    /// Claims up to `limit` ready effects for `worker` under a lease of `lease` (database
+    /// clock). Each claim bumps the effect's fencing epoch. Publish effects are claimed only
+    /// if the publication guard allows them at the database's time; others are held.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let recheck = millis(self.inner.opts.hold_recheck);
+        dispatch!(self, |w, _r| be::claim(
+            w,
+            worker,
+            millis(lease),
+            limit,
+            recheck
+        )
+        .await)
+    }
+
+    /// Extends the lease of a claim whose epoch is still current.
+    pub async fn renew(&self, key: &str, epoch: u64, lease: Duration) -> Result<Timestamp, Error> {
+        let until = dispatch!(self, |w, _r| be::renew(w, key, epoch, millis(lease))
+            .await?);
+        Timestamp::from_millis(until).ok_or(Error::Clock(until))
+    }
+
+    /// Records an effect's result, fenced on `epoch` (stale → [`Error::StaleEpoch`], nothing
+    /// written). In one transaction: the observation goes through the core as automation; its
+    /// events, new outbox rows and audit entry are appended; the row becomes done, failed, or
+    /// pending again after `retry_after`.
+    pub async fn complete(
+        &self,
+        key: &str,
+        epoch: u64,
+        result: EffectResult,
+    ) -> Result<Completion, Error> {
+        dispatch!(self, |w, _r| be::complete(
+            w,
+            &self.inner.cache,
+            key,
+            epoch,
+            &result
+        )
+        .await)
+    }
+
+    /// Outbox rows, of one case or all, in insertion order.
+    pub async fn outbox(&self, case_id: Option<&CaseId>) -> Result<Vec<OutboxEntry>, Error> {
+        dispatch!(self, |_w, r| be::outbox(r, case_id).await)
+    }
+
+    /// One outbox row.
+    pub async fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, Error> {
+        dispatch!(self, |_w, r| be::outbox_one(r, key).await)
+    }
+
+    // ----- the inbox -------------------------------------------------------------------------
+
+    /// Records a webhook delivery id; `true` the first time it is seen.
+    pub async fn record_delivery(&self, delivery_id: &str) -> Result<bool, Error> {
+        dispatch!(self, |w, _r| be::record_delivery(w, delivery_id).await)
+    }
+
+    /// Whether a delivery id was recorded.
+    pub async fn delivery_seen(&self, delivery_id: &str) -> Result<bool, Error> {
+        dispatch!(self, |_w, r| be::delivery_seen(r, delivery_id).await)
+    }
+
+    // ----- the audit trail -------------------------------------------------------------------
+
+    /// Recomputes the audit chain and the event hashes in one snapshot, and checks them
+    /// against `checkpoint` if given. Returns the first problem as [`Error::Tampered`].
+    pub async fn verify(&self, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, Error> {
+        dispatch!(self, |_w, r| be::verify(r, checkpoint).await)
+    }
+
+    /// Verifies the trail, then signs a checkpoint of it (size and head) with `key`. Keep the
+    /// checkpoint's text ([`Checkpoint`]'s `Display`) outside the database.
+    pub async fn checkpoint(&self, key: &SigningKey) -> Result<Checkpoint, Error> {
+        let report = self.verify(None).await?;
+        let head = audit::parse_hash(&report.head)
+            .ok_or_else(|| Error::corrupt("the head hash is not hex"))?;
+        let now = self.now().await?;
+        Ok(Checkpoint::sign(report.entries, head, now, key))
+    }
+}
+
+fn opened_id(decision: &Decision) -> Option<CaseId> {
+    decision.events.first().and_then(|e| match &e.kind {
+        EventKind::CaseOpened { case_id, .. } => Some(case_id.clone()),
+        _ => None,
+    })
+}

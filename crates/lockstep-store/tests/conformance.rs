@@ -1,0 +1,1198 @@
+//! One conformance suite for both backends: every scenario runs on SQLite always, and on
+//! PostgreSQL when `LOCKSTEP_TEST_POSTGRES_URL` is set (each in a fresh database).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use common::*;
+use lockstep_core::auth::{Authority, Role};
+use lockstep_core::effect::Action;
+use lockstep_core::event::EventKind;
+use lockstep_core::input::{AuthMethod, Command, Verdict};
+use lockstep_core::*;
+use lockstep_store::{Checkpoint, EffectResult, Error, OutboxState, Store, VerifyFailure};
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else {
+                        eprintln!("skipped: set {} to run the PostgreSQL suite", super::POSTGRES_ENV);
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    cases_versions_and_conflicts,
+    concurrent_appends_lose_nothing,
+    concurrent_claims_are_exclusive_per_epoch,
+    leases_expire_and_stale_epochs_are_fenced,
+    retryable_failures_come_back_later,
+    inbox_deduplicates_deliveries,
+    publication_guard_holds_and_releases,
+    publication_guard_refuses_before_release,
+    audit_detects_every_edit,
+    checkpoints_detect_truncation_and_rewrites,
+    unknown_newer_schema_is_refused,
+    corrupt_rows_are_errors_not_panics,
+);
+
+fn automation_authority() -> Authority {
+    Authority {
+        actor: Actor::Automation,
+        authenticated_by: AuthMethod::Runtime,
+        role: Role::Automation,
+    }
+}
+
+async fn opened(store: &Store, id: &str) -> Case {
+    store
+        .open_case(&user("alice"), open_case(id))
+        .await
+        .unwrap()
+        .case
+}
+
+async fn cases_versions_and_conflicts(db: &TestDb) {
+    let store = &db.store;
+    let c = store
+        .open_case(&user("alice"), open_case("LS-1"))
+        .await
+        .unwrap();
+    assert!(c.effects_inserted > 0, "opening requests the drafts");
+    assert_eq!(c.audit_id, Some(1));
+    let v1 = c.case.version;
+
+    // Duplicate id.
+    let err = store
+        .open_case(&user("alice"), open_case("LS-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DuplicateCase { .. }), "{err}");
+
+    // A command through transact.
+    let c2 = store
+        .handle(
+            &cid("LS-1"),
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "checked"),
+        )
+        .await
+        .unwrap();
+    assert!(c2.case.version > v1);
+    assert_eq!(c2.audit_id, Some(2));
+
+    // A rejected command writes nothing.
+    let err = store
+        .handle(
+            &cid("LS-1"),
+            &user("carol"),
+            assess("org/core", Verdict::Affected, "mine"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Rejected(ref r) if r.is_not_authorized()),
+        "{err}"
+    );
+    assert_eq!(
+        store.case(&cid("LS-1")).await.unwrap().version,
+        c2.case.version
+    );
+
+    // Optimistic concurrency on append.
+    let mut stale = c.case.clone();
+    let d = stale
+        .handle(
+            &user("bob"),
+            assess("org/core", Verdict::Investigating, "again"),
+            c.case.last_at,
+        )
+        .unwrap();
+    let err = store
+        .append(&cid("LS-1"), v1, &d, "test")
+        .await
+        .unwrap_err();
+    match err {
+        Error::Conflict {
+            expected, found, ..
+        } => {
+            assert_eq!(expected, v1);
+            assert_eq!(found, c2.case.version);
+        }
+        e => panic!("expected a conflict, got {e}"),
+    }
+
+    // Not found.
+    let err = store.case(&cid("LS-404")).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let err = store
+        .handle(&cid("LS-404"), &user("alice"), Input::Tick)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+
+    // The stored case folds to what the commits returned; listing.
+    assert_eq!(store.case(&cid("LS-1")).await.unwrap(), c2.case);
+    opened(store, "LS-2").await;
+    let list = store.list_cases().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].id, cid("LS-1"));
+    assert_eq!(list[0].version, c2.case.version);
+    assert_eq!(list[0].repos, 3);
+    assert_eq!(list[0].status, lockstep_store::CaseStatus::Embargoed);
+    assert_eq!(list[0].title, vulnerability().summary);
+    assert!(list[0].embargo_until.is_some());
+    store.verify(None).await.unwrap();
+}
+
+async fn concurrent_appends_lose_nothing(db: &TestDb) {
+    let store = &db.store;
+    let case = opened(store, "LS-1").await;
+
+    // Two writers from the same version: exactly one wins.
+    let mut a = case.clone();
+    let mut b = case.clone();
+    let da = a
+        .handle(
+            &user("bob"),
+            assess("org/core", Verdict::Investigating, "a"),
+            case.last_at,
+        )
+        .unwrap();
+    let db_ = b
+        .handle(
+            &user("bob"),
+            assess("org/core", Verdict::Investigating, "b"),
+            case.last_at,
+        )
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        store.append(&case.id, case.version, &da, "a"),
+        store.append(&case.id, case.version, &db_, "b")
+    );
+    let loser = match (ra, rb) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        _ => panic!("exactly one of two appends from the same version must win"),
+    };
+    assert!(loser.is_conflict(), "{loser}");
+
+    // Many writers through transact: every command lands (conflicts are retried).
+    let writers = 6;
+    let each = 8;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                store
+                    .handle(
+                        &cid("LS-1"),
+                        &user("bob"),
+                        assess(
+                            "org/core",
+                            Verdict::Investigating,
+                            &format!("writer {w} step {i}"),
+                        ),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let events = store.events(&cid("LS-1")).await.unwrap();
+    let reasons: BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Assessed { reason, .. } if reason.starts_with("writer") => {
+                Some(reason.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), writers * each, "no command lost");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "contiguous seqs");
+    }
+    let report = store.verify(None).await.unwrap();
+    assert_eq!(report.entries, 1 + 1 + (writers * each) as u64);
+}
+
+async fn concurrent_claims_are_exclusive_per_epoch(db: &TestDb) {
+    let store = &db.store;
+    let mut case = opened(store, "LS-1").await;
+    // Drafts first (the bulk effects are not publishes, so no guard is involved).
+    drain(store).await;
+    case = store.case(&case.id).await.unwrap();
+    let ghsa = ghsa_for(&r("org/core"));
+    let total = 10_000;
+    let batch = 1_000;
+    let mut keys = BTreeSet::new();
+    for b in 0..total / batch {
+        let expected = case.version;
+        let mut events = Vec::new();
+        for i in 0..batch {
+            let n = b * batch + i;
+            let key = format!("LS-1/org/core/1/bulk-{n}");
+            keys.insert(key.clone());
+            let e = Event {
+                seq: case.version + 1,
+                at: case.last_at,
+                by: Actor::Automation,
+                kind: EventKind::EffectRequested {
+                    effect: Effect {
+                        key,
+                        case: case.id.clone(),
+                        repo: r("org/core"),
+                        action: Action::RequestCve { ghsa: ghsa.clone() },
+                    },
+                },
+            };
+            case.apply(&e).unwrap();
+            events.push(e);
+        }
+        let d = Decision {
+            events,
+            authority: automation_authority(),
+        };
+        let c = store.append(&case.id, expected, &d, "bulk").await.unwrap();
+        assert_eq!(c.effects_inserted, batch as u64);
+    }
+
+    let workers = 8;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let claims = store
+                    .claim(&format!("w{w}"), Duration::from_secs(600), 64)
+                    .await
+                    .unwrap();
+                if claims.is_empty() {
+                    return got;
+                }
+                got.extend(claims.into_iter().map(|c| (c.effect.key, c.epoch)));
+            }
+        }));
+    }
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut per_worker = Vec::new();
+    for t in tasks {
+        let got = t.await.unwrap();
+        per_worker.push(got.len());
+        for (key, epoch) in got {
+            assert_eq!(epoch, 1, "first claim of {key} is epoch 1");
+            assert!(
+                seen.insert(key.clone(), epoch).is_none(),
+                "{key} claimed twice"
+            );
+        }
+    }
+    let bulk: BTreeSet<String> = seen
+        .keys()
+        .filter(|k| k.contains("bulk-"))
+        .cloned()
+        .collect();
+    assert_eq!(bulk, keys, "every intent claimed exactly once");
+    assert!(
+        per_worker.iter().filter(|n| **n > 0).count() >= 2,
+        "work spread over workers: {per_worker:?}"
+    );
+    // Nothing is claimable while the leases run.
+    assert!(
+        store
+            .claim("late", Duration::from_secs(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Re-deriving the same effects inserts nothing (unique on the key).
+    let entry = store
+        .outbox_entry("LS-1/org/core/1/bulk-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, OutboxState::Claimed);
+    assert_eq!(entry.epoch, 1);
+}
+
+async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
+    let store = &db.store;
+    let case = opened(store, "LS-1").await;
+    let lease = Duration::from_millis(300);
+    let n = store.outbox(None).await.unwrap().len();
+    assert!(n >= 1);
+    let a = store.claim("a", lease, 10).await.unwrap();
+    assert_eq!(a.len(), n, "every requested effect");
+    assert!(a.iter().all(|c| c.epoch == 1 && c.attempts == 1));
+    assert!(
+        store.claim("b", lease, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+
+    // A heartbeat keeps the lease; after it lapses the work returns with a new epoch.
+    store.renew(&a[0].effect.key, 1, lease).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let b = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(b.len(), n);
+    assert!(b.iter().all(|c| c.epoch == 2 && c.attempts == 2));
+
+    // The first worker's results are fenced off: nothing is written.
+    let c0 = &a[0];
+    let err = store
+        .complete(
+            &c0.effect.key,
+            c0.epoch,
+            EffectResult::Succeeded(success_for(&c0.effect)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StaleEpoch {
+                held: 1,
+                current: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store.renew(&c0.effect.key, 1, lease).await.unwrap_err();
+    assert!(matches!(err, Error::StaleEpoch { .. }), "{err}");
+    assert_eq!(store.case(&case.id).await.unwrap().version, case.version);
+    let row = store.outbox_entry(&c0.effect.key).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.lease_owner.as_deref()),
+        (OutboxState::Claimed, Some("b"))
+    );
+
+    // The current holder records its result in one transaction with the core's events.
+    let b0 = b.iter().find(|c| c.effect.key == c0.effect.key).unwrap();
+    let done = store
+        .complete(
+            &b0.effect.key,
+            b0.epoch,
+            EffectResult::Succeeded(success_for(&b0.effect)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, OutboxState::Done);
+    let committed = done.committed.unwrap();
+    assert!(committed.events.iter().any(
+        |e| matches!(&e.kind, EventKind::EffectSucceeded { key, .. } if *key == b0.effect.key)
+    ));
+    assert!(committed.case.version > case.version);
+    // Twice: not claimed any more; with the old epoch: stale.
+    let err = store
+        .complete(
+            &b0.effect.key,
+            b0.epoch,
+            EffectResult::Succeeded(success_for(&b0.effect)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotClaimed { .. }), "{err}");
+    let err = store
+        .complete(
+            "no/such/key",
+            1,
+            EffectResult::Succeeded(success_for(&b0.effect)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownEffect { .. }), "{err}");
+    store.verify(None).await.unwrap();
+}
+
+async fn retryable_failures_come_back_later(db: &TestDb) {
+    let store = &db.store;
+    opened(store, "LS-1").await;
+    let claims = store.claim("a", Duration::from_secs(60), 1).await.unwrap();
+    let c = &claims[0];
+    let done = store
+        .complete(
+            &c.effect.key,
+            c.epoch,
+            EffectResult::Failed {
+                error: "502 from GitHub".into(),
+                retry_after: Some(Duration::from_millis(400)),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, OutboxState::Pending);
+    let row = store.outbox_entry(&c.effect.key).await.unwrap().unwrap();
+    assert_eq!(row.last_error.as_deref(), Some("502 from GitHub"));
+    let later: Vec<_> = store.claim("a", Duration::from_secs(60), 10).await.unwrap();
+    assert!(
+        later.iter().all(|x| x.effect.key != c.effect.key),
+        "backing off"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    let again = again.iter().find(|x| x.effect.key == c.effect.key).unwrap();
+    assert_eq!((again.epoch, again.attempts), (2, 2));
+
+    // A permanent failure.
+    let done = store
+        .complete(
+            &again.effect.key,
+            again.epoch,
+            EffectResult::Failed {
+                error: "422".into(),
+                retry_after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, OutboxState::Failed);
+    let case = store.case(&cid("LS-1")).await.unwrap();
+    assert!(case.participants.values().any(|p| !p.attention.is_empty()));
+    store.verify(None).await.unwrap();
+}
+
+async fn inbox_deduplicates_deliveries(db: &TestDb) {
+    let store = &db.store;
+    assert!(store.record_delivery("d-1").await.unwrap());
+    assert!(!store.record_delivery("d-1").await.unwrap());
+    assert!(store.delivery_seen("d-1").await.unwrap());
+    assert!(!store.delivery_seen("d-2").await.unwrap());
+
+    // Racing redeliveries: exactly one is first.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.record_delivery("d-race").await.unwrap()
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        firsts += usize::from(t.await.unwrap());
+    }
+    assert_eq!(firsts, 1);
+
+    // In the same transaction as what the delivery caused.
+    let case = opened(store, "LS-1").await;
+    let input = Input::Command(Command::RecordThreat {
+        threat: input::Threat::AttacksObserved,
+        reason: "seen in the wild".into(),
+    });
+    let run = |store: Store, input: Input| async move {
+        store
+            .transact_delivery("gh-delivery-7", &cid("LS-1"), &input, |case, now| {
+                case.handle(&user("alice"), input.clone(), now)
+            })
+            .await
+            .unwrap()
+    };
+    let first = run(store.clone(), input.clone()).await;
+    assert!(first.is_some());
+    let second = run(store.clone(), input.clone()).await;
+    assert!(second.is_none(), "redelivery commits nothing");
+    let after = store.case(&case.id).await.unwrap();
+    assert_eq!(after.version, first.unwrap().case.version);
+    store.verify(None).await.unwrap();
+}
+
+/// Opens a case and brings it to the point where core's publication is requested.
+async fn to_release(store: &Store) -> Case {
+    opened(store, "LS-1").await;
+    drain(store).await;
+    let id = cid("LS-1");
+    store
+        .handle(
+            &id,
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "yes"),
+        )
+        .await
+        .unwrap();
+    store
+        .handle(
+            &id,
+            &user("carol"),
+            assess("org/extra", Verdict::NotAffected, "no"),
+        )
+        .await
+        .unwrap();
+    store
+        .handle(&id, &user("alice"), released("org/plugin", "plugin"))
+        .await
+        .unwrap();
+    drain_non_publish(store).await;
+    let c = store
+        .handle(&id, &user("bob"), released("org/core", "core"))
+        .await
+        .unwrap();
+    assert!(
+        c.events.iter().any(|e| matches!(&e.kind, EventKind::EffectRequested { effect } if effect.action.is_publish())),
+        "the gate opened and core's publication was requested"
+    );
+    c.case
+}
+
+async fn drain_non_publish(store: &Store) {
+    // Nothing publishable is pending here, so draining only runs the other effects.
+    let done = drain(store).await;
+    assert!(done.iter().all(|e| !e.action.is_publish()));
+}
+
+async fn publication_guard_holds_and_releases(db: &TestDb) {
+    let store = &db.store;
+    let id = cid("LS-1");
+    to_release(store).await;
+    let publish_key = store
+        .outbox(Some(&id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "publish")
+        .unwrap()
+        .key;
+
+    // The fix is withdrawn after the publication was requested: the claim's guard refuses.
+    store
+        .handle(
+            &id,
+            &user("bob"),
+            Input::Command(Command::RevokeFix {
+                repo: r("org/core"),
+                reason: "the fix is incomplete".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let claims = store
+        .claim("w", Duration::from_secs(60), 100)
+        .await
+        .unwrap();
+    assert!(
+        claims.iter().all(|c| !c.effect.action.is_publish()),
+        "guard refused"
+    );
+    let row = store.outbox_entry(&publish_key).await.unwrap().unwrap();
+    assert_eq!(row.state, OutboxState::Held);
+    assert!(
+        row.held_reason.as_deref().unwrap().contains("released fix"),
+        "{:?}",
+        row.held_reason
+    );
+    assert_eq!(row.epoch, 0, "never claimed");
+    for c in claims {
+        store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap();
+    }
+    // Held rows are not offered again until the case changes (or the recheck interval).
+    let again = store
+        .claim("w", Duration::from_secs(60), 100)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|c| c.effect.key != publish_key));
+    for c in again {
+        store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap();
+    }
+
+    // The fix is released again: the held publication is claimable, and core publishes first.
+    store
+        .handle(&id, &user("bob"), released("org/core", "core"))
+        .await
+        .unwrap();
+    let published = drain(store).await;
+    let order: Vec<RepoId> = published
+        .iter()
+        .filter(|e| e.action.is_publish())
+        .map(|e| e.repo.clone())
+        .collect();
+    assert_eq!(order, vec![r("org/core"), r("org/plugin")]);
+    let case = store.case(&id).await.unwrap();
+    assert!(
+        case.participants[&r("org/core")]
+            .advisory
+            .published_at
+            .is_some()
+    );
+    store.verify(None).await.unwrap();
+}
+
+async fn publication_guard_refuses_before_release(db: &TestDb) {
+    let store = &db.store;
+    let mut case = opened(store, "LS-1").await;
+    drain(store).await;
+    case = store.case(&case.id).await.unwrap();
+    // A forged publish intent (the release has not started, the embargo is in force).
+    let ghsa = case.participants[&r("org/core")]
+        .advisory
+        .ghsa
+        .clone()
+        .unwrap();
+    let effect = Effect {
+        key: "LS-1/org/core/1/publish".into(),
+        case: case.id.clone(),
+        repo: r("org/core"),
+        action: Action::Publish {
+            ghsa,
+            content: effect::AdvisoryContent {
+                summary: "x".into(),
+                description: "y".into(),
+                rating: vulnerability().rating,
+                cwe_ids: BTreeSet::new(),
+                credits: vec![],
+                vulnerabilities: vec![],
+            },
+            wave: 0,
+        },
+    };
+    let e = Event {
+        seq: case.version + 1,
+        at: case.last_at,
+        by: Actor::Automation,
+        kind: EventKind::EffectRequested { effect },
+    };
+    let d = Decision {
+        events: vec![e],
+        authority: automation_authority(),
+    };
+    store
+        .append(&case.id, case.version, &d, "forged")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let claims = store.claim("w", Duration::from_secs(60), 10).await.unwrap();
+        assert!(claims.is_empty(), "an early publish is never claimed");
+    }
+    let row = store
+        .outbox_entry("LS-1/org/core/1/publish")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, OutboxState::Held);
+    assert_eq!(
+        row.held_reason.as_deref(),
+        Some("the release has not started")
+    );
+}
+
+async fn history(store: &Store) {
+    opened(store, "LS-1").await;
+    drain(store).await;
+    let id = cid("LS-1");
+    store
+        .handle(
+            &id,
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "yes"),
+        )
+        .await
+        .unwrap();
+    opened(store, "LS-2").await;
+    store
+        .handle(
+            &id,
+            &user("carol"),
+            assess("org/extra", Verdict::Investigating, "looking"),
+        )
+        .await
+        .unwrap();
+}
+
+fn tampered_entry(err: &Error) -> Option<u64> {
+    match err {
+        Error::Tampered(VerifyFailure::Entry { id, .. }) => Some(*id),
+        _ => None,
+    }
+}
+
+async fn audit_detects_every_edit(db: &TestDb) {
+    let store = &db.store;
+    history(store).await;
+    let clean = store.verify(None).await.unwrap();
+    assert!(clean.entries >= 8, "{clean:?}");
+    db.drop_guards().await;
+
+    // Which entry covers LS-1#3, and a middle entry to edit.
+    let target: i64 = db
+        .text(
+            "SELECT CAST(audit_id AS TEXT) FROM events WHERE case_id = 'LS-1' AND seq = 3",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    let mid: i64 = 4;
+
+    async fn expect_tamper(db: &TestDb, what: &str, entry: Option<u64>) {
+        let err = db.store.verify(None).await.expect_err(what);
+        assert!(matches!(err, Error::Tampered(_)), "{what}: {err}");
+        if let Some(id) = entry {
+            assert_eq!(tampered_entry(&err), Some(id), "{what}: {err}");
+        }
+        eprintln!("{what}: {err}");
+    }
+
+    // --- each column of an event row ---
+    let ev = "WHERE case_id = 'LS-1' AND seq = 3";
+    db.exec(&format!("UPDATE events SET case_id = 'LS-9' {ev}"), &[])
+        .await;
+    expect_tamper(db, "event case_id", Some(target as u64)).await;
+    db.exec(
+        "UPDATE events SET case_id = 'LS-1' WHERE case_id = 'LS-9' AND seq = 3",
+        &[],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    db.exec(&format!("UPDATE events SET seq = seq + 1000 {ev}"), &[])
+        .await;
+    expect_tamper(db, "event seq", Some(target as u64)).await;
+    db.exec(
+        "UPDATE events SET seq = 3 WHERE case_id = 'LS-1' AND seq = 1003",
+        &[],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    let body = db.text(&format!("SELECT body FROM events {ev}"), &[]).await;
+    let mut edited = body.clone().into_bytes();
+    let pos = body.find("\"by\"").unwrap() + 6; // one byte inside the actor
+    edited[pos] = if edited[pos] == b'a' { b'b' } else { b'a' };
+    let edited = String::from_utf8(edited).unwrap();
+    db.exec(
+        &format!("UPDATE events SET body = $1 {ev}"),
+        &[Bind::Text(edited)],
+    )
+    .await;
+    expect_tamper(db, "event body (one byte)", Some(target as u64)).await;
+    db.exec(
+        &format!("UPDATE events SET body = $1 {ev}"),
+        &[Bind::Text(body.clone())],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    db.exec(
+        &format!("UPDATE events SET audit_id = audit_id + 1 {ev}"),
+        &[],
+    )
+    .await;
+    expect_tamper(db, "event audit_id", None).await;
+    db.exec(
+        &format!("UPDATE events SET audit_id = $1 {ev}"),
+        &[Bind::Int(target)],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    // --- each column of an audit row ---
+    let text_columns = [
+        "case_id",
+        "actor",
+        "authority",
+        "input",
+        "events_hash",
+        "prev_hash",
+        "hash",
+    ];
+    for col in text_columns {
+        let orig = db
+            .text(
+                &format!("SELECT {col} FROM audit WHERE id = $1"),
+                &[Bind::Int(mid)],
+            )
+            .await;
+        let mut bytes = orig.clone().into_bytes();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'1' { b'2' } else { b'1' };
+        let edited = String::from_utf8(bytes).unwrap();
+        db.exec(
+            &format!("UPDATE audit SET {col} = $1 WHERE id = $2"),
+            &[Bind::Text(edited), Bind::Int(mid)],
+        )
+        .await;
+        expect_tamper(db, &format!("audit {col}"), Some(mid as u64)).await;
+        db.exec(
+            &format!("UPDATE audit SET {col} = $1 WHERE id = $2"),
+            &[Bind::Text(orig), Bind::Int(mid)],
+        )
+        .await;
+        store.verify(None).await.unwrap();
+    }
+    for col in ["at", "seq_from", "seq_to"] {
+        db.exec(
+            &format!("UPDATE audit SET {col} = {col} + 1 WHERE id = $1"),
+            &[Bind::Int(mid)],
+        )
+        .await;
+        expect_tamper(db, &format!("audit {col}"), Some(mid as u64)).await;
+        db.exec(
+            &format!("UPDATE audit SET {col} = {col} - 1 WHERE id = $1"),
+            &[Bind::Int(mid)],
+        )
+        .await;
+        store.verify(None).await.unwrap();
+    }
+    db.exec(
+        "UPDATE audit SET id = 1000 WHERE id = $1",
+        &[Bind::Int(mid)],
+    )
+    .await;
+    expect_tamper(db, "audit id", Some(mid as u64)).await;
+    db.exec(
+        "UPDATE audit SET id = $1 WHERE id = 1000",
+        &[Bind::Int(mid)],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    // --- reorder: swap two entries ---
+    db.exec("UPDATE audit SET id = -1 WHERE id = 2", &[]).await;
+    db.exec("UPDATE audit SET id = 2 WHERE id = 3", &[]).await;
+    db.exec("UPDATE audit SET id = 3 WHERE id = -1", &[]).await;
+    expect_tamper(db, "entries 2 and 3 swapped", Some(2)).await;
+    db.exec("UPDATE audit SET id = -1 WHERE id = 2", &[]).await;
+    db.exec("UPDATE audit SET id = 2 WHERE id = 3", &[]).await;
+    db.exec("UPDATE audit SET id = 3 WHERE id = -1", &[]).await;
+    store.verify(None).await.unwrap();
+
+    // --- reorder: swap two events' bodies ---
+    let b2 = db
+        .text(
+            "SELECT body FROM events WHERE case_id = 'LS-1' AND seq = 2",
+            &[],
+        )
+        .await;
+    db.exec(
+        "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 2",
+        &[Bind::Text(body.clone())],
+    )
+    .await;
+    db.exec(
+        "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 3",
+        &[Bind::Text(b2.clone())],
+    )
+    .await;
+    expect_tamper(db, "events 2 and 3 swapped", None).await;
+    db.exec(
+        "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 2",
+        &[Bind::Text(b2)],
+    )
+    .await;
+    db.exec(
+        "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 3",
+        &[Bind::Text(body.clone())],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    // --- delete an event row; delete an audit row ---
+    db.exec(&format!("DELETE FROM events {ev}"), &[]).await;
+    expect_tamper(db, "event deleted", Some(target as u64)).await;
+    db.exec(
+        "INSERT INTO events (case_id, seq, body, audit_id) VALUES ('LS-1', 3, $1, $2)",
+        &[Bind::Text(body), Bind::Int(target)],
+    )
+    .await;
+    store.verify(None).await.unwrap();
+
+    db.exec(&format!("DELETE FROM audit WHERE id = {mid}"), &[])
+        .await;
+    expect_tamper(db, "audit entry deleted", Some(mid as u64)).await;
+}
+
+async fn checkpoints_detect_truncation_and_rewrites(db: &TestDb) {
+    let store = &db.store;
+    history(store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("audit.key");
+    let key = lockstep_store::generate_key_file(&key_path).unwrap();
+    let cp = store.checkpoint(&key).await.unwrap();
+    let text = cp.to_string();
+    let cp = Checkpoint::parse(&text).unwrap();
+    cp.check_key(
+        &lockstep_store::load_key_file(&key_path)
+            .unwrap()
+            .verifying_key(),
+    )
+    .unwrap();
+    let report = store.verify(Some(&cp)).await.unwrap();
+    assert_eq!(report.entries, cp.size);
+    assert_eq!(report.head, cp.head_hex());
+
+    // Growth is fine.
+    store
+        .handle(
+            &cid("LS-2"),
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "yes"),
+        )
+        .await
+        .unwrap();
+    store.verify(Some(&cp)).await.unwrap();
+    let cp2 = Checkpoint::parse(&store.checkpoint(&key).await.unwrap().to_string()).unwrap();
+
+    // Truncation that leaves a consistent chain: only the checkpoint notices.
+    db.drop_guards().await;
+    let last = cp2.size as i64;
+    let (case, from, prev_hash) = {
+        let case = db
+            .text(
+                "SELECT case_id FROM audit WHERE id = $1",
+                &[Bind::Int(last)],
+            )
+            .await;
+        let from: i64 = db
+            .text(
+                "SELECT CAST(seq_from AS TEXT) FROM audit WHERE id = $1",
+                &[Bind::Int(last)],
+            )
+            .await
+            .parse()
+            .unwrap();
+        let prev = db
+            .text(
+                "SELECT prev_hash FROM audit WHERE id = $1",
+                &[Bind::Int(last)],
+            )
+            .await;
+        (case, from, prev)
+    };
+    db.exec("DELETE FROM events WHERE audit_id = $1", &[Bind::Int(last)])
+        .await;
+    db.exec("DELETE FROM audit WHERE id = $1", &[Bind::Int(last)])
+        .await;
+    let _ = prev_hash;
+    db.exec(
+        "UPDATE cases SET version = $1 WHERE case_id = $2",
+        &[Bind::Int(from - 1), Bind::Text(case)],
+    )
+    .await;
+    // A fresh store (no cached state) sees a self-consistent, shorter trail…
+    let reopened = Store::open(&db.url).await.unwrap();
+    reopened.verify(None).await.unwrap();
+    // …which the checkpoint exposes.
+    let err = reopened.verify(Some(&cp2)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Tampered(VerifyFailure::Checkpoint { problem }) if problem.contains("truncated")),
+        "{err}"
+    );
+    reopened.verify(Some(&cp)).await.unwrap();
+
+    // Rewritten history: a different entry takes the truncated one's place.
+    reopened
+        .handle(
+            &cid("LS-2"),
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "rewritten"),
+        )
+        .await
+        .unwrap();
+    reopened.verify(None).await.unwrap();
+    let err = reopened.verify(Some(&cp2)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Tampered(VerifyFailure::Checkpoint { problem }) if problem.contains("rewritten")),
+        "{err}"
+    );
+    reopened.close().await;
+
+    // An altered checkpoint does not parse.
+    let forged = text.replacen(
+        &format!("\n{}\n", cp.size),
+        &format!("\n{}\n", cp.size - 1),
+        1,
+    );
+    assert!(matches!(
+        Checkpoint::parse(&forged),
+        Err(Error::Checkpoint(_))
+    ));
+}
+
+async fn unknown_newer_schema_is_refused(db: &TestDb) {
+    opened(&db.store, "LS-1").await;
+    let checksum = match db.kind {
+        Kind::Sqlite { .. } => "X'00'",
+        Kind::Postgres { .. } => "'\\x00'::bytea",
+    };
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000000, 'from the future', TRUE, {checksum}, 0)"
+        ),
+        &[],
+    )
+    .await;
+    let err = Store::open(&db.url).await.unwrap_err();
+    match &err {
+        Error::SchemaTooNew { found, known } => {
+            assert_eq!(*found, 20991231000000);
+            assert_eq!(*known, lockstep_store::schema_version());
+        }
+        e => panic!("expected SchemaTooNew, got {e}"),
+    }
+    let msg = err.to_string();
+    assert!(!msg.contains('\n') && msg.contains("newer"), "{msg}");
+    // Nothing was touched: the current store still works.
+    db.store.verify(None).await.unwrap();
+}
+
+async fn corrupt_rows_are_errors_not_panics(db: &TestDb) {
+    let store = &db.store;
+    opened(store, "LS-1").await;
+    db.drop_guards().await;
+    let n = store.outbox(None).await.unwrap().len();
+    db.exec(
+        "UPDATE outbox SET effect = '{not json' WHERE id = (SELECT MIN(id) FROM outbox)",
+        &[],
+    )
+    .await;
+    let claims = store.claim("w", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(
+        claims.len(),
+        n - 1,
+        "the corrupt row is set aside, the others claimed"
+    );
+    let rows = store.outbox(None).await.unwrap();
+    assert_eq!(rows[0].state, OutboxState::Failed);
+    assert!(rows[0].last_error.as_deref().unwrap().contains("corrupt"));
+
+    db.exec(
+        "UPDATE events SET body = '{\"seq\": 2' WHERE case_id = 'LS-1' AND seq = 2",
+        &[],
+    )
+    .await;
+    let fresh = Store::open(&db.url).await.unwrap();
+    let err = fresh.case(&cid("LS-1")).await.unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    let err = fresh.verify(None).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
+    let err = fresh
+        .handle(&cid("LS-1"), &user("alice"), Input::Tick)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    fresh.close().await;
+}
+
+// ----- SQLite-only: files --------------------------------------------------------------------
+
+#[tokio::test]
+async fn sqlite_creates_a_missing_file_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(&url).await.unwrap();
+    assert!(path.exists());
+    store
+        .open_case(&user("alice"), open_case("LS-1"))
+        .await
+        .unwrap();
+    store.close().await;
+    let db = TestDb {
+        store: Store::open(&url).await.unwrap(),
+        url: url.clone(),
+        kind: Kind::Sqlite {
+            path: path.clone(),
+            dir,
+        },
+    };
+    assert_eq!(db.text("PRAGMA journal_mode", &[]).await, "wal");
+    assert_eq!(db.store.list_cases().await.unwrap().len(), 1);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lockstep.db");
+    let text = "this is a text file, not a database\n".repeat(200);
+    std::fs::write(&path, &text).unwrap();
+    let err = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(!msg.contains('\n'), "{msg}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "the file is untouched"
+    );
+    assert!(!dir.path().join("lockstep.db-wal").exists());
+
+    // A file with the header but garbage after it.
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(std::iter::repeat_n(0xAB_u8, 8192));
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotADatabase { .. } | Error::Database(_)),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
+
+    // Another application's database.
+    let other = dir.path().join("other.db");
+    {
+        use sqlx::{Connection as _, Executor as _};
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&other)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        conn.execute("CREATE TABLE notes (x TEXT)").await.unwrap();
+        conn.close().await.unwrap();
+    }
+    let err = Store::open(&format!("sqlite://{}", other.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+
+    let err = Store::open("mysql://x").await.unwrap_err();
+    assert!(matches!(err, Error::UnsupportedUrl { .. }), "{err}");
+}
