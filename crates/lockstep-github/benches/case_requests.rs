@@ -1,0 +1,198 @@
+//! Requests one ten-repository case needs against the simulator, driven in the core's
+//! order, compared with the lower bound of 4N−1 content-creating requests:
+//! N creates, N−1 link updates, N CVE requests, N publishes.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use lockstep_github::{
+    AdvisoryUpdate, ApiBase, Attempt, Credentials, Ecosystem, GithubClient, GithubConfig,
+    NewAdvisory, PacingConfig, Rating, RepoName, SecretString, Severity, Vulnerability, WaveItem,
+};
+use lockstep_sim::{Permission, SecondaryLimits, SimConfig, Simulator, Via, spawn_local};
+
+const N: usize = 10;
+const TOKEN: &str = "ghp_BenchTokenLockstep0123456789abcdefgh";
+
+fn vuln(patched: Option<&str>) -> Vulnerability {
+    Vulnerability {
+        ecosystem: Ecosystem::Npm,
+        name: "sdk".into(),
+        vulnerable_version_range: Some("< 2.0.0".into()),
+        patched_versions: patched.map(str::to_owned),
+        vulnerable_functions: vec![],
+    }
+}
+
+fn description(case: &str, repo: &str, links: &[(String, String)]) -> String {
+    let mut d = String::from("Embargoed description.\n\nCoordinated with:\n");
+    for (r, g) in links {
+        d.push_str(&format!("- {r}: {g}\n"));
+    }
+    d.push_str(&format!("\n<!-- lockstep:{case}:{repo} -->"));
+    d
+}
+
+async fn run() {
+    let sim = Simulator::new(SimConfig {
+        secondary: SecondaryLimits::default(),
+        ..SimConfig::default()
+    });
+    sim.add_user("lockstep-bot", TOKEN);
+    sim.add_user("reporter", "tok-reporter");
+    let repos: Vec<String> = (0..N).map(|i| format!("mcp/sdk-{i}")).collect();
+    for r in &repos {
+        sim.add_repo(r).unwrap();
+        sim.grant(r, "lockstep-bot", Permission::Admin).unwrap();
+    }
+    let running = spawn_local(sim.clone()).await.unwrap();
+    let mut cfg = GithubConfig::new(
+        ApiBase::parse(&running.base_url, &[]).unwrap(),
+        Credentials::Token(SecretString::from(TOKEN.to_owned())),
+    );
+    // GitHub's budget (80/min, 500/h); no 1 s spacing so the benchmark runs quickly.
+    cfg.pacing = PacingConfig {
+        min_spacing: Duration::ZERO,
+        ..PacingConfig::default()
+    };
+    let c = GithubClient::new(cfg).unwrap();
+    let case = "case-bench";
+    let names: Vec<RepoName> = repos.iter().map(|r| RepoName::parse(r).unwrap()).collect();
+    let t0 = Instant::now();
+
+    // Preflight: who are we.
+    c.authenticated_user().await.unwrap();
+
+    // N−1 drafts, then the last one with every link.
+    let mut ghsas: Vec<String> = Vec::new();
+    for (i, r) in names.iter().enumerate() {
+        let links: Vec<(String, String)> = if i == N - 1 {
+            repos[..N - 1]
+                .iter()
+                .cloned()
+                .zip(ghsas.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let marker = format!("<!-- lockstep:{case}:{r} -->");
+        let draft = NewAdvisory {
+            summary: "Path traversal in the SDK".into(),
+            description: description(case, &r.to_string(), &links),
+            rating: Some(Rating::Severity(Severity::High)),
+            cve_id: None,
+            cwe_ids: vec!["CWE-22".into()],
+            credits: vec![],
+            vulnerabilities: vec![vuln(None)],
+            start_private_fork: false,
+        };
+        let (a, _) = c
+            .create_draft(r, &draft, &marker, Attempt::First)
+            .await
+            .unwrap();
+        ghsas.push(a.ghsa_id);
+    }
+    // N−1 link PATCHes, collaborators folded in.
+    for (i, r) in names.iter().enumerate().take(N - 1) {
+        let links: Vec<(String, String)> = repos
+            .iter()
+            .cloned()
+            .zip(ghsas.iter().cloned())
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, x)| x)
+            .collect();
+        c.link_siblings(
+            r,
+            &ghsas[i],
+            &description(case, &r.to_string(), &links),
+            Some(&["reporter".to_owned()]),
+        )
+        .await
+        .unwrap();
+    }
+    // N CVE requests.
+    for (r, g) in names.iter().zip(&ghsas) {
+        c.request_cve(r, g).await.unwrap();
+    }
+    let before_release = sim.ledger().len();
+    // Release: one wave, N concurrent PATCHes with the final content.
+    let content = AdvisoryUpdate {
+        vulnerabilities: Some(vec![vuln(Some("2.0.0"))]),
+        ..AdvisoryUpdate::default()
+    };
+    let items: Vec<WaveItem> = names
+        .iter()
+        .zip(&ghsas)
+        .map(|(r, g)| WaveItem {
+            repo: r.clone(),
+            ghsa: g.clone(),
+            content: Some(content.clone()),
+            attempt: Attempt::First,
+        })
+        .collect();
+    let results = c.publish_wave(&items).await;
+    assert!(results.iter().all(Result::is_ok));
+    let elapsed = t0.elapsed();
+
+    // Later polling: conditional GETs answered 304 are free against the primary limit.
+    for (r, g) in names.iter().zip(&ghsas) {
+        c.poll_advisory(r, g).await.unwrap();
+    }
+    for (r, g) in names.iter().zip(&ghsas) {
+        c.poll_advisory(r, g).await.unwrap();
+    }
+
+    let ledger = sim.ledger();
+    let http: Vec<_> = ledger[..before_release + N]
+        .iter()
+        .filter(|e| e.via == Via::Http)
+        .collect();
+    let writes = http.iter().filter(|e| e.write).count();
+    let reads = http.len() - writes;
+    let bound = 4 * N - 1;
+    let publishes: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.is_publish())
+        .map(|e| e.at)
+        .collect();
+    let leak = (*publishes.iter().max().unwrap() - *publishes.iter().min().unwrap())
+        .to_std()
+        .unwrap_or_default();
+    let polls = &ledger[before_release + N..];
+    let not_modified = polls.iter().filter(|e| e.status == 304).count();
+    println!("one case, N = {N} repositories (simulator, zero latency)");
+    println!(
+        "writes: {writes} (lower bound 4N-1 = {bound}, ratio {:.2}); requests: {} ({writes} writes + {reads} reads: GET /user)",
+        writes as f64 / bound as f64,
+        http.len()
+    );
+    println!(
+        "  creates {}, link PATCHes {}, CVE requests {}, publishes {}",
+        http.iter().filter(|e| e.op == "create").count(),
+        http.iter()
+            .filter(|e| e.op == "update" && e.state_to.is_none())
+            .count(),
+        http.iter().filter(|e| e.op == "request_cve").count(),
+        publishes.len()
+    );
+    println!(
+        "release wave: {N} PATCHes in one burst, leak window (first to last publish) {:.1} ms; case wall time {:.0} ms",
+        leak.as_secs_f64() * 1e3,
+        elapsed.as_secs_f64() * 1e3
+    );
+    println!(
+        "later polling: {} conditional GETs, {not_modified} answered 304 (free against the primary limit)",
+        polls.len()
+    );
+    println!("client counters: {:?}", c.stats());
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}

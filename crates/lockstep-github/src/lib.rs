@@ -1,0 +1,42 @@
+//! # lockstep-github — GitHub repository security advisories for Lockstep
+//!
+//! It knows GitHub, not cases: every operation takes and returns this crate's own types
+//! ([`NewAdvisory`], [`AdvisoryUpdate`], [`Advisory`], …); a runtime maps the core's
+//! effects onto them.
+//!
+//! * [`GithubClient`]: drafts (create with marker-based adoption on retry), get (conditional),
+//!   list (cursor pagination through `Link`), update (explicit `null`s), publish (single or a
+//!   concurrent release wave), close, CVE request, private fork, collaborators, credits,
+//!   `GET /user`, repository permission.
+//! * Write safety: octocrab's retry layer is off; writes are never retried blindly.
+//!   [`Attempt::Retry`] reconciles first (list + marker for a create, GET for publish and
+//!   close). Rate-limit refusals are retried after the advertised wait (GitHub refuses them
+//!   before applying).
+//! * Pacing: [`Pacer`] serialises content-creating requests per token within an 80/min and
+//!   500/h budget with spacing; [`Pacer::acquire_burst`] lets a release wave go out at once.
+//! * Conditional GETs: ETags per URL, `If-None-Match`, a 304 returns the cached body.
+//! * [`webhook`]: `X-Hub-Signature-256` verification (constant time) and typed events.
+//!
+//! See the crate README for the marker convention and known gaps.
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod error;
+mod pacer;
+mod types;
+pub mod webhook;
+
+pub use client::{ClientStats, GithubClient, Page, PageCursor, Polled, WaveItem};
+pub use config::{
+    ApiBase, Credentials, DEFAULT_API_URL, ENV_ALLOWED_PRIVATE_HOSTS, ENV_API_URL, ENV_APP_ID,
+    ENV_APP_INSTALLATION_ID, ENV_APP_KEY_FILE, ENV_TOKEN, GithubConfig, RetryConfig,
+};
+pub use error::{Error, FieldError, Result};
+pub use pacer::{BurstPermit, Pacer, PacerStats, PacingConfig, WritePermit};
+pub use secrecy::SecretString;
+pub use types::{
+    Advisory, AdvisoryCredit, AdvisoryState, AdvisoryUpdate, AdvisoryVulnerability, Attempt,
+    Credit, CreditType, CveRequest, DraftOrigin, Ecosystem, FieldUpdate, ListQuery, NewAdvisory,
+    Rating, RepoName, RepoPermission, RepoRef, Severity, TargetState, User, Vulnerability,
+};
