@@ -1,0 +1,180 @@
+//! Turns one core effect into GitHub calls through the adapter, and the answer into an
+//! [`EffectResult`] for the store.
+
+use std::time::Duration;
+
+use lockstep_core::effect::{Action, AdvisoryContent, AdvisoryPackage};
+use lockstep_core::input::Outcome;
+use lockstep_core::vuln;
+use lockstep_github as gh;
+use lockstep_store::{Claim, EffectResult};
+
+fn rating(r: &vuln::Rating) -> gh::Rating {
+    match r {
+        vuln::Rating::Severity(s) => gh::Rating::Severity(match s {
+            vuln::Severity::Low => gh::Severity::Low,
+            vuln::Severity::Medium => gh::Severity::Medium,
+            vuln::Severity::High => gh::Severity::High,
+            vuln::Severity::Critical => gh::Severity::Critical,
+        }),
+        vuln::Rating::Cvss(v) => gh::Rating::Cvss(v.as_str().to_owned()),
+    }
+}
+
+fn ecosystem(e: vuln::Ecosystem) -> gh::Ecosystem {
+    use vuln::Ecosystem as E;
+    match e {
+        E::Npm => gh::Ecosystem::Npm,
+        E::Pip => gh::Ecosystem::Pip,
+        E::Maven => gh::Ecosystem::Maven,
+        E::Nuget => gh::Ecosystem::Nuget,
+        E::Go => gh::Ecosystem::Go,
+        E::Rust => gh::Ecosystem::Rust,
+        E::Rubygems => gh::Ecosystem::Rubygems,
+        E::Composer => gh::Ecosystem::Composer,
+        E::Swift => gh::Ecosystem::Swift,
+        E::Erlang => gh::Ecosystem::Erlang,
+        E::Pub => gh::Ecosystem::Pub,
+        E::Actions => gh::Ecosystem::Actions,
+        E::Other => gh::Ecosystem::Other,
+    }
+}
+
+fn packages(v: &[AdvisoryPackage]) -> Vec<gh::Vulnerability> {
+    v.iter()
+        .map(|p| gh::Vulnerability {
+            ecosystem: ecosystem(p.ecosystem),
+            name: p.name.clone(),
+            vulnerable_version_range: p.vulnerable_version_range.clone(),
+            patched_versions: p.patched_versions.clone(),
+            vulnerable_functions: Vec::new(),
+        })
+        .collect()
+}
+
+fn credits(c: &AdvisoryContent) -> Vec<gh::Credit> {
+    // Both sides name credit types as GitHub does; the adapter's enum reads the same names.
+    c.credits
+        .iter()
+        .filter_map(|c| {
+            let credit_type =
+                serde_json::from_value(serde_json::Value::from(c.kind.as_str())).ok()?;
+            Some(gh::Credit {
+                login: c.login.to_string(),
+                credit_type,
+            })
+        })
+        .collect()
+}
+
+/// GitHub's `retry-after`, when the failure carried one.
+fn retry_after(e: &gh::Error) -> Option<Duration> {
+    match e {
+        gh::Error::RateLimited { retry_after, .. }
+        | gh::Error::SecondaryRateLimited { retry_after } => *retry_after,
+        _ => None,
+    }
+}
+
+fn new_advisory(c: &AdvisoryContent) -> gh::NewAdvisory {
+    gh::NewAdvisory {
+        summary: c.summary.clone(),
+        description: c.description.clone(),
+        rating: Some(rating(&c.rating)),
+        cve_id: None,
+        cwe_ids: c.cwe_ids.iter().map(ToString::to_string).collect(),
+        credits: credits(c),
+        vulnerabilities: packages(&c.vulnerabilities),
+        start_private_fork: false,
+    }
+}
+
+/// The final content sent with the publication: the description with its public links, and
+/// the packages with their patched versions.
+fn publication(c: &AdvisoryContent) -> gh::AdvisoryUpdate {
+    gh::AdvisoryUpdate {
+        description: Some(c.description.clone()),
+        vulnerabilities: Some(packages(&c.vulnerabilities)),
+        ..gh::AdvisoryUpdate::default()
+    }
+}
+
+async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::Error> {
+    let effect = &claim.effect;
+    let repo = gh::RepoName::parse(effect.repo.as_str())?;
+    // A claim taken before may have been applied: reconcile before writing again.
+    let attempt = if claim.attempts > 1 {
+        gh::Attempt::Retry
+    } else {
+        gh::Attempt::First
+    };
+    fail::fail_point!("github.before_send", |_| Err(gh::Error::InvalidInput(
+        "fail point github.before_send".into()
+    )));
+    Ok(match &effect.action {
+        Action::OpenDraft {
+            content, marker, ..
+        } => {
+            let (advisory, _) = github
+                .ensure_draft(&repo, &new_advisory(content), marker, attempt)
+                .await?;
+            let ghsa = advisory.ghsa_id.parse().map_err(|e| {
+                gh::Error::InvalidInput(format!("GitHub returned a malformed GHSA id: {e}"))
+            })?;
+            Outcome::DraftOpened { ghsa }
+        }
+        Action::LinkSiblings {
+            ghsa, description, ..
+        } => {
+            github
+                .link_siblings(&repo, ghsa.as_str(), description, None)
+                .await?;
+            Outcome::SiblingsLinked
+        }
+        Action::AddCollaborators { ghsa, logins } => {
+            let logins: Vec<String> = logins.iter().map(ToString::to_string).collect();
+            github
+                .set_collaborators(&repo, ghsa.as_str(), &logins)
+                .await?;
+            Outcome::CollaboratorsAdded
+        }
+        Action::RequestCve { ghsa } => {
+            github.request_cve(&repo, ghsa.as_str()).await?;
+            Outcome::CveRequested
+        }
+        Action::Publish { ghsa, content, .. } => {
+            github
+                .ensure_published(&repo, ghsa.as_str(), Some(&publication(content)), attempt)
+                .await?;
+            Outcome::Published
+        }
+        Action::CloseDraft { ghsa } => {
+            github.ensure_closed(&repo, ghsa.as_str(), attempt).await?;
+            Outcome::DraftClosed
+        }
+    })
+}
+
+/// Executes one claimed effect. A retryable failure (5xx, a rate limit, a transport error
+/// whose outcome is unknown) is retried after `backoff`, or after GitHub's `retry-after` when
+/// it is longer; anything else is permanent and waits for a person.
+pub async fn execute(github: &gh::GithubClient, claim: &Claim, backoff: &Duration) -> EffectResult {
+    match call(github, claim).await {
+        Ok(outcome) => EffectResult::Succeeded(outcome),
+        Err(e) => {
+            let retryable = e.is_retryable() || e.write_outcome_unknown();
+            tracing::warn!(
+                key = %claim.effect.key,
+                attempt = claim.attempts,
+                retryable,
+                error = %e,
+                "effect failed"
+            );
+            EffectResult::Failed {
+                error: e.to_string(),
+                retry_after: retryable
+                    .then(|| retry_after(&e).map_or(*backoff, |r| r.max(*backoff))),
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Lockstep's release runtime: the IO shell around the sans-IO core.
+//!
+//! It claims due effects from the store's outbox (with a lease and a fencing epoch), executes
+//! them against GitHub with bounded concurrency, and records each result as an observation in
+//! one transaction fenced on the epoch. It also fires the core's deadlines.
+//!
+//! **Invariant:** the runtime never decides anything about a case. What to do comes from the
+//! core (as effects); whether a publication may go out is re-checked by the store when it
+//! claims the effect. The runtime only turns effects into GitHub calls.
+//!
+//! **Invariant:** every write to GitHub is reconciled before it is retried: a claim with more
+//! than one attempt calls the adapter's `Attempt::Retry` path, which reads GitHub first (adopts
+//! a draft carrying the case's marker, counts an already published advisory as success).
+//!
+//! Named fail points (compiled in with the `failpoints` feature): `outbox.claim.after_commit`,
+//! `github.before_send`, `github.after_response_before_record`, `record.after_commit_before_ack`.
+#![forbid(unsafe_code)]
+
+mod execute;
+pub mod identity;
+mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockstep_core::{Input, Principal, Timestamp};
+use lockstep_github::GithubClient;
+use lockstep_store::{Claim, EffectResult, OutboxState, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+pub use execute::execute;
+
+/// What can go wrong in the runtime itself (failures of effects are recorded, not returned).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] lockstep_store::Error),
+    /// A worker task failed to join.
+    #[error("a worker task failed: {0}")]
+    Join(String),
+}
+
+/// Settings of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// This worker's name, recorded as the lease owner.
+    pub worker: String,
+    /// Effects executed at once. A release wave is issued concurrently, so this should be at
+    /// least the number of repositories in a wave.
+    pub concurrency: usize,
+    /// How long a claim holds an effect before another worker may take it.
+    pub lease: Duration,
+    /// First retry delay after a retryable failure; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Longest sleep of `serve` when nothing is scheduled.
+    pub idle_wake: Duration,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            worker: format!("lockstep-{}", std::process::id()),
+            concurrency: 32,
+            lease: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            idle_wake: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What one pass of [`Runtime::run_once`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Facts observed on GitHub (CVE assigned, fork created, published elsewhere).
+    pub observed: usize,
+    /// Deadlines fired.
+    pub ticks: usize,
+    /// Effects executed.
+    pub executed: usize,
+    /// Of those, succeeded.
+    pub succeeded: usize,
+    /// Of those, failed and to be retried.
+    pub retrying: usize,
+    /// Of those, failed for good (they show in the case's status).
+    pub failed: usize,
+    /// Results discarded because another worker had taken the effect over.
+    pub stale: usize,
+}
+
+/// The runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    store: Store,
+    github: Arc<GithubClient>,
+    opts: RuntimeOptions,
+    wake: Arc<Notify>,
+}
+
+impl Runtime {
+    /// A runtime over a store and a GitHub client.
+    pub fn new(store: Store, github: Arc<GithubClient>, opts: RuntimeOptions) -> Self {
+        Self {
+            store,
+            github,
+            opts,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Wakes a sleeping [`serve`](Self::serve) loop (call after committing a command).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Does all due work, then returns: reads GitHub for what it decides on its own (CVE
+    /// assignment, private forks, publications made outside Lockstep), fires due deadlines, and
+    /// claims and executes effects until none is due now (retries scheduled for later and
+    /// publications the guard holds are left for later).
+    pub async fn run_once(&self) -> Result<RunReport, Error> {
+        let mut report = RunReport {
+            observed: sync::sync(&self.store, &self.github).await?,
+            ..RunReport::default()
+        };
+        loop {
+            let ticks = self.fire_deadlines().await?;
+            report.ticks += ticks;
+            let claims = self
+                .store
+                .claim(&self.opts.worker, self.opts.lease, self.opts.concurrency)
+                .await?;
+            fail::fail_point!("outbox.claim.after_commit");
+            if claims.is_empty() && ticks == 0 {
+                return Ok(report);
+            }
+            self.execute_all(claims, &mut report).await?;
+        }
+    }
+
+    async fn execute_all(&self, claims: Vec<Claim>, report: &mut RunReport) -> Result<(), Error> {
+        let mut set = JoinSet::new();
+        for claim in claims {
+            let this = self.clone();
+            set.spawn(async move {
+                let result = execute(&this.github, &claim, &this.backoff(&claim)).await;
+                fail::fail_point!("github.after_response_before_record");
+                let done = this
+                    .store
+                    .complete(&claim.effect.key, claim.epoch, result.clone())
+                    .await;
+                fail::fail_point!("record.after_commit_before_ack");
+                (claim, result, done)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (claim, result, done) = joined.map_err(|e| Error::Join(e.to_string()))?;
+            report.executed += 1;
+            match done {
+                Err(lockstep_store::Error::StaleEpoch { .. }) => report.stale += 1,
+                Err(e) => return Err(e.into()),
+                Ok(c) => {
+                    if let Some(r) = &c.rejection {
+                        tracing::warn!(key = %claim.effect.key, rejection = %r, "the core refused an effect's result");
+                    }
+                    match (&result, c.state) {
+                        (EffectResult::Succeeded(_), _) => report.succeeded += 1,
+                        (_, OutboxState::Failed) => {
+                            report.failed += 1;
+                            tracing::error!(case = %claim.effect.case, repo = %claim.effect.repo, action = claim.effect.action.name(), "an effect failed for good; it needs a person");
+                        }
+                        _ => report.retrying += 1,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The retry delay after `claim`'s attempt fails.
+    fn backoff(&self, claim: &Claim) -> Duration {
+        let shift = u32::try_from(claim.attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(20);
+        self.opts
+            .backoff_base
+            .saturating_mul(1u32 << shift)
+            .min(self.opts.backoff_max)
+    }
+
+    /// Ticks every open case whose deadline has passed (by the database's clock).
+    async fn fire_deadlines(&self) -> Result<usize, Error> {
+        let now = self.store.now().await?;
+        let mut fired = 0;
+        for summary in self.store.list_cases().await? {
+            let due = summary.embargo_until.is_some_and(|u| u <= now)
+                && matches!(summary.embargo_state.as_str(), "active" | "revise");
+            if due {
+                let committed = self
+                    .store
+                    .handle(&summary.id, &Principal::automation(), Input::Tick)
+                    .await?;
+                if !committed.events.is_empty() {
+                    tracing::info!(case = %summary.id, "the embargo deadline passed");
+                    fired += 1;
+                }
+            }
+        }
+        Ok(fired)
+    }
+
+    /// When there is next something to do: the earliest embargo deadline or scheduled retry.
+    async fn next_wake(&self) -> Result<Option<Timestamp>, Error> {
+        let mut next: Option<Timestamp> = None;
+        let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
+        for summary in self.store.list_cases().await? {
+            if matches!(summary.embargo_state.as_str(), "active" | "revise")
+                && let Some(u) = summary.embargo_until
+            {
+                consider(u);
+            }
+        }
+        for entry in self.store.outbox(None).await? {
+            match entry.state {
+                OutboxState::Pending | OutboxState::Held => consider(entry.next_attempt_at),
+                OutboxState::Claimed => {
+                    if let Some(u) = entry.lease_until {
+                        consider(u);
+                    }
+                }
+                OutboxState::Done | OutboxState::Failed => {}
+            }
+        }
+        Ok(next)
+    }
+
+    /// Runs until `shutdown` resolves: does the due work, then sleeps until the next deadline
+    /// or retry, or until [`wake`](Self::wake) is called. It does not poll busily.
+    pub async fn serve(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        tokio::pin!(shutdown);
+        loop {
+            let report = self.run_once().await?;
+            if report.executed > 0 || report.ticks > 0 {
+                tracing::info!(
+                    executed = report.executed,
+                    succeeded = report.succeeded,
+                    retrying = report.retrying,
+                    failed = report.failed,
+                    ticks = report.ticks,
+                    "runtime pass"
+                );
+            }
+            let now = self.store.now().await?;
+            let sleep = match self.next_wake().await? {
+                Some(t) => Duration::from_millis(
+                    u64::try_from(t.millis().saturating_sub(now.millis())).unwrap_or(0),
+                ),
+                None => self.opts.idle_wake,
+            }
+            .min(self.opts.idle_wake)
+            .max(Duration::from_millis(10));
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The runtime against the simulator and a SQLite store: a whole case from drafts to release,
+//! and exactly-once behaviour under faults.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockstep_core::input::{FixStage, Verdict};
+use lockstep_core::vuln::{PackageFix, Rating, Severity, Vulnerability};
+use lockstep_core::*;
+use lockstep_github::{ApiBase, Credentials, GithubClient, GithubConfig, PacingConfig};
+use lockstep_runtime::{Runtime, RuntimeOptions};
+use lockstep_sim::{FaultConfig, Permission, SimConfig, Simulator};
+use lockstep_store::Store;
+
+const WORKFLOW: &str = r#"
+name = "fixture"
+coordinators = ["alice"]
+
+[embargo]
+default_days = 30
+max_days = 60
+deadline_policy = "hold-all"
+
+[[repo]]
+name = "org/core"
+ecosystem = "npm"
+packages = ["core"]
+maintainers = ["bob"]
+
+[[repo]]
+name = "org/extra"
+ecosystem = "rust"
+packages = ["extra"]
+maintainers = ["carol"]
+
+[[repo]]
+name = "org/plugin"
+ecosystem = "pip"
+packages = ["plugin"]
+maintainers = ["dave"]
+publish_after = ["org/core"]
+"#;
+
+struct World {
+    sim: Simulator,
+    _running: lockstep_sim::RunningSim,
+    store: Store,
+    runtime: Runtime,
+    case: CaseId,
+    _dir: tempfile::TempDir,
+}
+
+fn r(s: &str) -> RepoId {
+    s.parse().unwrap()
+}
+
+async fn world(faults: FaultConfig) -> World {
+    let sim = Simulator::new(SimConfig {
+        faults,
+        ..SimConfig::default()
+    });
+    sim.add_user("lockstep-bot", "tok-bot");
+    for login in ["alice", "bob", "carol", "dave", "finder1"] {
+        sim.add_user(login, &format!("tok-{login}"));
+    }
+    for repo in ["org/core", "org/extra", "org/plugin"] {
+        sim.add_repo(repo).unwrap();
+        sim.grant(repo, "lockstep-bot", Permission::Admin).unwrap();
+    }
+    let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
+    let base = ApiBase::parse(&running.base_url, &["127.0.0.1".to_owned()]).unwrap();
+    let mut config = GithubConfig::new(base, Credentials::Token("tok-bot".to_owned().into()));
+    config.pacing = PacingConfig::unlimited();
+    let github = Arc::new(GithubClient::new(config).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("l.db").display()))
+        .await
+        .unwrap();
+    let runtime = Runtime::new(
+        store.clone(),
+        github,
+        RuntimeOptions {
+            backoff_base: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(20),
+            lease: Duration::from_secs(5),
+            ..RuntimeOptions::default()
+        },
+    );
+    let open = OpenCase {
+        case_id: "LS-RT-1".parse().unwrap(),
+        workflow: Workflow::parse("fixture.toml", WORKFLOW).unwrap(),
+        scope: Default::default(),
+        vulnerability: Vulnerability {
+            summary: "Host header not validated".into(),
+            description: "DNS rebinding against local servers.".into(),
+            rating: Rating::Severity(Severity::High),
+            cwes: ["CWE-350".parse().unwrap()].into(),
+            credits: vec!["finder1:finder".parse().unwrap()],
+        },
+        embargo_until: None,
+    };
+    let alice = Principal::user("alice".parse().unwrap());
+    let case = store.open_case(&alice, open).await.unwrap().case.id;
+    World {
+        sim,
+        _running: running,
+        store,
+        runtime,
+        case,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn command(&self, login: &str, command: Command) {
+        let who = Principal::user(login.parse().unwrap());
+        self.store
+            .handle(&self.case, &who, Input::Command(command))
+            .await
+            .unwrap();
+    }
+
+    /// Runs the runtime until nothing is due, including retries scheduled a little later.
+    async fn settle(&self) {
+        for _ in 0..200 {
+            self.runtime.run_once().await.unwrap();
+            let pending = self.store.outbox(None).await.unwrap().into_iter().any(|e| {
+                !matches!(
+                    e.state,
+                    lockstep_store::OutboxState::Done
+                        | lockstep_store::OutboxState::Failed
+                        | lockstep_store::OutboxState::Held
+                )
+            });
+            if !pending {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the runtime did not settle");
+    }
+
+    fn publishes(&self) -> Vec<String> {
+        self.sim
+            .ledger()
+            .iter()
+            .filter(|e| e.is_publish() && e.applied)
+            .filter_map(|e| e.repo.clone())
+            .collect()
+    }
+}
+
+fn released(repo: &str, package: &str) -> Command {
+    Command::MarkFix {
+        repo: r(repo),
+        stage: FixStage::Released,
+        packages: vec![PackageFix {
+            package: package.into(),
+            vulnerable_range: Some("< 2.0.1".into()),
+            patched_versions: "2.0.1".into(),
+        }],
+    }
+}
+
+async fn journey(w: &World) {
+    w.settle().await;
+    // Drafts exist, linked to each other, with CVEs requested; nothing is public.
+    for repo in ["org/core", "org/extra", "org/plugin"] {
+        let advisories = w.sim.advisories(repo).unwrap();
+        assert_eq!(advisories.len(), 1, "{repo}: exactly one advisory");
+        let description = advisories[0]["description"].as_str().unwrap();
+        assert_eq!(
+            description.matches("/security/advisories/GHSA-").count(),
+            2,
+            "{repo}: {description}"
+        );
+        assert_eq!(advisories[0]["state"], "draft");
+    }
+    // GitHub's CNA assigns the CVEs on its own; the runtime's sync step observes them.
+    w.settle().await;
+    let case = w.store.case(&w.case).await.unwrap();
+    assert!(case.scope().all(|(_, p)| p.advisory.cve_requested));
+    assert!(
+        case.scope().all(|(_, p)| p.advisory.cve.is_some()),
+        "CVE ids observed"
+    );
+
+    w.command(
+        "bob",
+        Command::Assess {
+            repo: r("org/core"),
+            verdict: Verdict::Affected,
+            reason: "yes".into(),
+        },
+    )
+    .await;
+    w.command(
+        "carol",
+        Command::Assess {
+            repo: r("org/extra"),
+            verdict: Verdict::NotAffected,
+            reason: "no HTTP".into(),
+        },
+    )
+    .await;
+    w.command("bob", released("org/core", "core")).await;
+    w.settle().await;
+    assert!(w.publishes().is_empty(), "plugin has no fix: hold");
+
+    w.command("dave", released("org/plugin", "plugin")).await;
+    w.settle().await;
+    assert_eq!(
+        w.publishes(),
+        vec!["org/core".to_owned(), "org/plugin".to_owned()],
+        "core's wave, then plugin's"
+    );
+    let case = w.store.case(&w.case).await.unwrap();
+    assert_eq!(
+        case.participants[&r("org/core")].advisory.state,
+        model::RemoteState::Published
+    );
+    assert_eq!(
+        case.participants[&r("org/plugin")].advisory.state,
+        model::RemoteState::Published
+    );
+    assert_eq!(
+        case.participants[&r("org/extra")].advisory.state,
+        model::RemoteState::Closed
+    );
+    let plugin = &w.sim.advisories("org/plugin").unwrap()[0];
+    assert_eq!(plugin["vulnerabilities"][0]["patched_versions"], "2.0.1");
+    assert!(
+        !plugin["description"].as_str().unwrap().contains(
+            case.participants[&r("org/extra")]
+                .advisory
+                .ghsa
+                .as_ref()
+                .unwrap()
+                .as_str()
+        ),
+        "the published text links no closed sibling"
+    );
+    w.store.verify(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_case_runs_from_drafts_to_release() {
+    let w = world(FaultConfig::default()).await;
+    journey(&w).await;
+    let creations = w
+        .sim
+        .ledger()
+        .iter()
+        .filter(|e| e.is_creation() && e.applied)
+        .count();
+    assert_eq!(creations, 3);
+}
+
+#[tokio::test]
+async fn faults_do_not_duplicate_or_publish_early() {
+    let faults = FaultConfig {
+        error_5xx: 0.2,
+        reset_after_apply: 0.3,
+        ..FaultConfig::default()
+    };
+    let w = world(faults).await;
+    journey(&w).await;
+    for repo in ["org/core", "org/extra", "org/plugin"] {
+        assert_eq!(
+            w.sim.advisories(repo).unwrap().len(),
+            1,
+            "{repo}: one advisory despite retries"
+        );
+    }
+    let ledger = w.sim.ledger();
+    let resets = ledger
+        .iter()
+        .filter(|e| e.fault.is_some() && e.applied && e.write)
+        .count();
+    let errors = ledger
+        .iter()
+        .filter(|e| e.fault.is_some() && !e.applied)
+        .count();
+    assert!(
+        resets > 0 && errors > 0,
+        "faults fired: {resets} resets after apply, {errors} 5xx"
+    );
+}
