@@ -93,6 +93,21 @@ pub struct Blocker {
     pub reason: BlockReason,
 }
 
+/// Why the store must not run an effect now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// True if the effect must never run (superseded or unknown); false if it may later.
+    pub obsolete: bool,
+    /// Why.
+    pub why: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 /// Upper bound on reconcile rounds per input; each round makes progress, and a case has few
 /// repositories, so this is never reached in practice.
 const MAX_ROUNDS: usize = 64;
@@ -530,6 +545,45 @@ impl Case {
         Ok(())
     }
 
+    /// The guard the store applies when it claims an effect at `now` (the database's clock).
+    /// Publications must pass [`Case::publication_allowed`]; a superseded effect is obsolete
+    /// and must never run.
+    pub fn effect_allowed(&self, key: &str, now: Timestamp) -> Result<(), Refusal> {
+        let record = self.effects.get(key).ok_or_else(|| Refusal {
+            obsolete: true,
+            why: format!("no effect {key} in this case"),
+        })?;
+        if record.status == EffectStatus::Superseded {
+            return Err(Refusal {
+                obsolete: true,
+                why: "superseded by a newer request".into(),
+            });
+        }
+        if record.action == "publish" {
+            self.publication_allowed(&record.repo, now)
+                .map_err(|why| Refusal {
+                    obsolete: false,
+                    why,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The publish effect of `repo`'s current generation that still counts, if any.
+    pub fn live_publication(&self, repo: &RepoId) -> Option<&str> {
+        let generation = self.participants.get(repo)?.generation;
+        let prefix = effect_key(&self.id, repo, generation, "publish");
+        self.effects
+            .iter()
+            .filter(|(k, r)| {
+                r.action == "publish"
+                    && r.status != EffectStatus::Superseded
+                    && k.starts_with(prefix.as_str())
+            })
+            .map(|(k, _)| k.as_str())
+            .next_back()
+    }
+
     fn marker(&self, repo: &RepoId) -> String {
         format!("<!-- lockstep:{}:{} -->", self.id, repo)
     }
@@ -650,6 +704,7 @@ impl Tx<'_> {
                 if self.case.scope().count() <= 1 {
                     return Err(Rejection::LastRepository);
                 }
+                self.supersede_publication(&repo, "the repository left the case")?;
                 self.emit(EventKind::RepoRemoved {
                     repo: repo.clone(),
                     reason,
@@ -714,6 +769,7 @@ impl Tx<'_> {
                 if unchanged {
                     return Ok(());
                 }
+                self.supersede_publication(&repo, "the fix mark changed")?;
                 self.emit(EventKind::FixMarked {
                     repo,
                     stage,
@@ -727,6 +783,7 @@ impl Tx<'_> {
                 if self.case.participants[&repo].fix == Fix::None {
                     return Err(Rejection::NoFix { repo });
                 }
+                self.supersede_publication(&repo, "the fix was revoked")?;
                 self.emit(EventKind::FixRevoked { repo, reason })
             }
             Command::SetEmbargo { until, reason } => {
@@ -801,11 +858,32 @@ impl Tx<'_> {
                 self.end_embargo(ExitReason::CaseClosed)?;
                 let repos: Vec<RepoId> = self.case.participants.keys().cloned().collect();
                 for repo in &repos {
+                    self.supersede_publication(repo, "the case was closed")?;
                     self.rm_to(repo, RmState::Closed)?;
                 }
                 self.emit(EventKind::CaseClosed { reason })
             }
         }
+    }
+
+    /// Marks `repo`'s pending publication superseded, so that a fresh one, with the current
+    /// content, is requested when it is due again.
+    fn supersede_publication(&mut self, repo: &RepoId, reason: &str) -> Result<(), Rejection> {
+        let Some(key) = self.case.live_publication(repo).map(str::to_owned) else {
+            return Ok(());
+        };
+        if self.case.effects.get(&key).is_some_and(|r| {
+            matches!(
+                r.status,
+                EffectStatus::Pending | EffectStatus::Failed { retryable: true }
+            )
+        }) {
+            self.emit(EventKind::EffectSuperseded {
+                key,
+                reason: reason.to_owned(),
+            })?;
+        }
+        Ok(())
     }
 
     fn validate_packages(
@@ -968,7 +1046,8 @@ impl Tx<'_> {
                     .get(&key)
                     .ok_or_else(|| Rejection::UnknownEffect { key: key.clone() })?;
                 match record.status {
-                    EffectStatus::Succeeded => Ok(()), // stale: it succeeded meanwhile
+                    // Stale: it succeeded meanwhile, or it no longer counts.
+                    EffectStatus::Succeeded | EffectStatus::Superseded => Ok(()),
                     EffectStatus::Failed { retryable: r } if r == retryable => Ok(()),
                     _ => self.emit(EventKind::EffectFailed {
                         key,
@@ -1020,8 +1099,7 @@ impl Tx<'_> {
                 if p.advisory.state == RemoteState::Published {
                     return Ok(());
                 }
-                let key = effect_key(&self.case.id, &repo, p.generation, "publish");
-                if self.case.effects.contains_key(&key) {
+                if let Some(key) = self.case.live_publication(&repo).map(str::to_owned) {
                     // Lockstep asked for this publication; the observation confirms it.
                     return self.emit(EventKind::EffectSucceeded {
                         key,
@@ -1278,10 +1356,26 @@ impl Tx<'_> {
                             .map(|g| (r.clone(), g))
                     })
                     .collect();
+                if self.case.live_publication(repo).is_some() {
+                    continue;
+                }
+                // The first request is `publish`; one that replaces a superseded request is
+                // `publish-2`, `publish-3`…
+                let prefix = effect_key(&self.case.id, repo, p.generation, "publish");
+                let earlier = self
+                    .case
+                    .effects
+                    .iter()
+                    .filter(|(k, r)| r.action == "publish" && k.starts_with(prefix.as_str()))
+                    .count();
+                let name = match earlier {
+                    0 => "publish".to_owned(),
+                    n => format!("publish-{}", n + 1),
+                };
                 let content = self.case.content(repo, &links, p.fix.packages());
                 self.request(
                     repo,
-                    "publish",
+                    &name,
                     Action::Publish {
                         ghsa,
                         content,

@@ -134,6 +134,12 @@ pub enum EventKind {
         retryable: bool,
         error: String,
     },
+    /// A requested effect that must no longer run: a publication whose fix changed (its content
+    /// would be stale), or whose repository left the case.
+    EffectSuperseded {
+        key: String,
+        reason: String,
+    },
     CveAssigned {
         repo: RepoId,
         cve: CveId,

@@ -28,7 +28,7 @@ pub mod workflow;
 
 pub use auth::{Authority, Role};
 pub use effect::{Action, Effect};
-pub use engine::{Blocker, Deadline, Decision};
+pub use engine::{Blocker, Deadline, Decision, Refusal};
 pub use event::{Event, EventKind};
 pub use ids::{CaseId, CveId, CweId, GhsaId, Login, RepoId, Timestamp};
 pub use input::{Actor, Command, Input, Observation, OpenCase, Principal};

@@ -182,6 +182,8 @@ pub enum EffectStatus {
         /// Whether it may succeed on a retry.
         retryable: bool,
     },
+    /// Replaced before it ran (a publication whose fix changed); it must not run.
+    Superseded,
 }
 
 /// What the case remembers of a requested effect (the payload lives in the outbox).
@@ -517,6 +519,13 @@ impl Case {
                     }
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
                 }
+            }
+            EventKind::EffectSuperseded { key, .. } => {
+                let record = self
+                    .effects
+                    .get_mut(key)
+                    .ok_or_else(|| bad(format!("unknown effect {key}")))?;
+                record.status = EffectStatus::Superseded;
             }
             EventKind::EffectFailed {
                 key,

@@ -117,7 +117,11 @@ impl Case {
                                 if self.effects.iter().any(|(_, e)| {
                                     e.repo == repo
                                         && e.action == "publish"
-                                        && e.status != crate::model::EffectStatus::Succeeded
+                                        && matches!(
+                                            e.status,
+                                            crate::model::EffectStatus::Pending
+                                                | crate::model::EffectStatus::Failed { .. }
+                                        )
                                 }) && p.advisory.state == RemoteState::Draft =>
                             {
                                 WaveState::Publishing

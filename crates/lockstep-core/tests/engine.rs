@@ -1247,3 +1247,98 @@ fn the_plan_explains_blockers_waves_and_alerts() {
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["blockers"][0]["reason"], "unassessed");
 }
+
+#[test]
+fn a_changed_fix_supersedes_a_pending_publication() {
+    let (mut case, mut ledger) = opened("hold-all");
+    run(
+        &mut case,
+        &user("carol"),
+        assess("org/extra", Verdict::NotAffected),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(1),
+        &mut ledger,
+    );
+    // core's fix opens the gate; its publication is requested but not yet run.
+    let d = case
+        .handle(&user("bob"), released("org/core", "core"), t(2))
+        .unwrap();
+    let first = d
+        .effects()
+        .find(|e| e.action.is_publish())
+        .unwrap()
+        .key
+        .clone();
+    assert!(case.effect_allowed(&first, t(2)).is_ok());
+    // bob revokes and marks a new version before the runtime claims it.
+    case.handle(
+        &user("bob"),
+        Input::Command(Command::RevokeFix {
+            repo: r("org/core"),
+            reason: "regression".into(),
+        }),
+        t(2),
+    )
+    .unwrap();
+    let refusal = case.effect_allowed(&first, t(2)).unwrap_err();
+    assert!(refusal.obsolete, "{refusal}");
+    let again = Input::Command(Command::MarkFix {
+        repo: r("org/core"),
+        stage: FixStage::Released,
+        packages: vec![fix("core", "2.0.2")],
+    });
+    let d = case.handle(&user("bob"), again, t(3)).unwrap();
+    let second = d.effects().find(|e| e.action.is_publish()).unwrap();
+    assert_eq!(second.key, "LS-1/org/core/1/publish-2");
+    let Action::Publish { content, .. } = &second.action else {
+        panic!()
+    };
+    assert_eq!(
+        content.vulnerabilities[0].patched_versions.as_deref(),
+        Some("2.0.2")
+    );
+    assert!(case.effect_allowed(&second.key, t(3)).is_ok());
+    assert!(case.effect_allowed(&first, t(3)).unwrap_err().obsolete);
+    // A late failure report of the superseded request does not revive it.
+    case.handle(
+        &Principal::automation(),
+        Input::Observation(Observation::EffectFailed {
+            key: first.clone(),
+            retryable: true,
+            error: "502".into(),
+        }),
+        t(3),
+    )
+    .unwrap();
+    assert!(case.effect_allowed(&first, t(3)).unwrap_err().obsolete);
+    // The webhook confirming the publication credits the live request.
+    let ghsa = case.participants[&r("org/core")]
+        .advisory
+        .ghsa
+        .clone()
+        .unwrap();
+    case.handle(
+        &Principal::automation(),
+        Input::Observation(Observation::AdvisoryPublished {
+            repo: r("org/core"),
+            ghsa,
+        }),
+        t(3),
+    )
+    .unwrap();
+    assert_eq!(
+        case.effects[&second.key].status,
+        model::EffectStatus::Succeeded
+    );
+    assert!(
+        !case.participants[&r("org/core")]
+            .advisory
+            .published_elsewhere
+    );
+}

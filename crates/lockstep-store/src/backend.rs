@@ -842,11 +842,23 @@ macro_rules! backend {
                             folded.insert(case_id.clone(), result);
                         }
                         let (verdict, version) = match folded.get(&case_id) {
-                            Some(Ok((case, v))) => (case.publication_allowed(&effect.repo, now_ts), *v),
-                            Some(Err(why)) => (Err(why.clone()), 0),
-                            None => (Err("the case could not be read".to_owned()), 0),
+                            Some(Ok((case, v))) => (case.effect_allowed(&key, now_ts), *v),
+                            Some(Err(why)) => (Err(lockstep_core::Refusal { obsolete: false, why: why.clone() }), 0),
+                            None => (Err(lockstep_core::Refusal { obsolete: false, why: "the case could not be read".to_owned() }), 0),
                         };
-                        if let Err(why) = verdict {
+                        if let Err(lockstep_core::Refusal { obsolete: true, why }) = &verdict {
+                            // Superseded (its fix changed, or its repository left): it must never
+                            // run; a fresh request carries the current content.
+                            tracing::info!(%key, %why, "publication is obsolete; it will not run");
+                            sqlx::query("UPDATE outbox SET state = 'failed', last_error = $2, lease_owner = NULL, lease_until = NULL, updated_at = $3 WHERE id = $1")
+                                .bind(id)
+                                .bind(format!("obsolete: {why}"))
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            continue;
+                        }
+                        if let Err(lockstep_core::Refusal { why, .. }) = verdict {
                             tracing::info!(%key, %why, "publication guard holds the effect");
                             sqlx::query(
                                 "UPDATE outbox SET state = 'held', held_reason = $2, held_version = $3, next_attempt_at = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $1",

@@ -11,7 +11,8 @@ use common::*;
 use lockstep_core::auth::{Authority, Role};
 use lockstep_core::effect::Action;
 use lockstep_core::event::EventKind;
-use lockstep_core::input::{AuthMethod, Command, Verdict};
+use lockstep_core::input::{AuthMethod, Command, FixStage, Verdict};
+use lockstep_core::vuln::PackageFix;
 use lockstep_core::*;
 use lockstep_store::{Checkpoint, EffectResult, Error, OutboxState, Store, VerifyFailure};
 
@@ -51,6 +52,7 @@ conformance!(
     retryable_failures_come_back_later,
     inbox_deduplicates_deliveries,
     publication_guard_holds_and_releases,
+    a_changed_fix_makes_the_pending_publication_obsolete,
     publication_guard_refuses_before_release,
     audit_detects_every_edit,
     checkpoints_detect_truncation_and_rewrites,
@@ -578,13 +580,14 @@ async fn publication_guard_holds_and_releases(db: &TestDb) {
         .unwrap()
         .key;
 
-    // The fix is withdrawn after the publication was requested: the claim's guard refuses.
+    // Another repository's fix is withdrawn after core's publication was requested: the gate
+    // closes, and the claim's guard holds core's publication (its content is still right).
     store
         .handle(
             &id,
-            &user("bob"),
+            &user("alice"),
             Input::Command(Command::RevokeFix {
-                repo: r("org/core"),
+                repo: r("org/plugin"),
                 reason: "the fix is incomplete".into(),
             }),
         )
@@ -601,7 +604,10 @@ async fn publication_guard_holds_and_releases(db: &TestDb) {
     let row = store.outbox_entry(&publish_key).await.unwrap().unwrap();
     assert_eq!(row.state, OutboxState::Held);
     assert!(
-        row.held_reason.as_deref().unwrap().contains("released fix"),
+        row.held_reason
+            .as_deref()
+            .unwrap()
+            .contains("gate is closed"),
         "{:?}",
         row.held_reason
     );
@@ -635,16 +641,14 @@ async fn publication_guard_holds_and_releases(db: &TestDb) {
 
     // The fix is released again: the held publication is claimable, and core publishes first.
     store
-        .handle(&id, &user("bob"), released("org/core", "core"))
+        .handle(&id, &user("alice"), released("org/plugin", "plugin"))
         .await
         .unwrap();
     let published = drain(store).await;
-    let order: Vec<RepoId> = published
-        .iter()
-        .filter(|e| e.action.is_publish())
-        .map(|e| e.repo.clone())
-        .collect();
+    let publishes: Vec<&Effect> = published.iter().filter(|e| e.action.is_publish()).collect();
+    let order: Vec<RepoId> = publishes.iter().map(|e| e.repo.clone()).collect();
     assert_eq!(order, vec![r("org/core"), r("org/plugin")]);
+    assert_eq!(publishes[0].key, publish_key, "the held request itself ran");
     let case = store.case(&id).await.unwrap();
     assert!(
         case.participants[&r("org/core")]
@@ -652,6 +656,50 @@ async fn publication_guard_holds_and_releases(db: &TestDb) {
             .published_at
             .is_some()
     );
+    store.verify(None).await.unwrap();
+}
+
+async fn a_changed_fix_makes_the_pending_publication_obsolete(db: &TestDb) {
+    let store = &db.store;
+    let id = cid("LS-1");
+    to_release(store).await;
+    let first = store
+        .outbox(Some(&id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "publish")
+        .unwrap()
+        .key;
+    // core's own fix changes before the publication ran: that request would publish stale
+    // versions, so it is finalised as obsolete and a fresh one carries the new content.
+    let new_fix = Input::Command(Command::MarkFix {
+        repo: r("org/core"),
+        stage: FixStage::Released,
+        packages: vec![PackageFix {
+            package: "core".into(),
+            vulnerable_range: None,
+            patched_versions: "9.9.9".into(),
+        }],
+    });
+    store.handle(&id, &user("bob"), new_fix).await.unwrap();
+    let published = drain(store).await;
+    let core = published
+        .iter()
+        .find(|e| e.action.is_publish() && e.repo == r("org/core"))
+        .unwrap();
+    assert_eq!(core.key, format!("{first}-2"));
+    let Action::Publish { content, .. } = &core.action else {
+        panic!()
+    };
+    assert_eq!(
+        content.vulnerabilities[0].patched_versions.as_deref(),
+        Some("9.9.9")
+    );
+    let old = store.outbox_entry(&first).await.unwrap().unwrap();
+    assert_eq!(old.state, OutboxState::Failed);
+    assert_eq!(old.epoch, 0, "the stale request never ran");
+    assert!(old.last_error.unwrap().starts_with("obsolete"));
     store.verify(None).await.unwrap();
 }
 
