@@ -1,12 +1,19 @@
 //! `lockstep`: the command-line entry point.
 //!
-//! Errors are one line on stderr. Exit codes: 0 success, 1 failure, 2 usage error.
+//! Errors are one line on stderr. Exit codes: 0 success, 1 failure, 2 usage error, 3 refused
+//! (not authorised).
 #![forbid(unsafe_code)]
 
+mod commands;
+mod config;
 mod demo;
+mod logging;
+mod output;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use lockstep_core::Workflow;
@@ -18,14 +25,91 @@ use lockstep_core::Workflow;
     about = "Coordinated vulnerability disclosure across repositories: linked draft advisories, one embargo, one release."
 )]
 struct Cli {
+    /// Settings file; the environment overrides it.
+    #[arg(
+        long,
+        global = true,
+        default_value = "lockstep.toml",
+        value_name = "FILE"
+    )]
+    config: PathBuf,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Cases: open, list, show.
+    Case {
+        #[command(subcommand)]
+        command: commands::CaseCmd,
+    },
+    /// Records an assessment of one repository.
+    Assess(commands::AssessArgs),
+    /// Marks a repository's fix released, with its versions.
+    FixReady(commands::FixArgs),
+    /// Withdraws a fix mark.
+    FixRevoke {
+        /// The case id.
+        case: String,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Sets or extends the embargo.
+    Embargo {
+        /// The case id.
+        case: String,
+        /// The new end, RFC 3339.
+        #[arg(long)]
+        until: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ends the embargo at once: publishes every advisory whose fix is released.
+    DiscloseNow {
+        /// The case id.
+        case: String,
+        /// Why (a leak, exploitation observed…).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Shows what holds the case and the waves that would run.
+    Plan {
+        /// The case id.
+        case: String,
+        /// Machine output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: commands::AuditCmd,
+    },
     /// Runs a whole disclosure journey through the ten-SDK MCP workflow and prints its timeline.
     Demo,
+    /// Does all due work (deadlines, GitHub effects), then returns.
+    Run {
+        /// Return once nothing more is due now.
+        #[arg(long, required = true)]
+        once: bool,
+    },
+    /// The long-running service: executes effects and fires deadlines as they fall due.
+    Serve {
+        /// Address for the HTTP endpoints; port 0 picks a free port and logs it.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// The GitHub advisory simulator.
+    Sim {
+        #[command(subcommand)]
+        command: SimCmd,
+    },
     /// Workflow files.
     Workflow {
         #[command(subcommand)]
@@ -35,6 +119,16 @@ enum Cmd {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCmd {
+    /// Serves the simulator, seeded with the ten MCP SDK repositories.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        listen: SocketAddr,
     },
 }
 
@@ -60,15 +154,128 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // One line: the chain joined with ": ", newlines flattened.
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            if e.downcast_ref::<commands::Refused>().is_some() {
+                ExitCode::from(commands::EXIT_REFUSED)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn open_runtime(settings: &config::Settings) -> anyhow::Result<lockstep_runtime::Runtime> {
+    let store = lockstep_store::Store::open(&settings.database_url).await?;
+    let github = Arc::new(lockstep_github::GithubClient::new(settings.github()?)?);
+    Ok(lockstep_runtime::Runtime::new(
+        store,
+        github,
+        Default::default(),
+    ))
+}
+
+/// Runs a case command with a store and the token's GitHub identity.
+fn with_ctx<F, Fut>(config: &std::path::Path, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(commands::Ctx) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let settings = config::Settings::load(config)?;
+    runtime()?.block_on(async { f(commands::Ctx::open(&settings).await?).await })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_path();
     match cli.command {
+        Cmd::Case { command } => {
+            with_ctx(
+                config,
+                |ctx| async move { commands::case(&ctx, command).await },
+            )
+        }
+        Cmd::Assess(a) => with_ctx(config, |ctx| async move { commands::assess(&ctx, a).await }),
+        Cmd::FixReady(a) => with_ctx(
+            config,
+            |ctx| async move { commands::fix_ready(&ctx, a).await },
+        ),
+        Cmd::FixRevoke { case, repo, reason } => with_ctx(config, |ctx| async move {
+            commands::fix_revoke(&ctx, &case, &repo, reason).await
+        }),
+        Cmd::Embargo {
+            case,
+            until,
+            reason,
+        } => with_ctx(config, |ctx| async move {
+            commands::embargo(&ctx, &case, &until, reason).await
+        }),
+        Cmd::DiscloseNow { case, reason } => with_ctx(config, |ctx| async move {
+            commands::disclose_now(&ctx, &case, reason).await
+        }),
+        Cmd::Plan { case, json } => with_ctx(config, |ctx| async move {
+            commands::plan(&ctx, &case, json).await
+        }),
+        Cmd::Audit { command } => {
+            let settings = config::Settings::load(config)?;
+            runtime()?.block_on(async {
+                let store = lockstep_store::Store::open(&settings.database_url).await?;
+                commands::audit(&store, command).await
+            })
+        }
         Cmd::Demo => demo::run(),
+        Cmd::Run { once: _ } => {
+            logging::init();
+            let settings = config::Settings::load(config)?;
+            runtime()?.block_on(async {
+                let rt = open_runtime(&settings).await?;
+                let report = rt.run_once().await?;
+                println!(
+                    "executed {} effects ({} succeeded, {} to retry, {} failed); {} deadlines fired",
+                    report.executed, report.succeeded, report.retrying, report.failed, report.ticks
+                );
+                anyhow::ensure!(report.failed == 0, "{} effects failed and need a person; see `lockstep case show`", report.failed);
+                Ok(())
+            })
+        }
+        Cmd::Serve { listen } => {
+            logging::init();
+            let settings = config::Settings::load(config)?;
+            #[cfg(feature = "failpoints")]
+            let _scenario = fail::FailScenario::setup();
+            runtime()?.block_on(async {
+                let rt = open_runtime(&settings).await?;
+                if settings.webhook_secret.is_none() {
+                    tracing::warn!("LOCKSTEP_WEBHOOK_SECRET is not set: the webhook endpoint refuses every delivery");
+                }
+                let listener = tokio::net::TcpListener::bind(listen).await?;
+                tracing::info!(addr = %listener.local_addr()?, "listening");
+                let app = health_router(rt.store().clone());
+                let http = tokio::spawn(async move { axum::serve(listener, app).await });
+                let result = rt.serve(shutdown_signal()).await;
+                http.abort();
+                Ok(result?)
+            })
+        }
+        Cmd::Sim {
+            command: SimCmd::Serve { listen },
+        } => {
+            logging::init();
+            runtime()?.block_on(async {
+                tracing::info!(%listen, "simulator listening");
+                Ok(lockstep_sim::serve(listen).await?)
+            })
+        }
         Cmd::Workflow {
             command: WorkflowCmd::Check { files },
         } => {
@@ -96,4 +303,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Health and readiness, until the HTTP API joins them.
+fn health_router(store: lockstep_store::Store) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let store = store.clone();
+                async move {
+                    match store.now().await {
+                        Ok(_) => (StatusCode::OK, "ready"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+                    }
+                }
+            }),
+        )
 }

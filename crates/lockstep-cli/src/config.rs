@@ -1,0 +1,89 @@
+//! Settings: environment variables, optionally backed by a `lockstep.toml`. The environment
+//! wins. Secrets stay in `SecretString` and are never printed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use lockstep_github::{GithubConfig, SecretString};
+
+/// The settings a command runs with.
+pub(crate) struct Settings {
+    /// `LOCKSTEP_DATABASE_URL`, default `sqlite://lockstep.db`.
+    pub(crate) database_url: String,
+    /// `LOCKSTEP_WEBHOOK_SECRET`.
+    pub(crate) webhook_secret: Option<SecretString>,
+    values: BTreeMap<String, String>,
+}
+
+/// `lockstep.toml` keys and the environment variables they stand for.
+const KEYS: [(&str, &str); 9] = [
+    ("database_url", "LOCKSTEP_DATABASE_URL"),
+    ("github_api_url", "LOCKSTEP_GITHUB_API_URL"),
+    ("github_token", "GITHUB_TOKEN"),
+    ("github_app_id", "LOCKSTEP_GITHUB_APP_ID"),
+    (
+        "github_app_installation_id",
+        "LOCKSTEP_GITHUB_APP_INSTALLATION_ID",
+    ),
+    (
+        "github_app_private_key_file",
+        "LOCKSTEP_GITHUB_APP_PRIVATE_KEY_FILE",
+    ),
+    (
+        "github_allowed_private_hosts",
+        "LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS",
+    ),
+    ("webhook_secret", "LOCKSTEP_WEBHOOK_SECRET"),
+    ("listen", "LOCKSTEP_LISTEN"),
+];
+
+impl Settings {
+    /// Reads `lockstep.toml` from `file` (if it exists) and the environment.
+    pub(crate) fn load(file: &Path) -> anyhow::Result<Settings> {
+        let mut values = BTreeMap::new();
+        if file.exists() {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("{}: cannot read", file.display()))?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message().trim()))?;
+            for (key, value) in table {
+                let env = KEYS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, e)| *e)
+                    .with_context(|| format!("{}: unknown setting {key:?}", file.display()))?;
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    _ => anyhow::bail!("{}: {key} must be a string or a number", file.display()),
+                };
+                values.insert(env.to_owned(), value);
+            }
+        }
+        for (_, env) in KEYS {
+            if let Ok(v) = std::env::var(env) {
+                values.insert(env.to_owned(), v);
+            }
+        }
+        let database_url = values
+            .get("LOCKSTEP_DATABASE_URL")
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+            .unwrap_or_else(|| "sqlite://lockstep.db".to_owned());
+        let webhook_secret = values
+            .get("LOCKSTEP_WEBHOOK_SECRET")
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.clone()));
+        Ok(Settings {
+            database_url,
+            webhook_secret,
+            values,
+        })
+    }
+
+    /// The GitHub client's configuration.
+    pub(crate) fn github(&self) -> anyhow::Result<GithubConfig> {
+        Ok(GithubConfig::from_lookup(|k| self.values.get(k).cloned())?)
+    }
+}

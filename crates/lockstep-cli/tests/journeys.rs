@@ -1,0 +1,697 @@
+//! Every case command through the built binary, against the simulator: the coordinator's and
+//! maintainers' journeys, and each command's errors (exit codes and one-line messages).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use lockstep_sim::{Permission, SimConfig, Simulator};
+use predicates::prelude::*;
+use serde_json::Value;
+
+const WORKFLOW: &str = r#"
+name = "journeys"
+coordinators = ["alice"]
+
+[embargo]
+default_days = 30
+max_days = 60
+deadline_policy = "hold-all"
+
+[[repo]]
+name = "org/core"
+ecosystem = "npm"
+packages = ["core", "core-extras"]
+maintainers = ["bob"]
+
+[[repo]]
+name = "org/plugin"
+ecosystem = "pip"
+packages = ["plugin"]
+publish_after = ["org/core"]
+
+[[repo]]
+name = "org/extra"
+ecosystem = "rust"
+packages = ["extra"]
+"#;
+
+struct World {
+    _sim: lockstep_sim::RunningSim,
+    sim: Simulator,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> World {
+        let sim = Simulator::new(SimConfig::default());
+        for login in ["alice", "bob", "dave", "eve", "finder1"] {
+            sim.add_user(login, &format!("tok-{login}"));
+        }
+        for repo in ["org/core", "org/plugin", "org/extra"] {
+            sim.add_repo(repo).unwrap();
+            sim.grant(repo, "alice", Permission::Admin).unwrap();
+        }
+        // dave may maintain org/plugin (the workflow names nobody there); eve only writes.
+        sim.grant("org/plugin", "dave", Permission::Maintain)
+            .unwrap();
+        sim.grant("org/plugin", "eve", Permission::Write).unwrap();
+        let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("w.toml"), WORKFLOW).unwrap();
+        std::fs::write(
+            dir.path().join("desc.md"),
+            "Host headers are not validated.",
+        )
+        .unwrap();
+        World {
+            base: running.base_url.clone(),
+            _sim: running,
+            sim,
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The binary, acting with `who`'s token.
+    fn as_(&self, who: &str) -> Command {
+        let mut c = Command::cargo_bin("lockstep").unwrap();
+        c.current_dir(self.dir.path())
+            .env(
+                "LOCKSTEP_DATABASE_URL",
+                format!("sqlite://{}", self.path("l.db").display()),
+            )
+            .env("GITHUB_TOKEN", format!("tok-{who}"))
+            .env("LOCKSTEP_GITHUB_API_URL", &self.base)
+            .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "error");
+        c
+    }
+
+    fn open(&self, extra: &[&str]) -> String {
+        // The service's own identity runs the effects: alice is a repository admin here.
+        let out = self
+            .as_("alice")
+            .args([
+                "case",
+                "open",
+                "--workflow",
+                "w.toml",
+                "--summary",
+                "DNS rebinding",
+                "--description-file",
+                "desc.md",
+                "--severity",
+                "high",
+                "--cwe",
+                "CWE-350",
+                "--credit",
+                "finder1:finder",
+                "--json",
+            ])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        v["case_id"].as_str().unwrap().to_owned()
+    }
+
+    fn run_once(&self) {
+        self.as_("alice").args(["run", "--once"]).assert().success();
+    }
+
+    fn show(&self, case: &str) -> Value {
+        let out = self
+            .as_("alice")
+            .args(["case", "show", case, "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+}
+
+fn one_line_error(cmd: &mut Command, code: i32, needle: &str) {
+    let out = cmd.assert().code(code).get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+}
+
+fn repo_state<'a>(show: &'a Value, repo: &str) -> &'a Value {
+    show["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo"] == repo)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_three_journeys_from_a_terminal() {
+    let w = World::new().await;
+    let case = w.open(&[]);
+    assert!(case.starts_with("LS-"), "{case}");
+
+    // Automation opens the linked drafts and requests the CVEs.
+    w.run_once();
+    let show = w.show(&case);
+    for repo in ["org/core", "org/plugin", "org/extra"] {
+        assert_eq!(repo_state(&show, repo)["advisory_state"], "draft");
+        assert!(
+            repo_state(&show, repo)["ghsa_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("GHSA-")
+        );
+    }
+    assert_eq!(show["embargo"]["state"], "active");
+    w.as_("alice")
+        .args(["case", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&case));
+    let list: Value = serde_json::from_slice(
+        &w.as_("alice")
+            .args(["case", "list", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(list[0]["id"], case.as_str());
+
+    // Maintainers assess and mark fixes: bob by the workflow, dave by GitHub permission.
+    w.as_("bob")
+        .args([
+            "assess",
+            &case,
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "transport",
+        ])
+        .assert()
+        .success();
+    w.as_("alice")
+        .args([
+            "assess",
+            &case,
+            "--repo",
+            "org/extra",
+            "--not-affected",
+            "--reason",
+            "no HTTP",
+        ])
+        .assert()
+        .success();
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "2.0.1",
+            "--vulnerable-range",
+            "< 2.0.1",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 repositories still hold"));
+    let plan: Value = serde_json::from_slice(
+        &w.as_("alice")
+            .args(["plan", &case, "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(plan["gate_open"], false);
+    assert_eq!(plan["blockers"][0]["repo"], "org/plugin");
+    w.as_("alice")
+        .args(["plan", &case])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wave 2: org/plugin"));
+    w.run_once();
+    assert!(
+        w.sim.ledger().iter().all(|e| !e.is_publish()),
+        "held while plugin lacks a fix"
+    );
+
+    // A fix mark can be withdrawn and given again.
+    w.as_("dave")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--patched-versions",
+            "0.9.1",
+        ])
+        .assert()
+        .success();
+    // (the gate opened; withdraw before the runtime runs, then mark again)
+    w.as_("bob")
+        .args([
+            "fix-revoke",
+            &case,
+            "--repo",
+            "org/core",
+            "--reason",
+            "regression",
+        ])
+        .assert()
+        .success();
+    w.run_once();
+    assert!(
+        w.sim.ledger().iter().all(|e| !e.is_publish()),
+        "the revocation held the release"
+    );
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "2.0.2",
+        ])
+        .assert()
+        .success();
+    w.run_once();
+    let show = w.show(&case);
+    assert_eq!(repo_state(&show, "org/core")["advisory_state"], "published");
+    assert_eq!(
+        repo_state(&show, "org/plugin")["advisory_state"],
+        "published"
+    );
+    assert_eq!(repo_state(&show, "org/extra")["advisory_state"], "closed");
+    let core = w.sim.advisories("org/core").unwrap();
+    assert_eq!(core[0]["vulnerabilities"][0]["patched_versions"], "2.0.2");
+
+    // The audit trail verifies, and a checkpoint kept outside the database verifies too.
+    w.as_("alice")
+        .args(["audit", "verify"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("audit ok"));
+    let checkpoint = w
+        .as_("alice")
+        .args(["audit", "checkpoint", "--key", "audit.key"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    std::fs::write(w.path("cp.txt"), checkpoint).unwrap();
+    w.as_("alice")
+        .args(["audit", "verify", "--checkpoint", "cp.txt"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("consistent with the checkpoint"));
+    assert!(Path::new(&w.path("audit.key")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_reports_its_errors_in_one_line() {
+    let w = World::new().await;
+    let case = w.open(&[]);
+
+    // Unknown case, for every command that takes one.
+    for args in [
+        vec!["case", "show", "LS-NOPE"],
+        vec![
+            "assess",
+            "LS-NOPE",
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "fix-ready",
+            "LS-NOPE",
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "1",
+        ],
+        vec![
+            "fix-revoke",
+            "LS-NOPE",
+            "--repo",
+            "org/core",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "embargo",
+            "LS-NOPE",
+            "--until",
+            "2030-01-01T00:00:00Z",
+            "--reason",
+            "x",
+        ],
+        vec!["disclose-now", "LS-NOPE", "--reason", "x"],
+        vec!["plan", "LS-NOPE"],
+    ] {
+        one_line_error(w.as_("alice").args(&args), 1, "unknown case LS-NOPE");
+    }
+    // A repository outside the case (and one outside the workflow).
+    let narrow = w.open(&["--repo", "org/core"]);
+    one_line_error(
+        w.as_("alice").args([
+            "assess",
+            &narrow,
+            "--repo",
+            "org/plugin",
+            "--affected",
+            "--reason",
+            "x",
+        ]),
+        1,
+        "org/plugin is not in this case",
+    );
+    one_line_error(
+        w.as_("alice").args([
+            "assess",
+            &case,
+            "--repo",
+            "org/nope",
+            "--affected",
+            "--reason",
+            "x",
+        ]),
+        1,
+        "not a repository of workflow",
+    );
+    // A maintainer acting on someone else's repository, and a writer who maintains nothing.
+    one_line_error(
+        w.as_("bob").args([
+            "assess",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--affected",
+            "--reason",
+            "x",
+        ]),
+        3,
+        "does not maintain org/plugin",
+    );
+    one_line_error(
+        w.as_("eve").args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--patched-versions",
+            "1",
+        ]),
+        3,
+        "refused",
+    );
+    one_line_error(
+        w.as_("bob").args(["disclose-now", &case, "--reason", "x"]),
+        3,
+        "only a coordinator",
+    );
+    one_line_error(
+        w.as_("bob").args([
+            "case",
+            "open",
+            "--workflow",
+            "w.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+            "--severity",
+            "low",
+        ]),
+        3,
+        "not a coordinator",
+    );
+    // Bad dates, CVSS vectors, CWE ids, credits.
+    let open = |extra: &[&str]| {
+        let mut c = w.as_("alice");
+        c.args([
+            "case",
+            "open",
+            "--workflow",
+            "w.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+        ])
+        .args(extra);
+        c
+    };
+    one_line_error(
+        &mut open(&["--cvss", "CVSS:3.1/AV:N"]),
+        1,
+        "invalid CVSS vector",
+    );
+    one_line_error(&mut open(&["--severity", "severe"]), 1, "invalid severity");
+    one_line_error(
+        &mut open(&["--severity", "high", "--cwe", "79"]),
+        1,
+        "invalid CWE id",
+    );
+    one_line_error(
+        &mut open(&["--severity", "high", "--credit", "alice"]),
+        1,
+        "invalid credit",
+    );
+    one_line_error(
+        &mut open(&["--severity", "high", "--embargo-until", "next week"]),
+        1,
+        "invalid time",
+    );
+    one_line_error(
+        &mut open(&[
+            "--severity",
+            "high",
+            "--embargo-until",
+            "2099-01-01T00:00:00Z",
+        ]),
+        1,
+        "past the workflow's limit",
+    );
+    one_line_error(
+        w.as_("alice")
+            .args(["embargo", &case, "--until", "31/12/2026", "--reason", "x"]),
+        1,
+        "invalid time",
+    );
+    one_line_error(
+        w.as_("alice").args([
+            "embargo",
+            &case,
+            "--until",
+            "2020-01-01T00:00:00Z",
+            "--reason",
+            "x",
+        ]),
+        1,
+        "not after now",
+    );
+    // A malformed workflow names file, line and column.
+    std::fs::write(w.path("bad.toml"), WORKFLOW.replace("\"pip\"", "\"pypi\"")).unwrap();
+    one_line_error(
+        w.as_("alice").args([
+            "case",
+            "open",
+            "--workflow",
+            "bad.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+            "--severity",
+            "low",
+        ]),
+        1,
+        "bad.toml:18:13: invalid ecosystem",
+    );
+    // Usage errors exit 2: both --severity and --cvss, neither, no verdict.
+    w.as_("alice")
+        .args([
+            "case",
+            "open",
+            "--workflow",
+            "w.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+            "--severity",
+            "low",
+            "--cvss",
+            "x",
+        ])
+        .assert()
+        .code(2);
+    w.as_("alice")
+        .args([
+            "case",
+            "open",
+            "--workflow",
+            "w.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+        ])
+        .assert()
+        .code(2);
+    w.as_("alice")
+        .args(["assess", &case, "--repo", "org/core", "--reason", "x"])
+        .assert()
+        .code(2);
+    // A forged token is refused by GitHub: one line, nothing changed.
+    one_line_error(
+        w.as_("mallory").args([
+            "assess",
+            &case,
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "x",
+        ]),
+        1,
+        "cannot identify the caller",
+    );
+    // Errors changed nothing.
+    let show = w.show(&case);
+    assert_eq!(
+        repo_state(&show, "org/core")["assessment"]["status"],
+        "unassessed"
+    );
+    // A broken database is one line too.
+    std::fs::write(w.path("broken.db"), "not a database").unwrap();
+    let mut c = w.as_("alice");
+    c.env(
+        "LOCKSTEP_DATABASE_URL",
+        format!("sqlite://{}", w.path("broken.db").display()),
+    )
+    .args(["case", "list"]);
+    one_line_error(&mut c, 1, "");
+    assert_eq!(
+        std::fs::read_to_string(w.path("broken.db")).unwrap(),
+        "not a database"
+    );
+}
+
+/// `now` plus whole days, as RFC 3339.
+fn days_from_now(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    lockstep_core::Timestamp::from_millis(now + days * 86_400_000)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embargo_and_disclose_now() {
+    let w = World::new().await;
+    let case = w.open(&[]);
+    w.run_once();
+    // An extension within max_days (60) is accepted; past it, refused in one line.
+    let within = days_from_now(45);
+    w.as_("alice")
+        .args([
+            "embargo",
+            &case,
+            "--until",
+            &within,
+            "--reason",
+            "the Python backport needs time",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("embargo until"));
+    assert_eq!(w.show(&case)["embargo"]["until"], within.as_str());
+    one_line_error(
+        w.as_("alice").args([
+            "embargo",
+            &case,
+            "--until",
+            &days_from_now(75),
+            "--reason",
+            "more",
+        ]),
+        1,
+        "past the workflow's limit of 60 days",
+    );
+    one_line_error(
+        w.as_("bob")
+            .args(["embargo", &case, "--until", &within, "--reason", "x"]),
+        3,
+        "only a coordinator",
+    );
+
+    // Disclose now: what has a released fix publishes; the rest is flagged.
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "2.0.1",
+        ])
+        .assert()
+        .success();
+    w.as_("alice")
+        .args(["disclose-now", &case, "--reason", "exploit published"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("embargo ended"))
+        .stdout(predicate::str::contains("the vulnerability is public"));
+    w.run_once();
+    let show = w.show(&case);
+    assert_eq!(repo_state(&show, "org/core")["advisory_state"], "published");
+    assert_eq!(
+        repo_state(&show, "org/plugin")["advisory_state"],
+        "draft",
+        "no fix: stays private"
+    );
+    assert!(
+        show["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["alert"] == "public_without_fix")
+    );
+    one_line_error(
+        w.as_("alice")
+            .args(["embargo", &case, "--until", &within, "--reason", "x"]),
+        1,
+        "the embargo has ended",
+    );
+}
