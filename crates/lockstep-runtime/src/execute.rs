@@ -155,26 +155,61 @@ async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::E
     })
 }
 
-/// Executes one claimed effect. A retryable failure (5xx, a rate limit, a transport error
-/// whose outcome is unknown) is retried after `backoff`, or after GitHub's `retry-after` when
-/// it is longer; anything else is permanent and waits for a person.
-pub async fn execute(github: &gh::GithubClient, claim: &Claim, backoff: &Duration) -> EffectResult {
-    match call(github, claim).await {
+/// The adapter's item for a publication that goes out in a wave.
+pub(crate) fn wave_item(claim: &Claim) -> Result<gh::WaveItem, gh::Error> {
+    let Action::Publish { ghsa, content, .. } = &claim.effect.action else {
+        return Err(gh::Error::InvalidInput("not a publication".into()));
+    };
+    Ok(gh::WaveItem {
+        repo: gh::RepoName::parse(claim.effect.repo.as_str())?,
+        ghsa: ghsa.to_string(),
+        content: Some(publication(content)),
+        attempt: if claim.attempts > 1 {
+            gh::Attempt::Retry
+        } else {
+            gh::Attempt::First
+        },
+    })
+}
+
+/// What an adapter answer means for the store. A retryable failure (5xx, a rate limit, a
+/// transport error whose outcome is unknown) is retried after `backoff`, or after GitHub's
+/// `retry-after` when it is longer; anything else is permanent and waits for a person.
+pub(crate) fn result(
+    claim: &Claim,
+    answer: Result<Outcome, gh::Error>,
+    backoff: Duration,
+) -> EffectResult {
+    result_of(&claim.effect.key, claim.attempts, answer, backoff)
+}
+
+/// [`result`] for a key and attempt.
+pub(crate) fn result_of(
+    key: &str,
+    attempt: u64,
+    answer: Result<Outcome, gh::Error>,
+    backoff: Duration,
+) -> EffectResult {
+    match answer {
         Ok(outcome) => EffectResult::Succeeded(outcome),
         Err(e) => {
             let retryable = e.is_retryable() || e.write_outcome_unknown();
             tracing::warn!(
-                key = %claim.effect.key,
-                attempt = claim.attempts,
+                key,
+                attempt,
                 retryable,
                 error = %e,
                 "effect failed"
             );
             EffectResult::Failed {
                 error: e.to_string(),
-                retry_after: retryable
-                    .then(|| retry_after(&e).map_or(*backoff, |r| r.max(*backoff))),
+                retry_after: retryable.then(|| retry_after(&e).map_or(backoff, |r| r.max(backoff))),
             }
         }
     }
+}
+
+/// Executes one claimed effect.
+pub async fn execute(github: &gh::GithubClient, claim: &Claim, backoff: &Duration) -> EffectResult {
+    result(claim, call(github, claim).await, *backoff)
 }

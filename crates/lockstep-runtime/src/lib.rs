@@ -31,6 +31,21 @@ use tokio::task::JoinSet;
 
 pub use execute::execute;
 
+/// A result and what recording it did.
+type Recorded = (
+    Claim,
+    EffectResult,
+    Result<lockstep_store::Completion, lockstep_store::Error>,
+);
+
+/// The `github.before_send` fail point, for the wave path.
+fn fail_before_send() -> Option<lockstep_github::Error> {
+    fail::fail_point!("github.before_send", |_| Some(
+        lockstep_github::Error::InvalidInput("fail point github.before_send".into())
+    ));
+    None
+}
+
 /// What can go wrong in the runtime itself (failures of effects are recorded, not returned).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -127,10 +142,8 @@ impl Runtime {
     /// claims and executes effects until none is due now (retries scheduled for later and
     /// publications the guard holds are left for later).
     pub async fn run_once(&self) -> Result<RunReport, Error> {
-        let mut report = RunReport {
-            observed: sync::sync(&self.store, &self.github).await?,
-            ..RunReport::default()
-        };
+        let mut report = RunReport::default();
+        let mut synced = false;
         loop {
             let ticks = self.fire_deadlines().await?;
             report.ticks += ticks;
@@ -140,7 +153,18 @@ impl Runtime {
                 .await?;
             fail::fail_point!("outbox.claim.after_commit");
             if claims.is_empty() && ticks == 0 {
-                return Ok(report);
+                // Reading GitHub comes last, so it never delays a release; what it observes
+                // (a leak, say) may make more work due.
+                if synced {
+                    return Ok(report);
+                }
+                synced = true;
+                let observed = sync::sync(&self.store, &self.github).await?;
+                report.observed += observed;
+                if observed == 0 {
+                    return Ok(report);
+                }
+                continue;
             }
             self.execute_all(claims, &mut report).await?;
         }
@@ -148,41 +172,91 @@ impl Runtime {
 
     async fn execute_all(&self, claims: Vec<Claim>, report: &mut RunReport) -> Result<(), Error> {
         let mut set = JoinSet::new();
-        for claim in claims {
+        // Publications claimed together are one wave: they go out as one burst, because every
+        // moment between them is a moment in which some advisories are public and others not.
+        let (wave, others): (Vec<Claim>, Vec<Claim>) = claims
+            .into_iter()
+            .partition(|c| c.effect.action.is_publish());
+        if !wave.is_empty() {
+            let this = self.clone();
+            set.spawn(async move { this.publish_wave(wave).await });
+        }
+        for claim in others {
             let this = self.clone();
             set.spawn(async move {
                 let result = execute(&this.github, &claim, &this.backoff(&claim)).await;
-                fail::fail_point!("github.after_response_before_record");
-                let done = this
-                    .store
-                    .complete(&claim.effect.key, claim.epoch, result.clone())
-                    .await;
-                fail::fail_point!("record.after_commit_before_ack");
-                (claim, result, done)
+                vec![this.record(claim, result).await]
             });
         }
         while let Some(joined) = set.join_next().await {
-            let (claim, result, done) = joined.map_err(|e| Error::Join(e.to_string()))?;
-            report.executed += 1;
-            match done {
-                Err(lockstep_store::Error::StaleEpoch { .. }) => report.stale += 1,
-                Err(e) => return Err(e.into()),
-                Ok(c) => {
-                    if let Some(r) = &c.rejection {
-                        tracing::warn!(key = %claim.effect.key, rejection = %r, "the core refused an effect's result");
-                    }
-                    match (&result, c.state) {
-                        (EffectResult::Succeeded(_), _) => report.succeeded += 1,
-                        (_, OutboxState::Failed) => {
-                            report.failed += 1;
-                            tracing::error!(case = %claim.effect.case, repo = %claim.effect.repo, action = claim.effect.action.name(), "an effect failed for good; it needs a person");
+            for (claim, result, done) in joined.map_err(|e| Error::Join(e.to_string()))? {
+                report.executed += 1;
+                match done {
+                    Err(lockstep_store::Error::StaleEpoch { .. }) => report.stale += 1,
+                    Err(e) => return Err(e.into()),
+                    Ok(c) => {
+                        if let Some(r) = &c.rejection {
+                            tracing::warn!(key = %claim.effect.key, rejection = %r, "the core refused an effect's result");
                         }
-                        _ => report.retrying += 1,
+                        match (&result, c.state) {
+                            (EffectResult::Succeeded(_), _) => report.succeeded += 1,
+                            (_, OutboxState::Failed) => {
+                                report.failed += 1;
+                                tracing::error!(case = %claim.effect.case, repo = %claim.effect.repo, action = claim.effect.action.name(), "an effect failed for good; it needs a person");
+                            }
+                            _ => report.retrying += 1,
+                        }
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Publishes a wave through the adapter's burst, then records each result.
+    async fn publish_wave(&self, claims: Vec<Claim>) -> Vec<Recorded> {
+        let mut items = Vec::new();
+        let mut ready = Vec::new();
+        let mut out = Vec::new();
+        for claim in claims {
+            match execute::wave_item(&claim) {
+                Ok(item) => {
+                    items.push(item);
+                    ready.push(claim);
+                }
+                Err(e) => {
+                    let result = execute::result(&claim, Err(e), self.backoff(&claim));
+                    out.push(self.record(claim, result).await);
+                }
+            }
+        }
+        let answers: Vec<Result<lockstep_core::input::Outcome, lockstep_github::Error>> =
+            match fail_before_send() {
+                Some(e) => ready.iter().map(|_| Err(e.clone())).collect(),
+                None => self
+                    .github
+                    .publish_wave(&items)
+                    .await
+                    .into_iter()
+                    .map(|a| a.map(|_| lockstep_core::input::Outcome::Published))
+                    .collect(),
+            };
+        for (claim, answer) in ready.into_iter().zip(answers) {
+            let result = execute::result(&claim, answer, self.backoff(&claim));
+            out.push(self.record(claim, result).await);
+        }
+        out
+    }
+
+    /// Records an effect's result, fenced on the claim's epoch.
+    async fn record(&self, claim: Claim, result: EffectResult) -> Recorded {
+        fail::fail_point!("github.after_response_before_record");
+        let done = self
+            .store
+            .complete(&claim.effect.key, claim.epoch, result.clone())
+            .await;
+        fail::fail_point!("record.after_commit_before_ack");
+        (claim, result, done)
     }
 
     /// The retry delay after `claim`'s attempt fails.

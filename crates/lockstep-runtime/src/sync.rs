@@ -64,17 +64,19 @@ pub(crate) async fn sync(
             })
             .filter_map(|(r, p)| p.advisory.ghsa.as_ref().map(|g| (r.clone(), g.to_string())))
             .collect();
-        for (repo, ghsa) in watched {
-            let Ok(name) = RepoName::parse(repo.as_str()) else {
-                continue;
-            };
-            let remote = match github.poll_advisory(&name, &ghsa).await {
-                Ok(polled) => polled.value,
+        // Read them all at once; record what changed one by one.
+        let reads = futures::future::join_all(watched.into_iter().map(|(repo, ghsa)| async move {
+            let name = RepoName::parse(repo.as_str()).ok()?;
+            match github.poll_advisory(&name, &ghsa).await {
+                Ok(polled) => Some((repo, polled.value)),
                 Err(e) => {
                     tracing::debug!(%repo, error = %e, "cannot read the advisory now");
-                    continue;
+                    None
                 }
-            };
+            }
+        }))
+        .await;
+        for (repo, remote) in reads.into_iter().flatten() {
             let case = store.case(&summary.id).await?;
             for obs in news(&case, &repo, &remote) {
                 match store
