@@ -21,10 +21,14 @@ fn demo_prints_the_timeline_and_exits_zero() {
         .stdout(predicate::str::contains(
             "marks the last fix released: the embargo ends",
         ))
+        .stdout(predicate::str::contains("audit trail verifies"))
         .stdout(predicate::str::contains(
-            "9 advisories published together, in one wave",
+            "9 advisories published together in",
         ))
-        .stdout(predicate::str::is_match(r"swift-sdk +not affected +- +GHSA-\S+ +closed").unwrap());
+        .stdout(
+            predicate::str::is_match(r"swift-sdk +not affected +- +GHSA-\S+ +CVE-\S+ +closed")
+                .unwrap(),
+        );
 }
 
 #[test]
