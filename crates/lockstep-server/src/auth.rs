@@ -1,0 +1,199 @@
+//! Callers: the bearer token, its resolution to a principal through GitHub (the same
+//! `lockstep_runtime::identity::principal` the CLI uses), and a short-lived cache of resolved
+//! principals keyed by a hash of the token and of what was asked.
+//!
+//! The token itself is kept only in a `SecretString` for the length of the request; the cache
+//! holds SHA-256 digests, never tokens.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use lockstep_core::input::Principal;
+use lockstep_core::{Actor, Case, RepoId, Workflow};
+use lockstep_github::{Credentials, GithubClient, GithubConfig};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// Longest token accepted (GitHub's are well under 300 characters).
+const MAX_TOKEN: usize = 1024;
+
+/// Longest time a resolved caller is reused: GitHub permissions that were revoked stop
+/// counting within this time.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(3600);
+
+/// Entries kept in the principal cache before it is pruned.
+const MAX_CACHED: usize = 4096;
+
+/// The caller's GitHub token, from `Authorization: Bearer <token>` (or GitHub's own
+/// `token <token>` form). Missing or malformed → 401.
+pub(crate) struct Bearer(SecretString);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let missing = || ApiError::unauthorized("missing Authorization: Bearer <GitHub token>");
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(missing)?
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let (scheme, token) = value
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header"))?;
+        if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("token") {
+            return Err(ApiError::unauthorized(
+                "the Authorization scheme must be Bearer",
+            ));
+        }
+        let token = token.trim();
+        if token.is_empty()
+            || token.len() > MAX_TOKEN
+            || !token.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ApiError::unauthorized("malformed bearer token"));
+        }
+        Ok(Bearer(SecretString::from(token.to_owned())))
+    }
+}
+
+/// Resolves callers, caching the result per (token, workflow, repositories) for a short time.
+pub(crate) struct Identities {
+    service: std::sync::Arc<GithubClient>,
+    config: GithubConfig,
+    ttl: Duration,
+    cache: Mutex<HashMap<[u8; 32], (Instant, Principal)>>,
+    /// `GET /user` lookups made (cache misses), for tests and metrics.
+    lookups: std::sync::atomic::AtomicU64,
+}
+
+impl Identities {
+    pub(crate) fn new(
+        service: std::sync::Arc<GithubClient>,
+        config: GithubConfig,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            service,
+            config,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+            lookups: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the TTL, capped at [`MAX_TTL`].
+    pub(crate) fn set_ttl(&mut self, ttl: Duration) {
+        self.ttl = ttl.min(MAX_TTL);
+    }
+
+    pub(crate) fn lookups(&self) -> u64 {
+        self.lookups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn key(token: &Bearer, workflow: Option<&Workflow>, repos: &[RepoId]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"lockstep-principal-v1\0");
+        h.update(Sha256::digest(token.0.expose_secret().as_bytes()));
+        match workflow {
+            // The workflow decides who is a coordinator and which repositories defer to
+            // GitHub's permissions, so it is part of the question.
+            Some(w) => h.update(serde_json::to_vec(w).unwrap_or_default()),
+            None => h.update(b"\0none"),
+        }
+        for r in repos {
+            h.update(b"\0");
+            h.update(r.as_str().as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The principal behind `token`, with GitHub's admin/maintain permissions gathered for
+    /// `repos` where `workflow` names no maintainers (none when `workflow` is `None`: the
+    /// login alone, which authenticates the caller).
+    pub(crate) async fn principal(
+        &self,
+        token: &Bearer,
+        workflow: Option<&Workflow>,
+        repos: &[RepoId],
+    ) -> Result<Principal, ApiError> {
+        let key = Self::key(token, workflow, repos);
+        let now = Instant::now();
+        if let Some((expires, p)) = self.lock().get(&key)
+            && *expires > now
+        {
+            return Ok(p.clone());
+        }
+        let mut config = self.config.clone();
+        config.credentials = Credentials::Token(token.0.clone());
+        let caller = GithubClient::new(config).map_err(|e| {
+            tracing::error!(error = %e, "cannot build a GitHub client for the caller");
+            ApiError::internal("internal error: cannot build a GitHub client")
+        })?;
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let principal =
+            lockstep_runtime::identity::principal(&caller, &self.service, workflow, repos)
+                .await
+                .map_err(ApiError::identity)?;
+        let mut cache = self.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (expires, _)| *expires > now);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (now + self.ttl, principal.clone()));
+        Ok(principal)
+    }
+
+    /// Authenticates the caller: their login, without any repository permission.
+    pub(crate) async fn authenticate(&self, token: &Bearer) -> Result<Principal, ApiError> {
+        self.principal(token, None, &[]).await
+    }
+
+    /// The principal for acting on (or reading) `case`: permissions gathered for `repos`.
+    pub(crate) async fn for_case(
+        &self,
+        token: &Bearer,
+        case: &Case,
+        repos: &[RepoId],
+    ) -> Result<Principal, ApiError> {
+        self.principal(token, Some(&case.workflow), repos).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Instant, Principal)>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Who may read a case: a coordinator of its workflow, or a maintainer (named in the workflow,
+/// or by GitHub's admin/maintain permission where it names none) of one of its repositories.
+/// The rule is built from the core's own predicates (`is_coordinator`, `maintainer_source`).
+pub(crate) fn may_view(case: &Case, principal: &Principal) -> bool {
+    match &principal.actor {
+        Actor::User(login) => {
+            case.workflow.is_coordinator(login)
+                || case.participants.keys().any(|repo| {
+                    case.maintainer_source(login, repo, &principal.github_maintains)
+                        .is_some()
+                })
+        }
+        Actor::Automation => false,
+    }
+}
+
+/// Every repository of the case (in scope or not), for gathering read permissions.
+pub(crate) fn case_repos(case: &Case) -> Vec<RepoId> {
+    case.participants.keys().cloned().collect()
+}

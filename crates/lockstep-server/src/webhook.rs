@@ -1,0 +1,500 @@
+//! `POST /webhooks/github`.
+//!
+//! Order of work: the signature is verified over the raw body (nothing is parsed before it
+//! verifies), then the delivery id is looked up in the store's inbox (a delivery seen before is
+//! answered 200 and changes nothing), then the event is parsed and handled. Inputs a delivery
+//! causes are committed in the same transaction as its inbox row (`transact_delivery`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use lockstep_core::input::{AuthMethod, FixStage, Observation, Principal};
+use lockstep_core::model::Fix;
+use lockstep_core::vuln::PackageFix;
+use lockstep_core::{Actor, Case, CaseId, Command, GhsaId, Input, Rejection, RepoId};
+use lockstep_github::webhook::{
+    AdvisoryAction, DELIVERY_HEADER, EVENT_HEADER, WebhookError, WebhookEvent, parse_event,
+    verify_headers,
+};
+use lockstep_store::{CaseStatus, Store};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::metrics::{CommandOutcome, event_label};
+
+type Shared = Arc<AppState>;
+
+/// The answer to a delivery, with the labels it is counted under.
+struct Answer {
+    event: &'static str,
+    outcome: &'static str,
+    response: Response,
+}
+
+impl Answer {
+    fn json(
+        event: &'static str,
+        outcome: &'static str,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) -> Self {
+        Self {
+            event,
+            outcome,
+            response: (status, Json(body)).into_response(),
+        }
+    }
+
+    fn error(event: &'static str, outcome: &'static str, error: ApiError) -> Self {
+        Self {
+            event,
+            outcome,
+            response: error.into_response(),
+        }
+    }
+
+    fn ignored(event: &'static str, why: impl std::fmt::Display) -> Self {
+        Self::json(
+            event,
+            "ignored",
+            StatusCode::ACCEPTED,
+            json!({ "status": "ignored", "reason": crate::error::one_line(&why.to_string()) }),
+        )
+    }
+}
+
+/// The principal of a verified delivery: automation, authenticated by the signature.
+fn webhook_principal() -> Principal {
+    Principal {
+        actor: Actor::Automation,
+        authenticated_by: AuthMethod::WebhookSignature,
+        github_maintains: Default::default(),
+    }
+}
+
+/// Receives one delivery.
+pub(crate) async fn receive(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let answer = process(&app, &headers, &body).await;
+    app.metrics.webhook(answer.event, answer.outcome);
+    tracing::info!(
+        event = answer.event,
+        outcome = answer.outcome,
+        status = answer.response.status().as_u16(),
+        "webhook delivery"
+    );
+    answer.response
+}
+
+/// A delivery id as GitHub sends it (a GUID); anything else is refused.
+fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+async fn process(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
+    const UNVERIFIED: &str = "unverified";
+    let Some(secret) = &app.webhook_secret else {
+        return Answer::error(
+            UNVERIFIED,
+            "no_secret",
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no webhook secret is configured: every delivery is refused",
+            ),
+        );
+    };
+    if let Err(e) = verify_headers(secret, headers, body) {
+        tracing::warn!(reason = %e, "webhook delivery refused");
+        let (status, outcome) = match e {
+            WebhookError::NoSecret => (StatusCode::SERVICE_UNAVAILABLE, "no_secret"),
+            WebhookError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            WebhookError::MissingSignature => (StatusCode::UNAUTHORIZED, "missing_signature"),
+            _ => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        };
+        return Answer::error(UNVERIFIED, outcome, ApiError::new(status, e));
+    }
+    // Verified from here on.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(event_name) = header(EVENT_HEADER) else {
+        return Answer::error(
+            "other",
+            "malformed",
+            ApiError::bad_request("missing X-GitHub-Event"),
+        );
+    };
+    let event = event_label(event_name);
+    let delivery = match header(DELIVERY_HEADER) {
+        Some(d) if valid_delivery_id(d) => d.to_owned(),
+        _ => {
+            return Answer::error(
+                event,
+                "malformed",
+                ApiError::bad_request("missing or malformed X-GitHub-Delivery"),
+            );
+        }
+    };
+    match app.store.delivery_seen(&delivery).await {
+        Ok(true) => {
+            return Answer::json(
+                event,
+                "duplicate",
+                StatusCode::OK,
+                json!({ "status": "duplicate", "delivery": delivery }),
+            );
+        }
+        Ok(false) => {}
+        Err(e) => return Answer::error(event, "error", ApiError::store(e)),
+    }
+    let parsed = match parse_event(event_name, header("content-type"), body) {
+        Ok(p) => p,
+        Err(e) => return Answer::error(event, "malformed", ApiError::bad_request(e)),
+    };
+    match parsed {
+        WebhookEvent::Ping { .. } => {
+            Answer::json(event, "pong", StatusCode::OK, json!({ "status": "pong" }))
+        }
+        WebhookEvent::Unsupported { event: name } => {
+            Answer::ignored(event, format!("event {name:?} is not handled"))
+        }
+        WebhookEvent::RepositoryAdvisory {
+            action: AdvisoryAction::Published,
+            ghsa_id,
+            repository,
+            ..
+        } => advisory_published(app, event, &delivery, &repository, &ghsa_id).await,
+        WebhookEvent::RepositoryAdvisory { .. } => {
+            Answer::ignored(event, "only the published action is handled")
+        }
+        WebhookEvent::Release {
+            action,
+            tag_name,
+            repository,
+            ..
+        } if action == "published" => release(app, event, &delivery, &repository, &tag_name).await,
+        WebhookEvent::Release { .. } => {
+            Answer::ignored(event, "only the published action is handled")
+        }
+    }
+}
+
+/// Every case that is not closed, folded.
+async fn open_cases(store: &Store) -> Result<Vec<Case>, lockstep_store::Error> {
+    let mut out = Vec::new();
+    for summary in store.list_cases().await? {
+        if summary.status != CaseStatus::Closed {
+            out.push(store.case(&summary.id).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// What committing one delivery's input to one case did.
+enum Committed {
+    Events(usize),
+    Duplicate,
+    Refused(Rejection),
+    Failed(lockstep_store::Error),
+}
+
+/// Commits `build`'s input to `case` as automation, recording the delivery (keyed
+/// `DELIVERY:CASE`, so that one release can reach several cases) in the same transaction.
+async fn commit(
+    app: &AppState,
+    delivery: &str,
+    case: &CaseId,
+    name: &'static str,
+    input: &Input,
+    build: impl Fn(&Case) -> Result<Input, Rejection>,
+) -> Committed {
+    let principal = webhook_principal();
+    let key = format!("{delivery}:{case}");
+    let result = app
+        .store
+        .transact_delivery(&key, case, input, |c, now| {
+            let input = build(c)?;
+            c.handle(&principal, input, now)
+        })
+        .await;
+    let (outcome, committed) = match result {
+        Ok(Some(c)) if c.events.is_empty() => (CommandOutcome::Unchanged, Committed::Events(0)),
+        Ok(Some(c)) => {
+            app.wake();
+            (CommandOutcome::Committed, Committed::Events(c.events.len()))
+        }
+        Ok(None) => return Committed::Duplicate,
+        Err(lockstep_store::Error::Rejected(r)) => {
+            tracing::warn!(case = %case, input = name, rejection = %r, "the core refused a webhook's input");
+            let outcome = if r.is_not_authorized() {
+                CommandOutcome::Refused
+            } else {
+                CommandOutcome::Rejected
+            };
+            (outcome, Committed::Refused(r))
+        }
+        Err(e) => {
+            tracing::error!(case = %case, input = name, error = %e, "committing a webhook's input failed");
+            (CommandOutcome::Error, Committed::Failed(e))
+        }
+    };
+    app.metrics.command(name, outcome);
+    committed
+}
+
+/// Turns the per-case results of one delivery into the answer; records the delivery id once
+/// every case has been handled, so that a redelivery is answered as a duplicate at once.
+async fn conclude(
+    app: &AppState,
+    event: &'static str,
+    delivery: &str,
+    results: Vec<(CaseId, Committed)>,
+) -> Answer {
+    let mut cases = Vec::new();
+    let mut refused = 0;
+    let mut failure = None;
+    for (case, result) in results {
+        let entry = match result {
+            Committed::Events(n) => json!({ "case_id": case, "status": "processed", "events": n }),
+            Committed::Duplicate => json!({ "case_id": case, "status": "duplicate" }),
+            Committed::Refused(r) => {
+                refused += 1;
+                json!({ "case_id": case, "status": "refused", "reason": crate::error::one_line(&r.to_string()) })
+            }
+            Committed::Failed(e) => {
+                failure = Some(e);
+                continue;
+            }
+        };
+        cases.push(entry);
+    }
+    if let Some(e) = failure {
+        // Not recorded: a redelivery tries again (cases already committed dedupe by key).
+        return Answer::error(event, "error", ApiError::store(e));
+    }
+    if let Err(e) = app.store.record_delivery(delivery).await {
+        tracing::warn!(error = %e, "recording a webhook delivery failed");
+    }
+    let all_refused = refused > 0 && refused == cases.len();
+    Answer::json(
+        event,
+        if all_refused { "refused" } else { "processed" },
+        if all_refused {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        },
+        json!({ "status": if all_refused { "refused" } else { "processed" }, "cases": cases }),
+    )
+}
+
+/// `repository_advisory`/`published`: if the advisory is the draft of an open case, the core
+/// hears `AdvisoryPublished` and decides whether it confirms Lockstep's own publication or is
+/// a leak (which ends the embargo and publishes every released fix).
+async fn advisory_published(
+    app: &AppState,
+    event: &'static str,
+    delivery: &str,
+    repository: &str,
+    ghsa: &str,
+) -> Answer {
+    let (Ok(repo), Ok(ghsa)) = (repository.parse::<RepoId>(), ghsa.parse::<GhsaId>()) else {
+        return Answer::ignored(event, "the payload names no usable repository or GHSA id");
+    };
+    let cases = match open_cases(&app.store).await {
+        Ok(c) => c,
+        Err(e) => return Answer::error(event, "error", ApiError::store(e)),
+    };
+    let found = cases.iter().find_map(|c| {
+        c.participants
+            .iter()
+            .find(|(_, p)| p.advisory.ghsa.as_ref() == Some(&ghsa))
+            .map(|(r, _)| (c.id.clone(), r.clone()))
+    });
+    let Some((case, case_repo)) = found else {
+        return Answer::ignored(event, format!("no open case has advisory {ghsa}"));
+    };
+    if case_repo != repo {
+        tracing::warn!(case = %case, %ghsa, "a published advisory arrived for another repository than its case records");
+        return Answer::ignored(
+            event,
+            format!("{ghsa} belongs to {case_repo} in its case, not {repo}"),
+        );
+    }
+    let input = Input::Observation(Observation::AdvisoryPublished {
+        repo: repo.clone(),
+        ghsa: ghsa.clone(),
+    });
+    let build = |_: &Case| Ok(input.clone());
+    let result = commit(app, delivery, &case, "advisory_published", &input, build).await;
+    conclude(app, event, delivery, vec![(case, result)]).await
+}
+
+/// `release`/`published`: every open case in which the repository has a prepared fix whose
+/// patched versions the tag satisfies (see [`tag_matches`]) gets
+/// `MarkFix { stage: Released, packages: <the prepared packages> }` from automation.
+async fn release(
+    app: &AppState,
+    event: &'static str,
+    delivery: &str,
+    repository: &str,
+    tag: &str,
+) -> Answer {
+    let Ok(repo) = repository.parse::<RepoId>() else {
+        return Answer::ignored(event, "the payload names no usable repository");
+    };
+    let cases = match open_cases(&app.store).await {
+        Ok(c) => c,
+        Err(e) => return Answer::error(event, "error", ApiError::store(e)),
+    };
+    let matching: Vec<(CaseId, Command)> = cases
+        .iter()
+        .filter_map(|c| promotion(c, &repo, tag).map(|cmd| (c.id.clone(), cmd)))
+        .collect();
+    if matching.is_empty() {
+        return Answer::ignored(
+            event,
+            format!("no open case has a prepared fix of {repo} that tag {tag:?} releases"),
+        );
+    }
+    let mut results = Vec::new();
+    for (case, cmd) in matching {
+        let input = Input::Command(cmd);
+        // Decided again on the case as it is inside the transaction.
+        let build = |c: &Case| {
+            promotion(c, &repo, tag)
+                .map(Input::Command)
+                .ok_or_else(|| Rejection::Invalid {
+                    field: "release",
+                    why: format!("{repo} has no prepared fix that tag {tag:?} releases any more"),
+                })
+        };
+        let result = commit(app, delivery, &case, "release_promote", &input, build).await;
+        results.push((case, result));
+    }
+    conclude(app, event, delivery, results).await
+}
+
+/// The command that promotes `repo`'s prepared fix in `case` when `tag` releases it.
+fn promotion(case: &Case, repo: &RepoId, tag: &str) -> Option<Command> {
+    if case.closed.is_some() {
+        return None;
+    }
+    let p = case.participants.get(repo).filter(|p| p.in_scope)?;
+    let Fix::Prepared { packages } = &p.fix else {
+        return None;
+    };
+    tag_matches(tag, packages).then(|| Command::MarkFix {
+        repo: repo.clone(),
+        stage: FixStage::Released,
+        packages: packages.clone(),
+    })
+}
+
+/// Strips one leading `v`/`V` before a digit.
+fn normalize(version: &str) -> &str {
+    let v = version.trim();
+    match v.strip_prefix(['v', 'V']) {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest,
+        _ => v,
+    }
+}
+
+/// Whether a release tag releases one of `packages`' patched versions.
+///
+/// The rule: the tag is `VERSION`, `vVERSION`, `PACKAGE@VERSION` or `PACKAGE@vVERSION`
+/// (split at the last `@`, so npm's `@scope/name@1.2.3` works; the package is compared without
+/// regard to case and must be one of the fix's packages). A fix's `patched_versions` is read as
+/// a list of versions separated by commas, `||` or spaces, each optionally preceded by
+/// comparison operators (`>=`, `=`, `^`, `~`) and `v`. The tag matches when its version equals
+/// one of them exactly: `1.9.0` matches `1.9.0`, `>= 1.9.0` and `1.8.4, 1.9.0`, but neither
+/// `1.9.1` nor `1.9.0-rc.1`.
+pub fn tag_matches(tag: &str, packages: &[PackageFix]) -> bool {
+    let tag = tag.trim();
+    let (prefix, version) = match tag.rfind('@') {
+        Some(i) if i > 0 => (Some(&tag[..i]), &tag[i + 1..]),
+        _ => (None, tag),
+    };
+    let version = normalize(version);
+    if version.is_empty() {
+        return false;
+    }
+    packages.iter().any(|fix| {
+        if prefix.is_some_and(|p| !p.eq_ignore_ascii_case(&fix.package)) {
+            return false;
+        }
+        fix.patched_versions
+            .split(|c: char| c == ',' || c == '|' || c.is_whitespace())
+            .map(|v| normalize(v.trim_start_matches(['>', '<', '=', '^', '~'])))
+            .filter(|v| !v.is_empty())
+            .any(|v| v == version)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix(package: &str, patched: &str) -> PackageFix {
+        PackageFix {
+            package: package.into(),
+            vulnerable_range: None,
+            patched_versions: patched.into(),
+        }
+    }
+
+    #[test]
+    fn tags_match_patched_versions() {
+        let core = [fix("core", "1.9.0")];
+        for tag in [
+            "1.9.0",
+            "v1.9.0",
+            "V1.9.0",
+            "core@1.9.0",
+            "core@v1.9.0",
+            "CORE@1.9.0",
+        ] {
+            assert!(tag_matches(tag, &core), "{tag}");
+        }
+        for tag in [
+            "1.9.1",
+            "v1.9",
+            "1.9.0-rc.1",
+            "other@1.9.0",
+            "",
+            "@",
+            "core@",
+            "release-1.9.0",
+        ] {
+            assert!(!tag_matches(tag, &core), "{tag}");
+        }
+        assert!(tag_matches("2.0.1", &[fix("x", "1.8.4, 2.0.1")]));
+        assert!(tag_matches("v2.0.1", &[fix("x", ">= 2.0.1")]));
+        assert!(tag_matches("2.0.1", &[fix("x", "1.8.4 || 2.0.1")]));
+        let scoped = [fix("@modelcontextprotocol/sdk", "1.24.0")];
+        assert!(tag_matches("@modelcontextprotocol/sdk@1.24.0", &scoped));
+        assert!(!tag_matches("@other/sdk@1.24.0", &scoped));
+        assert!(tag_matches(
+            "b@3.0.0",
+            &[fix("a", "1.0.0"), fix("b", "3.0.0")]
+        ));
+    }
+
+    #[test]
+    fn delivery_ids() {
+        assert!(valid_delivery_id("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+        assert!(!valid_delivery_id(""));
+        assert!(!valid_delivery_id("a b"));
+        assert!(!valid_delivery_id(&"a".repeat(129)));
+    }
+}
