@@ -557,6 +557,10 @@ pub(crate) struct FixArgs {
     /// A package (repeatable); default: every package of the repository in the workflow.
     #[arg(long)]
     package: Vec<String>,
+    /// The fix is ready but not yet released: a `release` webhook whose tag matches the
+    /// patched versions marks it released (or run fix-ready again without --prepared).
+    #[arg(long)]
+    prepared: bool,
 }
 
 pub(crate) async fn fix_ready(ctx: &Ctx, a: FixArgs) -> anyhow::Result<()> {

@@ -13,11 +13,13 @@ pub(crate) struct Settings {
     pub(crate) database_url: String,
     /// `LOCKSTEP_WEBHOOK_SECRET`.
     pub(crate) webhook_secret: Option<SecretString>,
+    /// `LOCKSTEP_WORKFLOWS_DIR`, default `workflows`: where `serve` finds named workflows.
+    pub(crate) workflows_dir: std::path::PathBuf,
     values: BTreeMap<String, String>,
 }
 
 /// `lockstep.toml` keys and the environment variables they stand for.
-const KEYS: [(&str, &str); 9] = [
+const KEYS: [(&str, &str); 10] = [
     ("database_url", "LOCKSTEP_DATABASE_URL"),
     ("github_api_url", "LOCKSTEP_GITHUB_API_URL"),
     ("github_token", "GITHUB_TOKEN"),
@@ -36,6 +38,7 @@ const KEYS: [(&str, &str); 9] = [
     ),
     ("webhook_secret", "LOCKSTEP_WEBHOOK_SECRET"),
     ("listen", "LOCKSTEP_LISTEN"),
+    ("workflows_dir", "LOCKSTEP_WORKFLOWS_DIR"),
 ];
 
 impl Settings {
@@ -75,9 +78,14 @@ impl Settings {
             .get("LOCKSTEP_WEBHOOK_SECRET")
             .filter(|v| !v.is_empty())
             .map(|v| SecretString::from(v.clone()));
+        let workflows_dir = values
+            .get("LOCKSTEP_WORKFLOWS_DIR")
+            .filter(|v| !v.trim().is_empty())
+            .map_or_else(|| "workflows".into(), std::path::PathBuf::from);
         Ok(Settings {
             database_url,
             webhook_secret,
+            workflows_dir,
             values,
         })
     }

@@ -254,13 +254,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             #[cfg(feature = "failpoints")]
             let _scenario = fail::FailScenario::setup();
             runtime()?.block_on(async {
-                let rt = open_runtime(&settings).await?;
+                let store = lockstep_store::Store::open(&settings.database_url).await?;
+                let config = settings.github()?;
+                let github = Arc::new(lockstep_github::GithubClient::new(config.clone())?);
+                let rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), Default::default());
                 if settings.webhook_secret.is_none() {
                     tracing::warn!("LOCKSTEP_WEBHOOK_SECRET is not set: the webhook endpoint refuses every delivery");
                 }
+                let state = lockstep_server::AppState::new(store, github, config)
+                    .with_webhook_secret(settings.webhook_secret.clone())
+                    .with_runtime(rt.clone())
+                    .with_workflows_dir(settings.workflows_dir.clone());
                 let listener = tokio::net::TcpListener::bind(listen).await?;
                 tracing::info!(addr = %listener.local_addr()?, "listening");
-                let app = health_router(rt.store().clone());
+                let app = lockstep_server::router(state);
                 let http = tokio::spawn(async move { axum::serve(listener, app).await });
                 let result = rt.serve(shutdown_signal()).await;
                 http.abort();
@@ -303,24 +310,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Health and readiness, until the HTTP API joins them.
-fn health_router(store: lockstep_store::Store) -> axum::Router {
-    use axum::http::StatusCode;
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let store = store.clone();
-                async move {
-                    match store.now().await {
-                        Ok(_) => (StatusCode::OK, "ready"),
-                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-                    }
-                }
-            }),
-        )
 }
