@@ -695,3 +695,336 @@ async fn embargo_and_disclose_now() {
         "the embargo has ended",
     );
 }
+
+fn seconds_from_now(secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    lockstep_core::Timestamp::from_millis(now + secs * 1000)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadline_under_each_policy() {
+    for policy in ["hold-all", "publish-ready"] {
+        let w = World::new().await;
+        std::fs::write(w.path("w.toml"), WORKFLOW.replace("hold-all", policy)).unwrap();
+        let until = seconds_from_now(6);
+        let deadline = until.parse::<lockstep_core::Timestamp>().unwrap().millis();
+        let case = w.open(&["--embargo-until", &until]);
+        w.run_once();
+        w.as_("bob")
+            .args([
+                "fix-ready",
+                &case,
+                "--repo",
+                "org/core",
+                "--patched-versions",
+                "2.0.1",
+            ])
+            .assert()
+            .success();
+        w.run_once();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            (deadline - now).max(0) as u64 + 500,
+        ))
+        .await;
+        w.run_once();
+        // Whatever the machine's speed: no publication before the deadline.
+        assert!(
+            w.sim
+                .ledger()
+                .iter()
+                .filter(|e| e.is_publish() && e.applied)
+                .all(|e| e.at.timestamp_millis() >= deadline),
+            "{policy}: published before the deadline"
+        );
+        let show = w.show(&case);
+        assert_eq!(show["embargo"]["exit"]["cause"], "deadline", "{policy}");
+        let core = repo_state(&show, "org/core")["advisory_state"].clone();
+        let plugin = repo_state(&show, "org/plugin")["advisory_state"].clone();
+        if policy == "hold-all" {
+            assert_eq!(core, "draft", "hold-all keeps holding");
+            assert!(
+                show["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["alert"] == "deadline_passed_holding")
+            );
+            w.as_("alice")
+                .args(["case", "show", &case])
+                .assert()
+                .success()
+                .stdout(predicate::str::contains("the deadline passed"));
+        } else {
+            assert_eq!(
+                core, "published",
+                "publish-ready publishes what has its fix"
+            );
+            assert_eq!(plugin, "draft", "and reports the rest");
+            assert!(
+                show["blockers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["repo"] == "org/plugin")
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
+    let w = World::new().await;
+    let case = w.open(&[]);
+    w.run_once();
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "2.0.1",
+        ])
+        .assert()
+        .success();
+    w.run_once();
+    // Someone presses "publish" on the plugin's draft in GitHub's UI.
+    let show = w.show(&case);
+    let ghsa = repo_state(&show, "org/plugin")["ghsa_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.sim.publish_as("alice", "org/plugin", &ghsa).unwrap();
+    w.run_once();
+    let show = w.show(&case);
+    assert_eq!(show["embargo"]["exit"]["cause"], "leak");
+    assert_eq!(
+        repo_state(&show, "org/core")["advisory_state"],
+        "published",
+        "the fixed SDK publishes at once"
+    );
+    assert_eq!(
+        repo_state(&show, "org/extra")["advisory_state"],
+        "draft",
+        "no fix: stays private"
+    );
+    assert!(
+        show["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["alert"] == "published_elsewhere")
+    );
+    w.as_("alice")
+        .args(["case", "show", &case])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("leaked"));
+}
+
+/// A running `lockstep serve`, killed when dropped.
+struct Service {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(w: &World, secret: &str) -> Service {
+    use std::io::BufRead;
+    let bin = assert_cmd::cargo::cargo_bin("lockstep");
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(w.dir.path())
+        .env(
+            "LOCKSTEP_DATABASE_URL",
+            format!("sqlite://{}", w.path("l.db").display()),
+        )
+        .env("GITHUB_TOKEN", "tok-alice")
+        .env("LOCKSTEP_GITHUB_API_URL", &w.base)
+        .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+        .env("LOCKSTEP_WEBHOOK_SECRET", secret)
+        .env("LOCKSTEP_WORKFLOWS_DIR", w.dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if v["message"] == "listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the logs so the pipe never fills.
+    std::thread::spawn(move || for _ in lines {});
+    Service {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journeys_over_http_with_webhooks() {
+    let w = World::new().await;
+    let service = serve(&w, "whsec");
+    w.sim
+        .set_webhook(&format!("{}/webhooks/github", service.url), Some("whsec"));
+    let http = reqwest::Client::new();
+    let post = |who: &str, path: &str, body: Value| {
+        http.post(format!("{}{path}", service.url))
+            .bearer_auth(format!("tok-{who}"))
+            .json(&body)
+            .send()
+    };
+    let opened = post("alice", "/api/cases", serde_json::json!({
+        "workflow_name": "w", "summary": "DNS rebinding", "description": "Host headers are not validated.",
+        "severity": "high", "cwe": ["CWE-350"]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(opened.status(), 201);
+    let case = opened.json::<Value>().await.unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        http.get(format!("{}{path}", service.url))
+            .bearer_auth("tok-alice")
+            .send()
+    };
+    // The service's runtime opens the drafts without being asked.
+    let mut drafts = 0;
+    for _ in 0..100 {
+        let show: Value = get(format!("/api/cases/{case}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        drafts = show["repos"].as_array().map_or(0, |r| {
+            r.iter().filter(|x| x["advisory_state"] == "draft").count()
+        });
+        if drafts == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(drafts, 3);
+    // A maintainer on someone else's repository is refused; maintainers on their own are not.
+    let r = post(
+        "bob",
+        &format!("/api/cases/{case}/assess"),
+        serde_json::json!({"repo": "org/plugin", "verdict": "affected", "reason": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    for (who, repo, verdict) in [
+        ("bob", "org/core", "affected"),
+        ("alice", "org/extra", "not_affected"),
+        ("dave", "org/plugin", "affected"),
+    ] {
+        let r = post(
+            who,
+            &format!("/api/cases/{case}/assess"),
+            serde_json::json!({"repo": repo, "verdict": verdict, "reason": "checked"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{who} {repo}");
+    }
+    let r = post(
+        "bob",
+        &format!("/api/cases/{case}/fix-ready"),
+        serde_json::json!({"repo": "org/core", "patched_versions": "2.0.1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // The plugin's fix is prepared; its release on GitHub (a signed webhook) marks it released.
+    let r = post(
+        "dave",
+        &format!("/api/cases/{case}/fix-ready"),
+        serde_json::json!({"repo": "org/plugin", "patched_versions": "0.9.1", "stage": "prepared"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let plan: Value = get(format!("/api/cases/{case}/plan"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan["gate_open"], false);
+    w.sim.emit_release("org/plugin", "v0.9.1").unwrap();
+    w.sim.flush_webhooks().await;
+    // The last fix releases the embargo: the service publishes both, core's wave first.
+    let mut published = Vec::new();
+    for _ in 0..100 {
+        published = w
+            .sim
+            .ledger()
+            .iter()
+            .filter(|e| e.is_publish() && e.applied)
+            .filter_map(|e| e.repo.clone())
+            .collect();
+        if published.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        published,
+        vec!["org/core".to_owned(), "org/plugin".to_owned()]
+    );
+    // Lockstep's own publications came back as webhooks too: not leaks.
+    let show: Value = get(format!("/api/cases/{case}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(show["embargo"]["exit"]["cause"], "all_fixes_ready");
+    assert!(
+        show["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["alert"] != "published_elsewhere")
+    );
+    // A forged webhook is refused.
+    let forged = http
+        .post(format!("{}/webhooks/github", service.url))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "forged-1")
+        .header("x-hub-signature-256", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    drop(service);
+    w.as_("alice").args(["audit", "verify"]).assert().success();
+}
