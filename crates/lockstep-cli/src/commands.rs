@@ -142,27 +142,6 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// A fresh case id: `LS-YYYYMMDD-XXXX`.
-fn new_case_id(now: Timestamp) -> anyhow::Result<CaseId> {
-    const ALPHABET: &[u8] = b"23456789CFGHJMPQRVWX";
-    let day: String = now
-        .to_string()
-        .chars()
-        .take(10)
-        .filter(char::is_ascii_digit)
-        .collect();
-    let mut seed = u64::from(std::process::id()) ^ (now.millis() as u64).rotate_left(17);
-    let suffix: String = (0..4)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ALPHABET[((seed >> 33) % 20) as usize] as char
-        })
-        .collect();
-    Ok(format!("LS-{day}-{suffix}").parse()?)
-}
-
 pub(crate) async fn case(ctx: &Ctx, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
         CaseCmd::Open(a) => open(ctx, a).await,
@@ -203,7 +182,7 @@ async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     let now = ctx.store.now().await?;
     let principal = ctx.principal(&workflow, &[]).await?;
     let open = OpenCase {
-        case_id: new_case_id(now)?,
+        case_id: CaseId::generate(now, rand::random()),
         workflow,
         scope,
         vulnerability: Vulnerability {

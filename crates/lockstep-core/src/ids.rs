@@ -209,6 +209,29 @@ string_id!(
     }
 );
 
+impl CaseId {
+    /// A fresh id, `LS-YYYYMMDD-XXXXXX`, from the day of `now` and six characters of GHSA ids'
+    /// alphabet drawn from `entropy` (the core draws no randomness; the caller passes it).
+    pub fn generate(now: Timestamp, entropy: u64) -> CaseId {
+        const ALPHABET: &[u8] = b"23456789CFGHJMPQRVWX";
+        let day: String = now
+            .to_string()
+            .chars()
+            .take(10)
+            .filter(char::is_ascii_digit)
+            .collect();
+        let mut n = entropy;
+        let suffix: String = (0..6)
+            .map(|_| {
+                let c = ALPHABET[(n % 20) as usize] as char;
+                n /= 20;
+                c
+            })
+            .collect();
+        CaseId(format!("LS-{day}-{suffix}"))
+    }
+}
+
 /// A point in time, UTC, with millisecond precision.
 ///
 /// The core never reads a clock: every input carries its `now` as a `Timestamp`.
@@ -318,6 +341,15 @@ mod tests {
         assert!("dependabot[bot]".parse::<Login>().is_ok());
         assert!("-x".parse::<Login>().is_err());
         assert!("a".repeat(40).parse::<Login>().is_err());
+    }
+
+    #[test]
+    fn generated_case_ids_are_valid_and_spread() {
+        let now: Timestamp = "2026-11-21T13:00:00Z".parse().unwrap();
+        let a = CaseId::generate(now, 0);
+        assert_eq!(a.as_str(), "LS-20261121-222222");
+        assert_eq!(a.as_str().parse::<CaseId>().unwrap(), a);
+        assert_ne!(CaseId::generate(now, 1), CaseId::generate(now, 2));
     }
 
     #[test]

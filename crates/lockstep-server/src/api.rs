@@ -208,23 +208,6 @@ async fn resolve_workflow(app: &AppState, body: &OpenBody) -> Result<Workflow, A
     }
 }
 
-/// A fresh case id: `LS-YYYYMMDD-XXXXXX` (the alphabet of GHSA ids, upper case).
-fn new_case_id(now: Timestamp) -> Result<CaseId, ApiError> {
-    const ALPHABET: &[u8] = b"23456789CFGHJMPQRVWX";
-    let day: String = now
-        .to_string()
-        .chars()
-        .take(10)
-        .filter(char::is_ascii_digit)
-        .collect();
-    let suffix: String = (0..6)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("LS-{day}-{suffix}")
-        .parse()
-        .map_err(ApiError::internal)
-}
-
 /// `POST /api/cases`: opens a case. 201 with `{"case_id", "repos", "embargo_until",
 /// "effects"}` and `Location: /api/cases/{id}`.
 pub(crate) async fn open(
@@ -273,7 +256,10 @@ pub(crate) async fn open(
     let mut open = OpenCase {
         case_id: match &given_id {
             Some(id) => id.clone(),
-            None => new_case_id(app.store.now().await.map_err(ApiError::store)?)?,
+            None => CaseId::generate(
+                app.store.now().await.map_err(ApiError::store)?,
+                rand::random(),
+            ),
         },
         workflow,
         scope,
@@ -295,7 +281,10 @@ pub(crate) async fn open(
                 if given_id.is_none() && attempts < 3 =>
             {
                 attempts += 1;
-                open.case_id = new_case_id(app.store.now().await.map_err(ApiError::store)?)?;
+                open.case_id = CaseId::generate(
+                    app.store.now().await.map_err(ApiError::store)?,
+                    rand::random(),
+                );
             }
             other => break other,
         }
