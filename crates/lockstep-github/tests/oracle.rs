@@ -6,62 +6,20 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-use jsonschema::{Draft, Validator};
 use lockstep_github::{
     AdvisoryUpdate, Attempt, Credit, CreditType, Ecosystem, FieldUpdate, NewAdvisory, Rating,
     Severity, TargetState, Vulnerability, WaveItem,
 };
-use serde_json::{Map, Value, json};
+use lockstep_sim::oracle::Validator;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-fn spec() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/github/repository-advisories.openapi.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the oracle at {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// OpenAPI 3.0 → JSON Schema: `nullable: true` becomes `type: [T, "null"]` (plus `null`
-/// in an `enum`), or `anyOf [schema, {type: null}]` when there is no `type`.
-fn denullify(v: &mut Value) {
-    match v {
-        Value::Array(items) => items.iter_mut().for_each(denullify),
-        Value::Object(m) => {
-            for child in m.values_mut() {
-                denullify(child);
-            }
-            if m.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = m.get("type").cloned() {
-                    m.insert("type".into(), json!([t, "null"]));
-                    if let Some(Value::Array(e)) = m.get_mut("enum") {
-                        e.push(Value::Null);
-                    }
-                } else {
-                    let inner = Value::Object(std::mem::take(m));
-                    m.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A validator for `#/components/schemas/{name}`, with every component embedded so
-/// `$ref`s resolve inside the document.
+/// A validator for `#/components/schemas/{name}` of GitHub's OpenAPI description.
 fn validator(name: &str) -> Validator {
-    let spec = spec();
-    let mut components = spec["components"].clone();
-    denullify(&mut components);
-    let mut doc = Map::new();
-    doc.insert("components".into(), components);
-    doc.insert("$ref".into(), json!(format!("#/components/schemas/{name}")));
-    jsonschema::options()
-        .with_draft(Draft::Draft7)
-        .build(&Value::Object(doc))
+    lockstep_sim::oracle::Oracle::load()
+        .unwrap()
+        .component(name)
         .unwrap()
 }
 

@@ -33,6 +33,8 @@ mod config;
 mod error;
 mod ledger;
 mod model;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 pub mod seed;
 mod server;
 mod state;

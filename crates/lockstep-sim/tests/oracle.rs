@@ -5,78 +5,27 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-use jsonschema::{Draft, Validator};
+use jsonschema::Validator;
 use reqwest::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-fn spec() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/github/repository-advisories.openapi.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the oracle at {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
+struct Oracle(lockstep_sim::oracle::Oracle);
 
-/// OpenAPI 3.0 `nullable: true` → JSON Schema (`type: [T, "null"]`, `null` in `enum`,
-/// or `anyOf [schema, null]` when there is no `type`).
-fn denullify(v: &mut Value) {
-    match v {
-        Value::Array(items) => items.iter_mut().for_each(denullify),
-        Value::Object(m) => {
-            for child in m.values_mut() {
-                denullify(child);
-            }
-            if m.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = m.get("type").cloned() {
-                    m.insert("type".into(), json!([t, "null"]));
-                    if let Some(Value::Array(e)) = m.get_mut("enum") {
-                        e.push(Value::Null);
-                    }
-                } else {
-                    let inner = Value::Object(std::mem::take(m));
-                    m.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                }
-            }
-        }
-        _ => {}
+impl std::ops::Deref for Oracle {
+    type Target = lockstep_sim::oracle::Oracle;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-}
-
-struct Oracle {
-    spec: Value,
-    components: Value,
 }
 
 impl Oracle {
     fn new() -> Self {
-        let spec = spec();
-        let mut components = spec["components"].clone();
-        denullify(&mut components);
-        Self { spec, components }
+        Self(lockstep_sim::oracle::Oracle::load().unwrap())
     }
 
     fn validator(&self, schema: &Value) -> Validator {
-        let mut doc = Map::new();
-        doc.insert("components".into(), self.components.clone());
-        let mut s = schema.clone();
-        denullify(&mut s);
-        doc.insert("allOf".into(), json!([s]));
-        jsonschema::options()
-            .with_draft(Draft::Draft7)
-            .should_validate_formats(true)
-            .build(&Value::Object(doc))
-            .unwrap()
-    }
-
-    fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
-        while let Some(Value::String(r)) = v.get("$ref") {
-            let ptr = r.trim_start_matches('#');
-            v = self.spec.pointer(ptr).unwrap();
-        }
-        v
+        self.0.validator(schema).unwrap()
     }
 
     fn operation(&self, template: &str, method: &str) -> &Value {
