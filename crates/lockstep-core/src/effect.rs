@@ -62,7 +62,8 @@ pub enum Action {
         /// The siblings its description links.
         links: BTreeMap<RepoId, GhsaId>,
     },
-    /// Rewrite the draft's description so that it links every sibling.
+    /// Rewrite the draft's description so that it links every sibling; in the same write,
+    /// make `collaborators` collaborators if it names any (saving a write per draft).
     LinkSiblings {
         /// The advisory.
         ghsa: GhsaId,
@@ -70,6 +71,9 @@ pub enum Action {
         description: String,
         /// The siblings it links.
         siblings: BTreeMap<RepoId, GhsaId>,
+        /// Collaborators to set in the same write; empty: leave them as they are.
+        #[serde(default)]
+        collaborators: BTreeSet<Login>,
     },
     /// Make these users collaborators on the draft (the private channel).
     AddCollaborators {

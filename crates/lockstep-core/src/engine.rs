@@ -1235,18 +1235,21 @@ impl Tx<'_> {
 
     /// Once a draft exists: request its CVE and add its collaborators.
     fn follow_up_drafts(&mut self) -> Result<(), Rejection> {
-        let drafts: Vec<(RepoId, GhsaId, bool)> = self
+        let all_open = self.case.scope().all(|(_, p)| p.advisory.ghsa.is_some());
+        let drafts: Vec<(RepoId, GhsaId, bool, bool)> = self
             .case
             .scope()
             .filter(|(_, p)| p.advisory.state == RemoteState::Draft)
             .filter_map(|(r, p)| {
-                p.advisory
-                    .ghsa
-                    .clone()
-                    .map(|g| (r.clone(), g, p.advisory.cve.is_none()))
+                p.advisory.ghsa.clone().map(|g| {
+                    // Its description already links every sibling: no link update will come
+                    // to carry the collaborators.
+                    let linked = p.advisory.linked == self.sibling_links(r);
+                    (r.clone(), g, p.advisory.cve.is_none(), linked)
+                })
             })
             .collect();
-        for (repo, ghsa, needs_cve) in drafts {
+        for (repo, ghsa, needs_cve, linked) in drafts {
             if needs_cve {
                 self.request(
                     &repo,
@@ -1254,17 +1257,10 @@ impl Tx<'_> {
                     Action::RequestCve { ghsa: ghsa.clone() },
                 )?;
             }
-            let mut logins = self.case.workflow.coordinators.clone();
-            if let Some(m) = self
-                .case
-                .workflow
-                .repos
-                .get(&repo)
-                .and_then(|s| s.maintainers.as_ref())
-            {
-                logins.extend(m.iter().cloned());
-            }
-            if !logins.is_empty() {
+            // Collaborators cannot be set when a draft is created; they ride on the link
+            // update, so only a draft that needs none gets a write of its own.
+            let logins = self.collaborators(&repo);
+            if !logins.is_empty() && all_open && linked {
                 self.request(
                     &repo,
                     "add-collaborators",
@@ -1273,6 +1269,30 @@ impl Tx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Who should see `repo`'s draft: the coordinators and its named maintainers (those who
+    /// hold their authority from GitHub see it already), unless that was done.
+    fn collaborators(&self, repo: &RepoId) -> BTreeSet<crate::ids::Login> {
+        if self
+            .case
+            .participants
+            .get(repo)
+            .is_none_or(|p| p.advisory.collaborators_set)
+        {
+            return BTreeSet::new();
+        }
+        let mut logins = self.case.workflow.coordinators.clone();
+        if let Some(m) = self
+            .case
+            .workflow
+            .repos
+            .get(repo)
+            .and_then(|s| s.maintainers.as_ref())
+        {
+            logins.extend(m.iter().cloned());
+        }
+        logins
     }
 
     /// Once every in-scope repository has its draft, make each description link the others.
@@ -1314,6 +1334,7 @@ impl Tx<'_> {
                 .clone()
                 .ok_or_else(|| Rejection::Internal("draft without id".into()))?;
             let description = self.case.description(&repo, &links);
+            let collaborators = self.collaborators(&repo);
             self.request(
                 &repo,
                 &format!("link-siblings-{}", n + 1),
@@ -1321,6 +1342,7 @@ impl Tx<'_> {
                     ghsa,
                     description,
                     siblings: links,
+                    collaborators,
                 },
             )?;
         }

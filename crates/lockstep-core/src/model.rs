@@ -113,6 +113,9 @@ pub struct Advisory {
     pub private_fork: Option<String>,
     /// The siblings its description links.
     pub linked: BTreeMap<RepoId, GhsaId>,
+    /// Whether its collaborators were set.
+    #[serde(default)]
+    pub collaborators_set: bool,
     /// When it was published.
     pub published_at: Option<Timestamp>,
     /// Whether someone other than Lockstep published it.
@@ -197,6 +200,9 @@ pub struct EffectRecord {
     pub status: EffectStatus,
     /// For an effect that writes the description: the siblings it links.
     pub links: Option<BTreeMap<RepoId, GhsaId>>,
+    /// Whether it sets the advisory's collaborators.
+    #[serde(default)]
+    pub sets_collaborators: bool,
 }
 
 /// A case: one vulnerability across several repositories.
@@ -480,6 +486,11 @@ impl Case {
                     } => Some(links.clone()),
                     _ => None,
                 };
+                let sets_collaborators = match &effect.action {
+                    Action::AddCollaborators { .. } => true,
+                    Action::LinkSiblings { collaborators, .. } => !collaborators.is_empty(),
+                    _ => false,
+                };
                 self.effects.insert(
                     effect.key.clone(),
                     EffectRecord {
@@ -487,6 +498,7 @@ impl Case {
                         action: effect.action.name().to_owned(),
                         status: EffectStatus::Pending,
                         links,
+                        sets_collaborators,
                     },
                 );
             }
@@ -498,12 +510,16 @@ impl Case {
                 record.status = EffectStatus::Succeeded;
                 let repo = record.repo.clone();
                 let links = record.links.clone();
+                let sets_collaborators = record.sets_collaborators;
                 let at = e.at;
                 let p = self.participant_mut(&repo, e.seq)?;
                 p.attention.remove(key);
                 p.last_error = None;
                 if let Some(links) = links {
                     p.advisory.linked = links;
+                }
+                if sets_collaborators {
+                    p.advisory.collaborators_set = true;
                 }
                 match outcome {
                     Outcome::DraftOpened { ghsa } => {
@@ -640,6 +656,7 @@ impl Participant {
                 cve_requested: false,
                 private_fork: None,
                 linked: BTreeMap::new(),
+                collaborators_set: false,
                 published_at: None,
                 published_elsewhere: false,
             },

@@ -72,18 +72,34 @@ fn opening_creates_linked_drafts_with_n_minus_one_link_updates() {
 }
 
 #[test]
-fn collaborators_are_the_coordinators_and_named_maintainers() {
-    let (_, ledger) = opened("hold-all");
+fn collaborators_ride_on_the_link_update() {
+    let (case, ledger) = opened("hold-all");
+    // core and extra are linked after creation: their collaborators come in the same write.
     let core = ledger
         .effects
         .iter()
-        .find(|e| e.action.name() == "add-collaborators" && e.repo == r("org/core"))
+        .find(|e| e.action.name() == "link-siblings" && e.repo == r("org/core"))
         .unwrap();
-    let Action::AddCollaborators { logins, .. } = &core.action else {
+    let Action::LinkSiblings { collaborators, .. } = &core.action else {
         panic!()
     };
-    let names: Vec<&str> = logins.iter().map(|l| l.as_str()).collect();
-    assert_eq!(names, ["alice", "bob"]);
+    let names: Vec<&str> = collaborators.iter().map(|l| l.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alice", "bob"],
+        "coordinators and the named maintainer"
+    );
+    // plugin was created with every link: it alone needs a write for its collaborators.
+    let adds: Vec<&Effect> = ledger
+        .effects
+        .iter()
+        .filter(|e| e.action.name() == "add-collaborators")
+        .collect();
+    assert_eq!(adds.len(), 1);
+    assert_eq!(adds[0].repo, r("org/plugin"));
+    assert!(case.scope().all(|(_, p)| p.advisory.collaborators_set));
+    // Writes so far: N creates, N-1 links, 1 collaborator update, N CVE requests.
+    assert_eq!(ledger.effects.len(), 3 + 2 + 1 + 3);
 }
 
 #[test]

@@ -124,10 +124,16 @@ async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::E
             Outcome::DraftOpened { ghsa }
         }
         Action::LinkSiblings {
-            ghsa, description, ..
+            ghsa,
+            description,
+            collaborators,
+            ..
         } => {
+            // One PATCH: the description and, when the core asks, the collaborators.
+            let logins: Vec<String> = collaborators.iter().map(ToString::to_string).collect();
+            let logins = (!logins.is_empty()).then_some(logins.as_slice());
             github
-                .link_siblings(&repo, ghsa.as_str(), description, None)
+                .link_siblings(&repo, ghsa.as_str(), description, logins)
                 .await?;
             Outcome::SiblingsLinked
         }

@@ -176,7 +176,18 @@ async fn journey(w: &World) {
             "{repo}: {description}"
         );
         assert_eq!(advisories[0]["state"], "draft");
+        let collaborators: Vec<&str> = advisories[0]["collaborating_users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["login"].as_str())
+            .collect();
+        assert!(
+            collaborators.contains(&"alice"),
+            "{repo}: the coordinator is a collaborator"
+        );
     }
+
     // GitHub's CNA assigns the CVEs on its own; the runtime's sync step observes them.
     w.settle().await;
     let case = w.store.case(&w.case).await.unwrap();
