@@ -158,8 +158,15 @@ impl Runtime {
                 if synced {
                     return Ok(report);
                 }
+                // A commit that wakes the runtime while it reads must not wait for the reads
+                // (a round trip): drop them (they only read; an observation already recorded
+                // stays recorded), do the new work, and read again once it is done.
+                let observed = tokio::select! {
+                    biased;
+                    () = self.wake.notified() => continue,
+                    observed = sync::sync(&self.store, &self.github) => observed?,
+                };
                 synced = true;
-                let observed = sync::sync(&self.store, &self.github).await?;
                 report.observed += observed;
                 if observed == 0 {
                     return Ok(report);

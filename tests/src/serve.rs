@@ -1,0 +1,222 @@
+//! A real `lockstep serve` process: building the binary (with the `failpoints` feature) once
+//! per test run, starting it against the simulator and an SQLite file, killing it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::str::FromStr as _;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming a prebuilt `lockstep` binary (built with
+/// `--features failpoints`) to use instead of building one.
+pub const ENV_BIN: &str = "LOCKSTEP_E2E_BIN";
+
+static BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// The `lockstep` binary with fail points compiled in. Built once per test process with the
+/// same cargo, target directory and profile as the tests (`cargo build -p lockstep-cli
+/// --features failpoints`; a no-op when up to date), then copied aside so that a concurrent
+/// ordinary build cannot swap it for one without fail points.
+pub fn lockstep_bin() -> &'static Path {
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os(ENV_BIN) {
+            return PathBuf::from(p);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "lockstep-cli",
+            "--bin",
+            "lockstep",
+            "--features",
+            "lockstep-cli/failpoints",
+            "--message-format=json-render-diagnostics",
+        ]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        // Variables cargo sets for this test process, not for a build: left in, they change
+        // the fingerprints of build scripts that read them (ring's reads CARGO_MANIFEST_DIR),
+        // and this build and the test build would rebuild each other's dependencies.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("CARGO_PKG_")
+                || matches!(
+                    k.as_str(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_BIN_NAME"
+                        | "OUT_DIR"
+                )
+            {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build lockstep: {e}"));
+        assert!(
+            out.status.success(),
+            "building lockstep with fail points failed"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let built = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "lockstep")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo built no lockstep executable"));
+        let aside = built.with_file_name("lockstep-e2e-failpoints");
+        let tmp = built.with_file_name(format!("lockstep-e2e-failpoints.{}", std::process::id()));
+        std::fs::copy(&built, &tmp)
+            .and_then(|_| std::fs::rename(&tmp, &aside))
+            .unwrap_or_else(|e| panic!("copy {} aside: {e}", built.display()));
+        aside
+    })
+}
+
+/// Settings of one `lockstep serve` run.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The SQLite file.
+    pub db: PathBuf,
+    /// The simulator's base URL.
+    pub api_url: String,
+    /// The bot's token.
+    pub token: String,
+    /// `FAILPOINTS` (the fail crate's scenario syntax), if any.
+    pub failpoints: Option<String>,
+    /// Where its stderr (JSON logs) is appended.
+    pub log: PathBuf,
+    /// Working directory (no `lockstep.toml` there).
+    pub dir: PathBuf,
+}
+
+/// A running `lockstep serve`; killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Serve {
+    child: Child,
+    started: Instant,
+}
+
+impl Serve {
+    /// Starts `lockstep serve --listen 127.0.0.1:0`.
+    pub fn spawn(cfg: &ServeConfig) -> Serve {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", cfg.log.display()));
+        let mut cmd = Command::new(lockstep_bin());
+        cmd.args([
+            "--config",
+            "lockstep-e2e-none.toml",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(&cfg.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+        for k in [
+            "LOCKSTEP_GITHUB_APP_ID",
+            "LOCKSTEP_GITHUB_APP_INSTALLATION_ID",
+            "LOCKSTEP_GITHUB_APP_PRIVATE_KEY_FILE",
+            "LOCKSTEP_WEBHOOK_SECRET",
+            "LOCKSTEP_LISTEN",
+            "FAILPOINTS",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.env("LOCKSTEP_DATABASE_URL", crate::sqlite_url(&cfg.db))
+            .env("GITHUB_TOKEN", &cfg.token)
+            .env("LOCKSTEP_GITHUB_API_URL", &cfg.api_url)
+            .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+            .env("RUST_BACKTRACE", "0");
+        if let Some(fp) = &cfg.failpoints {
+            cmd.env("FAILPOINTS", fp);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", lockstep_bin().display()));
+        Serve {
+            child,
+            started: Instant::now(),
+        }
+    }
+
+    /// The runtime's worker name (its lease owner): `lockstep-{pid}`.
+    pub fn worker(&self) -> String {
+        format!("lockstep-{}", self.child.id())
+    }
+
+    /// How long it has been running.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// `Some(status)` once it has exited on its own.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGINT: a graceful stop (the current pass finishes, then the process exits).
+    /// Poll [`Self::exited`] to see it go.
+    pub fn interrupt(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Returns the claims of a dead worker to the queue, as if their lease had run out.
+///
+/// `lockstep serve` has no setting for its lease (60 s by default), so after a SIGKILL the
+/// harness stands in for the passage of time instead of waiting a minute per kill: it sets
+/// the dead worker's leases to expired. The worker is dead (reaped), so nothing can still
+/// complete under those epochs; the next claim bumps the epoch and takes the retry path.
+pub async fn expire_leases(db: &Path, worker: &str) -> u64 {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let opts = SqliteConnectOptions::from_str(&crate::sqlite_url(db))
+        .unwrap_or_else(|e| panic!("sqlite url: {e}"))
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    let done = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = 0, lease_until = 0 WHERE state = 'claimed' AND lease_owner = $1",
+    )
+    .bind(worker)
+    .execute(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("expire leases: {e}"))
+    .rows_affected();
+    pool.close().await;
+    done
+}
