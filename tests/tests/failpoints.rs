@@ -205,11 +205,8 @@ async fn record_after_commit_before_ack_release() {
 }
 
 /// `github.before_send` configured to return (rather than panic) injects an error before
-/// the request leaves. That should be retried like any failure to reach GitHub; today the
-/// runtime's fail point returns `Error::InvalidInput`, which is permanent, so the effect
-/// fails for good and the case waits for a person.
+/// the request leaves: nothing was sent, so it is retried like any failure to reach GitHub.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "github.before_send returns a permanent error (InvalidInput); see tests/README.md"]
 async fn github_before_send_error_is_retried() {
     let _serial = SERIAL.lock().await;
     let point = "github.before_send";

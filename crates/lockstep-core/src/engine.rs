@@ -569,6 +569,19 @@ impl Case {
         Ok(())
     }
 
+    /// Whether `repo` has a write of this kind (`None`: any) requested and not yet settled
+    /// (pending, or failed in a way that will be retried).
+    pub fn write_outstanding(&self, repo: &RepoId, action: Option<&str>) -> bool {
+        self.effects.values().any(|r| {
+            r.repo == *repo
+                && action.is_none_or(|a| r.action == a)
+                && matches!(
+                    r.status,
+                    EffectStatus::Pending | EffectStatus::Failed { retryable: true }
+                )
+        })
+    }
+
     /// The publish effect of `repo`'s current generation that still counts, if any.
     pub fn live_publication(&self, repo: &RepoId) -> Option<&str> {
         let generation = self.participants.get(repo)?.generation;
@@ -1139,6 +1152,9 @@ impl Tx<'_> {
                     || !p.in_scope
                     || (releasing && matches!(p.assessment, Assessment::NotAffected { .. }))
             })
+            // A draft is closed only once its other writes have settled: GitHub refuses a CVE
+            // request on a closed advisory, for good.
+            .filter(|(r, _)| !self.case.write_outstanding(r, None))
             .filter_map(|(r, p)| p.advisory.ghsa.clone().map(|g| (r.clone(), g)))
             .collect();
         for (repo, ghsa) in to_close {
@@ -1240,6 +1256,8 @@ impl Tx<'_> {
             .case
             .scope()
             .filter(|(_, p)| p.advisory.state == RemoteState::Draft)
+            // A draft whose close was requested gets no more writes.
+            .filter(|(r, _)| !self.case.write_outstanding(r, Some("close-draft")))
             .filter_map(|(r, p)| {
                 p.advisory.ghsa.clone().map(|g| {
                     // Its description already links every sibling: no link update will come
@@ -1297,6 +1315,11 @@ impl Tx<'_> {
 
     /// Once every in-scope repository has its draft, make each description link the others.
     fn link_siblings(&mut self) -> Result<(), Rejection> {
+        // Once the release starts, each publication carries its final text; a link update
+        // arriving after it would rewrite public text.
+        if self.case.release.is_some() {
+            return Ok(());
+        }
         if self.case.scope().any(|(_, p)| p.advisory.ghsa.is_none()) {
             return Ok(());
         }
@@ -1354,6 +1377,17 @@ impl Tx<'_> {
     fn publish_due(&mut self) -> Result<(), Rejection> {
         let waves = self.case.release_plan();
         let in_plan: BTreeSet<RepoId> = waves.iter().flatten().cloned().collect();
+        // Each publication links the advisories published with it, so the release waits for
+        // drafts of the plan that are still being created (not for ones that failed for good).
+        if in_plan.iter().any(|r| {
+            self.case
+                .participants
+                .get(r)
+                .is_some_and(|p| p.advisory.ghsa.is_none())
+                && self.case.write_outstanding(r, Some("open-draft"))
+        }) {
+            return Ok(());
+        }
         // Public links: the advisories that are or will be public in this release.
         for (wave, repos) in waves.iter().enumerate() {
             for repo in repos {
@@ -1379,6 +1413,11 @@ impl Tx<'_> {
                     })
                     .collect();
                 if self.case.live_publication(repo).is_some() {
+                    continue;
+                }
+                // A link update still on its way would land after the publication and rewrite
+                // its text; the publication waits for it (and then replaces the text anyway).
+                if self.case.write_outstanding(repo, Some("link-siblings")) {
                     continue;
                 }
                 // The first request is `publish`; one that replaces a superseded request is

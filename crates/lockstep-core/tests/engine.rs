@@ -803,35 +803,29 @@ fn per_repository_rejections() {
         &mut ledger,
     );
     assert!(d.effects().any(|e| e.key == "LS-1/org/extra/2/open-draft"));
-    // With extra and plugin out of scope, core's released fix opened the gate on day 1 and its
-    // publication was requested then; the webhook now confirms it.
+    // With extra and plugin out of scope, core's released fix opened the gate on day 1, but its
+    // publication waited for the link update still outstanding from the drafts phase; by the
+    // time that lands, extra is back and unassessed, so the gate holds again.
     assert_eq!(case.release.unwrap().1, ReleaseMode::Gate);
-    let ghsa = case.participants[&r("org/core")]
-        .advisory
-        .ghsa
-        .clone()
-        .unwrap();
-    let d = case
-        .handle(
-            &Principal::automation(),
-            Input::Observation(Observation::AdvisoryPublished {
-                repo: r("org/core"),
-                ghsa,
-            }),
-            t(3),
-        )
-        .unwrap();
-    assert!(
-        !case.participants[&r("org/core")]
-            .advisory
-            .published_elsewhere
-    );
-    assert!(
-        d.events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::EffectSucceeded { .. }))
-    );
-    // The re-added repository publishes once its fix is released.
+    assert!(case.live_publication(&r("org/core")).is_none());
+    let links: Vec<String> = case
+        .effects
+        .iter()
+        .filter(|(_, e)| e.action == "link-siblings" && e.status == model::EffectStatus::Pending)
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(!links.is_empty());
+    for key in links {
+        let obs = Observation::EffectSucceeded {
+            key,
+            outcome: Outcome::SiblingsLinked,
+        };
+        case.handle(&Principal::automation(), Input::Observation(obs), t(3))
+            .unwrap();
+    }
+    assert!(case.live_publication(&r("org/core")).is_none());
+    assert_eq!(case.blockers()[0].repo, r("org/extra"));
+    // The re-added repository's fix releases both, together.
     let mut ledger = Ledger::default();
     run(
         &mut case,
@@ -840,7 +834,7 @@ fn per_repository_rejections() {
         t(3),
         &mut ledger,
     );
-    assert_eq!(ledger.published(), vec![r("org/extra")]);
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/extra")]);
     // After publication nothing about the repository changes.
     assert_eq!(
         case.handle(&alice, assess("org/core", Verdict::Investigating), t(3))

@@ -212,6 +212,28 @@ fn check_events(before: &Case, events: &[Event], policy: DeadlinePolicy, authori
                 "publish of {} without a released fix",
                 effect.repo
             );
+            // Nothing may rewrite the text after it: no link update is outstanding.
+            assert!(
+                !state.write_outstanding(&effect.repo, Some("link-siblings")),
+                "publish of {} while a link update is outstanding",
+                effect.repo
+            );
+        }
+        if let EventKind::EffectRequested { effect } = &e.kind {
+            if effect.action.name() == "link-siblings" {
+                assert!(
+                    state.release.is_none(),
+                    "link update of {} requested during the release",
+                    effect.repo
+                );
+            }
+            if effect.action.name() == "close-draft" && effect.key.ends_with("/close-draft") {
+                assert!(
+                    !state.write_outstanding(&effect.repo, None),
+                    "close of {} while its other writes are outstanding",
+                    effect.repo
+                );
+            }
         }
         state.apply(e).unwrap();
         // Only Vultron's edges, one per event.

@@ -929,7 +929,8 @@ impl GithubClient {
         let max = usize::try_from(self.pacer.config().max_burst())
             .unwrap_or(usize::MAX)
             .max(1);
-        for chunk in pending.chunks(max) {
+        // The remainder first, so that the full burst that follows starts the next window.
+        for chunk in pending.rchunks(max).rev() {
             let n = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
             if let Err(e) = self.pacer.acquire_burst(n).await {
                 for &i in chunk {

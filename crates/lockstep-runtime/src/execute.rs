@@ -108,9 +108,11 @@ async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::E
     } else {
         gh::Attempt::First
     };
-    fail::fail_point!("github.before_send", |_| Err(gh::Error::InvalidInput(
-        "fail point github.before_send".into()
-    )));
+    // Nothing was sent: a retryable failure whose outcome is known.
+    fail::fail_point!("github.before_send", |_| Err(gh::Error::Transport {
+        message: "fail point github.before_send".into(),
+        outcome_unknown: false,
+    }));
     Ok(match &effect.action {
         Action::OpenDraft {
             content, marker, ..

@@ -41,7 +41,10 @@ type Recorded = (
 /// The `github.before_send` fail point, for the wave path.
 fn fail_before_send() -> Option<lockstep_github::Error> {
     fail::fail_point!("github.before_send", |_| Some(
-        lockstep_github::Error::InvalidInput("fail point github.before_send".into())
+        lockstep_github::Error::Transport {
+            message: "fail point github.before_send".into(),
+            outcome_unknown: false,
+        }
     ));
     None
 }
