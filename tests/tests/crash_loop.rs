@@ -26,12 +26,16 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 
-/// The runtime's named fail points (crate docs of lockstep-runtime).
-const POINTS: [&str; 4] = [
+/// The named fail points that fire inside `serve` (the runtime's, and the store's on the
+/// commits `serve` makes). `transition.fix_ready.before_commit` fires on the harness's own
+/// commits and has its own test in failpoints.rs.
+const POINTS: [&str; 6] = [
     "outbox.claim.after_commit",
     "github.before_send",
     "github.after_response_before_record",
+    "record.before_commit",
     "record.after_commit_before_ack",
+    "audit.append.before_commit",
 ];
 /// SIGKILLs per iteration, at most.
 const MAX_KILLS: u32 = 4;

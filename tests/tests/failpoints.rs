@@ -228,3 +228,72 @@ async fn github_before_send_error_is_retried() {
         "failed for good after one injected error: {failed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_before_commit_drafts() {
+    scenario("record.before_commit", Phase::Drafts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_before_commit_release() {
+    scenario("record.before_commit", Phase::Release).await;
+}
+
+/// A crash just before a transition commits (the store's `transition.fix_ready.before_commit`
+/// and `audit.append.before_commit`) leaves nothing half-written: no event without its audit
+/// entry, no outbox row without its event. The same input then commits normally, and the
+/// audit chain verifies throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_a_transition_commits_loses_nothing_and_writes_nothing() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir.path().join("l.db")).await;
+    let workflow = small_workflow();
+    let mut expect = open_case(&store, "LS-FP-1", &workflow).await;
+    let repo = workflow.repos.keys().next().unwrap().clone();
+    for (point, mark) in [
+        (
+            "transition.fix_ready.before_commit",
+            Mark {
+                repo: repo.clone(),
+                kind: MarkKind::FixReleased,
+            },
+        ),
+        (
+            "audit.append.before_commit",
+            Mark {
+                repo: repo.clone(),
+                kind: MarkKind::Assess(lockstep_core::input::Verdict::Affected),
+            },
+        ),
+    ] {
+        let before_case = store.case(&expect.case).await.unwrap();
+        let before_outbox = store.outbox(None).await.unwrap().len();
+        let before_audit = store.verify(None).await.unwrap().entries;
+        fail::cfg(point, "1*panic").unwrap();
+        let (s, w, m) = (store.clone(), workflow.clone(), mark.clone());
+        let mut e = expect.clone();
+        let crashed = tokio::spawn(async move { commit_mark(&s, &w, &mut e, m).await }).await;
+        fail::remove(point);
+        assert!(crashed.is_err(), "{point}: the commit should have crashed");
+        let after = store.case(&expect.case).await.unwrap();
+        assert_eq!(
+            after.version, before_case.version,
+            "{point}: no event committed"
+        );
+        assert_eq!(
+            store.outbox(None).await.unwrap().len(),
+            before_outbox,
+            "{point}: no outbox row"
+        );
+        assert_eq!(
+            store.verify(None).await.unwrap().entries,
+            before_audit,
+            "{point}: no audit entry"
+        );
+        // Retried, the same input commits.
+        let committed = commit_mark(&store, &workflow, &mut expect, mark).await;
+        assert!(!committed.events.is_empty(), "{point}: the retry committed");
+        assert_eq!(store.verify(None).await.unwrap().entries, before_audit + 1);
+    }
+}

@@ -20,6 +20,20 @@ pub(crate) struct OutboxInsert {
 
 /// Everything one commit writes: the case row, events, outbox rows, the audit entry and,
 /// optionally, the webhook delivery it consumed.
+/// The store's fail points before a transition commits (compiled in with the `failpoints`
+/// feature): every commit appends an audit entry, and a fix mark is the transition a crash
+/// must never lose.
+fn fail_before_commit(plan: &Plan) {
+    fail::fail_point!("audit.append.before_commit");
+    if plan
+        .events
+        .iter()
+        .any(|(_, body)| body.contains("\"event\":\"fix_marked\""))
+    {
+        fail::fail_point!("transition.fix_ready.before_commit");
+    }
+}
+
 pub(crate) struct Plan {
     pub(crate) case_id: String,
     /// `None`: the case is new.
@@ -650,6 +664,7 @@ macro_rules! backend {
                     if hint.is_some() {
                         let mut tx = write_pool.begin_with($begin_write).await?;
                         if let Some(written) = $fast_write(&mut tx, plan, hint.clone()).await? {
+                            super::fail_before_commit(plan);
                             tx.commit().await?;
                             return Ok(written);
                         }
@@ -657,6 +672,7 @@ macro_rules! backend {
                     let mut tx = write_pool.begin_with($begin_write).await?;
                     let written = write(&mut tx, plan, hint).await?;
                     if matches!(written, Written::Committed { .. }) {
+                        super::fail_before_commit(plan);
                         tx.commit().await?;
                     }
                     Ok(written)
@@ -1045,6 +1061,7 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                fail::fail_point!("record.before_commit");
                 tx.commit().await?;
                 match &committed {
                     Some(c) => cache.put(&c.case),
@@ -1122,6 +1139,7 @@ macro_rules! backend {
                 cache.set_head(None);
                 match write(&mut tx, &plan, None).await? {
                     Written::Committed { audit_id, effects_inserted, .. } => {
+                        super::fail_before_commit(&plan);
                         tx.commit().await?;
                         cache.put(&case);
                         Ok(Some(crate::types::Committed {
