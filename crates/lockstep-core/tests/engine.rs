@@ -753,6 +753,15 @@ fn per_repository_rejections() {
             ..
         }
     ));
+    let mut long = fix("core", "1");
+    long.vulnerable_range = Some("<".repeat(257));
+    assert!(matches!(
+        case.handle(&alice, mark(vec![long]), t(1)).unwrap_err(),
+        Rejection::Invalid {
+            field: "vulnerable_range",
+            ..
+        }
+    ));
     assert!(matches!(
         case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "2")]), t(1))
             .unwrap_err(),
@@ -925,6 +934,14 @@ fn observation_rejections_and_duplicates() {
             .events
             .is_empty()
     );
+    let bad_fork = Observation::PrivateForkCreated {
+        repo: r("org/core"),
+        fork: String::new(),
+    };
+    assert!(matches!(
+        case.handle(&auto, obs(bad_fork), t(1)).unwrap_err(),
+        Rejection::Invalid { field: "fork", .. }
+    ));
     let fork = Observation::PrivateForkCreated {
         repo: r("org/core"),
         fork: "org/core-ghsa-xxxx".into(),
