@@ -284,16 +284,16 @@ impl Runtime {
     async fn fire_deadlines(&self) -> Result<usize, Error> {
         let now = self.store.now().await?;
         let mut fired = 0;
-        for summary in self.store.list_cases().await? {
-            let due = summary.embargo_until.is_some_and(|u| u <= now)
-                && matches!(summary.embargo_state.as_str(), "active" | "revise");
+        for listed in self.store.list_cases().await? {
+            let due = listed.embargo_until.is_some_and(|u| u <= now)
+                && matches!(listed.embargo_state.as_str(), "active" | "revise");
             if due {
                 let committed = self
                     .store
-                    .handle(&summary.id, &Principal::automation(), Input::Tick)
+                    .handle(&listed.id, &Principal::automation(), Input::Tick)
                     .await?;
                 if !committed.events.is_empty() {
-                    tracing::info!(case = %summary.id, "the embargo deadline passed");
+                    tracing::info!(case = %listed.id, "the embargo deadline passed");
                     fired += 1;
                 }
             }
@@ -305,9 +305,9 @@ impl Runtime {
     async fn next_wake(&self) -> Result<Option<Timestamp>, Error> {
         let mut next: Option<Timestamp> = None;
         let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
-        for summary in self.store.list_cases().await? {
-            if matches!(summary.embargo_state.as_str(), "active" | "revise")
-                && let Some(u) = summary.embargo_until
+        for listed in self.store.list_cases().await? {
+            if matches!(listed.embargo_state.as_str(), "active" | "revise")
+                && let Some(u) = listed.embargo_until
             {
                 consider(u);
             }
