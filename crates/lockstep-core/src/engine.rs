@@ -373,15 +373,7 @@ impl Case {
     /// Whether the vulnerability is, or must be treated as, public: every advisory whose fix
     /// is released may publish, whatever the others' state.
     pub fn forced(&self) -> bool {
-        let l = &self.latches;
-        l.public.is_some()
-            || l.exploit.is_some()
-            || (l.attacks.is_some() && self.workflow.embargo.end_on_attacks)
-            || self
-                .embargo
-                .exit
-                .as_ref()
-                .is_some_and(|(_, r)| r.forces_release())
+        self.latches.public.is_some() || self.public_beyond_release()
     }
 
     /// Every in-scope repository that holds the release, with its reason, sorted.
@@ -452,8 +444,25 @@ impl Case {
         }
     }
 
+    /// Whether the vulnerability is public for a reason other than Lockstep's own release (a
+    /// leak, a disclosure order, a reported threat). Only then is `publish_after` dropped:
+    /// holding a fixed advisory back no longer hides anything from attackers.
+    fn public_beyond_release(&self) -> bool {
+        let l = &self.latches;
+        l.public_elsewhere.is_some()
+            || l.exploit.is_some()
+            || (l.attacks.is_some() && self.workflow.embargo.end_on_attacks)
+            || self
+                .embargo
+                .exit
+                .as_ref()
+                .is_some_and(|(_, r)| r.forces_release())
+    }
+
     /// Affected in-scope repositories with a released fix whose affected upstreams may publish
-    /// too (the upstream condition is dropped once the vulnerability is public).
+    /// too. The upstream condition is dropped only when the vulnerability is public beyond
+    /// Lockstep's own release: under `publish-ready`, a dependent still waits for its
+    /// upstream's fix after the first advisories are out.
     fn publishable(&self) -> BTreeSet<RepoId> {
         let fixed: BTreeSet<RepoId> = self
             .scope()
@@ -466,7 +475,7 @@ impl Case {
         let Some(schedule) = &self.schedule else {
             return fixed;
         };
-        if self.forced() {
+        if self.public_beyond_release() {
             return fixed;
         }
         fixed
@@ -1088,12 +1097,6 @@ impl Tx<'_> {
                     .ok_or(Rejection::NotInCase { repo: repo.clone() })?;
                 if p.advisory.private_fork.as_ref() == Some(&fork) {
                     return Ok(());
-                }
-                if fork.is_empty() || fork.len() > 200 {
-                    return Err(Rejection::Invalid {
-                        field: "fork",
-                        why: "must be owner/name".into(),
-                    });
                 }
                 self.emit(EventKind::PrivateForkCreated { repo, fork })
             }

@@ -146,7 +146,7 @@ pub enum EventKind {
     },
     PrivateForkCreated {
         repo: RepoId,
-        fork: String,
+        fork: RepoId,
     },
     /// An advisory was published that Lockstep had not asked to publish.
     PublishedElsewhere {

@@ -241,8 +241,8 @@ pub enum Observation {
     PrivateForkCreated {
         /// The repository.
         repo: RepoId,
-        /// The fork, `owner/name`.
-        fork: String,
+        /// The fork.
+        fork: RepoId,
     },
     /// An advisory of the case was seen published (webhook or poll). If Lockstep did not ask
     /// for it, someone else pressed the button: a leak.

@@ -286,7 +286,7 @@ pub fn lifecycle_markdown() -> String {
          | Deadline under `publish-ready` | deadline-publish-ready | affected repositories with a released fix whose affected upstreams have one too |\n\
          | Deadline under `hold-all` | none | nothing: the embargo has ended, publication holds until the gate opens, and the case shows an alert |\n\
          | Leak, disclosure order, public awareness or exploit, attacks (by default) | forced | every affected repository with a released fix |\n\n\
-         A wave publishes when every repository of the earlier waves is confirmed published. Not-affected repositories are skipped and their drafts closed. The first publication latches public awareness (P); from then on any repository whose fix is released publishes.\n"
+         A wave publishes when every repository of the earlier waves is confirmed published. Not-affected repositories are skipped and their drafts closed. The first publication latches public awareness (P); from then on any repository whose fix is released publishes, but still after its `publish_after` upstreams: that order is dropped only when the vulnerability is public beyond Lockstep's own release (a leak, a disclosure order, a reported threat).\n"
     );
     s
 }
@@ -313,6 +313,23 @@ mod tests {
             }
         }
         assert_eq!(n, 11);
+        // The same edges as lifecycle-anchors §2.2, written out independently of the table.
+        let expected = [
+            (Start, RmSymbol::Receive, Received),
+            (Received, RmSymbol::Validate, Valid),
+            (Received, RmSymbol::Invalidate, Invalid),
+            (Invalid, RmSymbol::Validate, Valid),
+            (Invalid, RmSymbol::Close, Closed),
+            (Valid, RmSymbol::Accept, Accepted),
+            (Valid, RmSymbol::Defer, Deferred),
+            (Accepted, RmSymbol::Defer, Deferred),
+            (Accepted, RmSymbol::Close, Closed),
+            (Deferred, RmSymbol::Accept, Accepted),
+            (Deferred, RmSymbol::Close, Closed),
+        ];
+        for (from, sym, to) in expected {
+            assert_eq!(from.step(sym), Some(to), "{from:?} -{sym:?}->");
+        }
         // Closing straight from Valid is forbidden; Closed is terminal.
         assert_eq!(Valid.step(RmSymbol::Close), None);
         assert_eq!(Valid.path_to(Closed).unwrap().len(), 2);
@@ -336,7 +353,23 @@ mod tests {
             .map(|s| syms.iter().filter(|y| s.step(**y).is_some()).count())
             .sum();
         assert_eq!(n, 10);
-        assert!(syms.iter().all(|y| EmState::Exited.step(*y).is_none()));
-        assert_eq!(EmState::None.step(EmSymbol::Accept), None);
+        use EmState::{Active, Exited, Proposed, Revise};
+        let expected = [
+            (EmState::None, EmSymbol::Propose, Proposed),
+            (Proposed, EmSymbol::Propose, Proposed),
+            (Proposed, EmSymbol::Reject, EmState::None),
+            (Proposed, EmSymbol::Accept, Active),
+            (Active, EmSymbol::Propose, Revise),
+            (Active, EmSymbol::Terminate, Exited),
+            (Revise, EmSymbol::Propose, Revise),
+            (Revise, EmSymbol::Accept, Active),
+            (Revise, EmSymbol::Reject, Active),
+            (Revise, EmSymbol::Terminate, Exited),
+        ];
+        for (from, sym, to) in expected {
+            assert_eq!(from.step(sym), Some(to), "{from:?} -{sym:?}->");
+        }
+        assert!(syms.iter().all(|y| Exited.step(*y).is_none()));
+        assert!(EmState::None.step(EmSymbol::Accept).is_none());
     }
 }

@@ -110,7 +110,7 @@ pub struct Advisory {
     /// Whether a CVE was requested and GitHub accepted the request.
     pub cve_requested: bool,
     /// The temporary private fork, once created.
-    pub private_fork: Option<String>,
+    pub private_fork: Option<RepoId>,
     /// The siblings its description links.
     pub linked: BTreeMap<RepoId, GhsaId>,
     /// Whether its collaborators were set.
@@ -155,6 +155,11 @@ pub struct Latches {
     pub exploit: Option<Timestamp>,
     /// Attacks observed.
     pub attacks: Option<Timestamp>,
+    /// When the vulnerability became public other than through Lockstep's own release: a
+    /// report of public awareness or a public exploit, a disclosure order after the embargo,
+    /// or an advisory published by someone else. Only then does `publish_after` stop holding.
+    #[serde(default)]
+    pub public_elsewhere: Option<Timestamp>,
 }
 
 /// The case's embargo.
@@ -468,7 +473,7 @@ impl Case {
                     EmState::None | EmState::Revise => {}
                 }
             }
-            EventKind::ThreatRecorded { threat, .. } => self.latch(*threat, e.at),
+            EventKind::ThreatRecorded { threat, .. } => self.latch(*threat, e.at, false),
             EventKind::ReleaseStarted { mode } => {
                 if self.release.is_some() {
                     return Err(bad("the release already started".into()));
@@ -531,7 +536,7 @@ impl Case {
                     Outcome::Published => {
                         p.advisory.state = RemoteState::Published;
                         p.advisory.published_at.get_or_insert(at);
-                        self.latch(Threat::PublicAwareness, at);
+                        self.latch(Threat::PublicAwareness, at, true);
                     }
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
                 }
@@ -578,7 +583,7 @@ impl Case {
                 p.advisory.state = RemoteState::Published;
                 p.advisory.published_at.get_or_insert(at);
                 p.advisory.published_elsewhere = true;
-                self.latch(Threat::PublicAwareness, at);
+                self.latch(Threat::PublicAwareness, at, false);
             }
             EventKind::CaseClosed { reason } => {
                 if self.closed.is_some() {
@@ -592,8 +597,12 @@ impl Case {
         Ok(())
     }
 
-    fn latch(&mut self, threat: Threat, at: Timestamp) {
+    /// Sets a latch; `ours` when Lockstep's own publication made the vulnerability public.
+    fn latch(&mut self, threat: Threat, at: Timestamp, ours: bool) {
         let l = &mut self.latches;
+        if !ours && threat != Threat::AttacksObserved {
+            l.public_elsewhere.get_or_insert(at);
+        }
         match threat {
             Threat::PublicAwareness => {
                 l.public.get_or_insert(at);

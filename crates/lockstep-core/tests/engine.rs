@@ -286,12 +286,59 @@ fn deadline_under_publish_ready_publishes_what_is_fixed_and_holds_dependents() {
         &mut ledger,
     );
     assert_eq!(case.release.unwrap().1, ReleaseMode::DeadlinePublishReady);
-    assert_eq!(ledger.published()[0], r("org/extra"));
-    // extra's publication made the vulnerability public, after which every fixed repository
-    // may publish whatever its upstream's state.
+    // extra publishes; its publication makes the vulnerability public, but plugin still
+    // publishes after core, which has no fix: publish_after holds through our own release.
     assert!(case.latches.public.is_some());
-    assert_eq!(ledger.published(), vec![r("org/extra"), r("org/plugin")]);
+    assert!(case.latches.public_elsewhere.is_none());
+    assert_eq!(ledger.published(), vec![r("org/extra")]);
     assert!(case.blockers().iter().any(|b| b.repo == r("org/core")));
+    assert!(
+        case.publication_allowed(&r("org/plugin"), t(31))
+            .is_err_and(|why| why.contains("upstream")),
+    );
+    // core's fix lands: core publishes, then plugin in the next wave.
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(32),
+        &mut ledger,
+    );
+    assert_eq!(
+        ledger.published(),
+        vec![r("org/extra"), r("org/core"), r("org/plugin")]
+    );
+}
+
+#[test]
+fn a_leak_under_publish_ready_drops_publish_after() {
+    let (mut case, mut ledger) = opened("publish-ready");
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("bob"),
+        assess("org/core", Verdict::Affected),
+        t(1),
+        &mut ledger,
+    );
+    assert_eq!(ledger.count("publish"), 0);
+    run(
+        &mut case,
+        &user("alice"),
+        Input::Command(Command::DiscloseNow {
+            reason: "exploit posted".into(),
+        }),
+        t(2),
+        &mut ledger,
+    );
+    // The vulnerability is public: plugin's fix goes out although core, its upstream, has none.
+    assert_eq!(ledger.published(), vec![r("org/plugin")]);
 }
 
 #[test]
@@ -934,17 +981,9 @@ fn observation_rejections_and_duplicates() {
             .events
             .is_empty()
     );
-    let bad_fork = Observation::PrivateForkCreated {
-        repo: r("org/core"),
-        fork: String::new(),
-    };
-    assert!(matches!(
-        case.handle(&auto, obs(bad_fork), t(1)).unwrap_err(),
-        Rejection::Invalid { field: "fork", .. }
-    ));
     let fork = Observation::PrivateForkCreated {
         repo: r("org/core"),
-        fork: "org/core-ghsa-xxxx".into(),
+        fork: r("org/core-ghsa-xxxx"),
     };
     assert_eq!(
         case.handle(&auto, obs(fork.clone()), t(1))

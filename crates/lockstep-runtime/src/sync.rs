@@ -28,11 +28,14 @@ fn news(case: &Case, repo: &RepoId, remote: &lockstep_github::Advisory) -> Vec<O
         });
     }
     if p.advisory.private_fork.is_none()
-        && let Some(fork) = &remote.private_fork
+        && let Some(fork) = remote
+            .private_fork
+            .as_ref()
+            .and_then(|f| f.full_name.parse().ok())
     {
         out.push(Observation::PrivateForkCreated {
             repo: repo.clone(),
-            fork: fork.full_name.clone(),
+            fork,
         });
     }
     if remote.state == AdvisoryState::Published && p.advisory.state != RemoteState::Published {
