@@ -93,20 +93,28 @@ pub(crate) struct OpenArgs {
 /// Everything a command needs.
 pub(crate) struct Ctx {
     pub(crate) store: Store,
+    /// The service's identity: asks GitHub for repository permissions.
     pub(crate) github: Arc<GithubClient>,
+    /// The person at the terminal, by their own token.
+    caller: GithubClient,
 }
 
 impl Ctx {
     pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
+        let caller = GithubClient::new(settings.caller_github()?)?;
         let store = Store::open(&settings.database_url).await?;
         let github = Arc::new(GithubClient::new(settings.github()?)?);
-        Ok(Ctx { store, github })
+        Ok(Ctx {
+            store,
+            github,
+            caller,
+        })
     }
 
     async fn principal(&self, workflow: &Workflow, repos: &[RepoId]) -> anyhow::Result<Principal> {
         Ok(
             lockstep_runtime::identity::principal(
-                &self.github,
+                &self.caller,
                 &self.github,
                 Some(workflow),
                 repos,
@@ -474,6 +482,7 @@ pub(crate) async fn plan(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> 
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("verdict").required(true).multiple(false)))]
 pub(crate) struct AssessArgs {
     /// The case id.
     case: String,
@@ -481,7 +490,7 @@ pub(crate) struct AssessArgs {
     #[arg(long)]
     repo: String,
     /// Affected.
-    #[arg(long, group = "verdict", required = true)]
+    #[arg(long, group = "verdict")]
     affected: bool,
     /// Not affected.
     #[arg(long, group = "verdict")]
@@ -562,17 +571,26 @@ pub(crate) async fn fix_ready(ctx: &Ctx, a: FixArgs) -> anyhow::Result<()> {
             patched_versions: a.patched_versions.clone(),
         })
         .collect();
+    let stage = if a.prepared {
+        FixStage::Prepared
+    } else {
+        FixStage::Released
+    };
     let input = Input::Command(Command::MarkFix {
         repo: repo.clone(),
-        stage: FixStage::Released,
+        stage,
         packages,
     });
     let case = ctx
         .submit(&a.case, std::slice::from_ref(&repo), input)
         .await?;
     let waiting = case.blockers().len();
+    let what = match stage {
+        FixStage::Prepared => "fix prepared, not yet released",
+        FixStage::Released => "fix released",
+    };
     println!(
-        "{}: {} fix released ({waiting} repositories still hold the release)",
+        "{}: {} {what} ({waiting} repositories still hold the release)",
         case.id, repo
     );
     Ok(())

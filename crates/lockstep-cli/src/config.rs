@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
-use lockstep_github::{GithubConfig, SecretString};
+use lockstep_github::{Credentials, GithubConfig, SecretString};
 
 /// The settings a command runs with.
 pub(crate) struct Settings {
@@ -90,8 +90,41 @@ impl Settings {
         })
     }
 
-    /// The GitHub client's configuration.
+    /// `serve`'s address: `LOCKSTEP_LISTEN`, default `127.0.0.1:8080`.
+    pub(crate) fn listen(&self) -> anyhow::Result<std::net::SocketAddr> {
+        match self
+            .values
+            .get("LOCKSTEP_LISTEN")
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(v) => v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("LOCKSTEP_LISTEN: {v:?} is not an address like 127.0.0.1:8080")
+            }),
+            None => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
+        }
+    }
+
+    /// The GitHub client's configuration: the service's identity, a GitHub App where one is
+    /// configured, else `GITHUB_TOKEN`.
     pub(crate) fn github(&self) -> anyhow::Result<GithubConfig> {
         Ok(GithubConfig::from_lookup(|k| self.values.get(k).cloned())?)
+    }
+
+    /// The configuration for identifying the person at the terminal: always `GITHUB_TOKEN`, the
+    /// caller's own token, since an App's installation token belongs to no user.
+    pub(crate) fn caller_github(&self) -> anyhow::Result<GithubConfig> {
+        let mut config = self.github()?;
+        if let Credentials::App { .. } = config.credentials {
+            let token = self
+                .values
+                .get("GITHUB_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .context(
+                    "GITHUB_TOKEN is unset: a GitHub App is configured for the service, and \
+                     commands act as the user whose own token is in GITHUB_TOKEN",
+                )?;
+            config.credentials = Credentials::Token(SecretString::from(token.trim().to_owned()));
+        }
+        Ok(config)
     }
 }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{CommandFactory, Parser, Subcommand};
 use lockstep_core::Workflow;
 
@@ -101,9 +102,10 @@ enum Cmd {
     },
     /// The long-running service: executes effects and fires deadlines as they fall due.
     Serve {
-        /// Address for the HTTP endpoints; port 0 picks a free port and logs it.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address for the HTTP endpoints; port 0 picks a free port and logs it. Default:
+        /// LOCKSTEP_LISTEN, else 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
     },
     /// The GitHub advisory simulator.
     Sim {
@@ -145,10 +147,14 @@ enum WorkflowCmd {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // Help and version go to stdout with 0; usage errors exit 2.
+        Err(e) if !e.use_stderr() => {
+            // Help and version go to stdout with 0.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", usage_error_line(&e));
+            return ExitCode::from(2);
         }
     };
     match run(cli) {
@@ -164,6 +170,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A usage error as one line: clap's message without its usage block, its lines joined.
+fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let message = text.split("\n\nUsage:").next().unwrap_or_default();
+    let words: Vec<&str> = message.split_whitespace().collect();
+    format!("{} (see --help)", words.join(" "))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -265,7 +279,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_webhook_secret(settings.webhook_secret.clone())
                     .with_runtime(rt.clone())
                     .with_workflows_dir(settings.workflows_dir.clone());
-                let listener = tokio::net::TcpListener::bind(listen).await?;
+                let listen = match listen {
+                    Some(addr) => addr,
+                    None => settings.listen()?,
+                };
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
                 tracing::info!(addr = %listener.local_addr()?, "listening");
                 let app = lockstep_server::router(state);
                 let http = tokio::spawn(async move { axum::serve(listener, app).await });

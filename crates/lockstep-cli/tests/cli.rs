@@ -76,8 +76,37 @@ fn a_malformed_workflow_is_one_line_naming_file_line_and_column() {
 
 #[test]
 fn usage_errors_exit_two_and_completions_print() {
-    lockstep().arg("no-such-command").assert().code(2);
-    lockstep().args(["workflow", "check"]).assert().code(2);
+    // Usage errors are one line too, naming what is missing, without clap's usage block.
+    for (args, needle) in [
+        (
+            &["no-such-command"][..],
+            "unrecognized subcommand 'no-such-command'",
+        ),
+        (&["workflow", "check"][..], "<FILES>..."),
+        (
+            &["assess", "LS-1", "--repo", "o/r", "--reason", "x"][..],
+            "<--affected|--not-affected|--investigating>",
+        ),
+        (
+            &[
+                "assess",
+                "LS-1",
+                "--repo",
+                "o/r",
+                "--affected",
+                "--not-affected",
+                "--reason",
+                "x",
+            ][..],
+            "cannot be used with",
+        ),
+    ] {
+        let out = lockstep().args(args).assert().code(2).get_output().clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
     lockstep()
         .arg("--help")
         .assert()

@@ -257,6 +257,39 @@ async fn the_three_journeys_from_a_terminal() {
         "held while plugin lacks a fix"
     );
 
+    // A fix that is ready but not released holds the release like no fix at all.
+    w.as_("dave")
+        .args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--patched-versions",
+            "0.9.1",
+            "--prepared",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fix prepared, not yet released"));
+    w.run_once();
+    assert!(
+        w.sim.ledger().iter().all(|e| !e.is_publish()),
+        "held while plugin's fix is only prepared"
+    );
+    let plan: Value = serde_json::from_slice(
+        &w.as_("alice")
+            .args(["plan", &case, "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(plan["gate_open"], false);
+    assert_eq!(plan["blockers"][0]["repo"], "org/plugin");
+    assert_eq!(plan["blockers"][0]["reason"], "fix_not_released");
+    assert_eq!(plan["blockers"][0]["prepared"], true);
+
     // A fix mark can be withdrawn and given again.
     w.as_("dave")
         .args([
