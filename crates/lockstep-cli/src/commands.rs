@@ -612,6 +612,22 @@ pub(crate) async fn fix_revoke(
     Ok(())
 }
 
+pub(crate) async fn retry(ctx: &Ctx, id: &str, repo: &str, reason: String) -> anyhow::Result<()> {
+    let repo: RepoId = repo.parse()?;
+    let before = ctx.case(id).await?;
+    let input = Input::Command(Command::Retry {
+        repo: repo.clone(),
+        reason,
+    });
+    let case = ctx.submit(id, std::slice::from_ref(&repo), input).await?;
+    let n = before.participants[&repo].attention.len();
+    println!(
+        "{}: {} failed effect(s) of {} due again; `lockstep run --once` or `serve` runs them",
+        case.id, n, repo
+    );
+    Ok(())
+}
+
 pub(crate) async fn embargo(
     ctx: &Ctx,
     id: &str,

@@ -60,6 +60,18 @@ enum Cmd {
         #[arg(long)]
         reason: String,
     },
+    /// Puts a repository's GitHub writes that failed for good back in line, once the cause is
+    /// dealt with; the next attempt reconciles with GitHub before it writes.
+    Retry {
+        /// The case id.
+        case: String,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// What was done about the failure.
+        #[arg(long)]
+        reason: String,
+    },
     /// Sets or extends the embargo.
     Embargo {
         /// The case id.
@@ -227,6 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::FixRevoke { case, repo, reason } => with_ctx(config, |ctx| async move {
             commands::fix_revoke(&ctx, &case, &repo, reason).await
         }),
+        Cmd::Retry { case, repo, reason } => with_ctx(config, |ctx| async move {
+            commands::retry(&ctx, &case, &repo, reason).await
+        }),
         Cmd::Embargo {
             case,
             until,
@@ -258,7 +273,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "executed {} effects ({} succeeded, {} to retry, {} failed); {} deadlines fired",
                     report.executed, report.succeeded, report.retrying, report.failed, report.ticks
                 );
-                anyhow::ensure!(report.failed == 0, "{} effects failed and need a person; see `lockstep case show`", report.failed);
+                // Loud until a person deals with it: any failure waiting for a person, from this
+                // pass or an earlier one, makes the exit code 1.
+                let waiting = rt.needing_a_person().await?;
+                if let Some(first) = waiting.first() {
+                    anyhow::bail!(
+                        "{} effect(s) failed and need a person, first {} {}: {} ({}); see `lockstep case show {}`, then `lockstep retry`",
+                        waiting.len(), first.case, first.repo, first.key, first.error, first.case
+                    );
+                }
                 Ok(())
             })
         }

@@ -1061,3 +1061,88 @@ async fn the_journeys_over_http_with_webhooks() {
     drop(service);
     w.as_("alice").args(["audit", "verify"]).assert().success();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_that_needs_a_person_is_loud_until_a_person_retries_it() {
+    let w = World::new().await;
+    // The service's identity (alice) cannot write advisories in org/extra: GitHub refuses
+    // the draft for good.
+    w.sim.revoke("org/extra", "alice").unwrap();
+    let case = w.open(&[]);
+    let failed = |w: &World| {
+        let out = w
+            .as_("alice")
+            .args(["run", "--once"])
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let stderr = failed(&w);
+    // (The runtime's ERROR log lines go to stderr too; the error itself is one line.)
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        stderr.contains("1 effect(s) failed and need a person"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("org/extra"), "{stderr}");
+    // A later pass with nothing new to do is just as loud.
+    assert!(failed(&w).contains("need a person"));
+    let show = w.show(&case);
+    let extra = repo_state(&show, "org/extra");
+    assert_eq!(extra["failures"].as_object().unwrap().len(), 1);
+    assert!(
+        show["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["alert"] == "failure_needs_person" && a["repo"] == "org/extra"),
+        "{show}"
+    );
+    w.as_("alice")
+        .args(["case", "show", &case])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("needs a person"));
+
+    // bob maintains org/core only: he may not retry org/extra's writes.
+    one_line_error(
+        w.as_("bob")
+            .args(["retry", &case, "--repo", "org/extra", "--reason", "fixed"]),
+        3,
+        "does not maintain org/extra",
+    );
+    // Nothing failed in org/core: nothing to retry.
+    one_line_error(
+        w.as_("bob")
+            .args(["retry", &case, "--repo", "org/core", "--reason", "fixed"]),
+        1,
+        "no failed effect to retry",
+    );
+    // The coordinator restores the permission and retries; the draft opens, once.
+    w.sim
+        .grant("org/extra", "alice", Permission::Admin)
+        .unwrap();
+    w.as_("alice")
+        .args([
+            "retry",
+            &case,
+            "--repo",
+            "org/extra",
+            "--reason",
+            "granted the service advisory write",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 failed effect(s) of org/extra due again",
+        ));
+    w.run_once();
+    let show = w.show(&case);
+    let extra = repo_state(&show, "org/extra");
+    assert_eq!(extra["advisory_state"], "draft");
+    assert!(extra["failures"].as_object().unwrap().is_empty());
+    assert_eq!(w.sim.advisories("org/extra").unwrap().len(), 1);
+}

@@ -2,17 +2,18 @@
 //! disagree about who may do what.
 //!
 //! - A coordinator of the case's workflow may do anything.
-//! - A maintainer may assess and mark or revoke fixes, only for the repositories they maintain
-//!   (named in the workflow, or, where it names none, by GitHub's admin or maintain permission).
+//! - A maintainer may assess, mark or revoke fixes, and retry effects that failed for good, only
+//!   for the repositories they maintain (named in the workflow, or, where it names none, by
+//!   GitHub's admin or maintain permission).
 //! - Automation may record observations, tick the clock, and promote a prepared fix to released.
-//! - Anyone else is refused with a typed reason.
+//! - Anyone else is refused with a typed reason ([`Denial`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::RepoId;
 use crate::input::{Actor, AuthMethod, Command, FixStage, Input};
 use crate::model::{Case, Fix};
-use crate::reject::Rejection;
+use crate::reject::{Denial, Rejection};
 
 /// Where a maintainer's authority comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +60,8 @@ fn repo_command(cmd: &Command) -> Option<&RepoId> {
     match cmd {
         Command::Assess { repo, .. }
         | Command::MarkFix { repo, .. }
-        | Command::RevokeFix { repo, .. } => Some(repo),
+        | Command::RevokeFix { repo, .. }
+        | Command::Retry { repo, .. } => Some(repo),
         _ => None,
     }
 }
@@ -71,6 +73,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Assess { .. } => "assess",
         Command::MarkFix { .. } => "mark a fix",
         Command::RevokeFix { .. } => "revoke a fix",
+        Command::Retry { .. } => "retry a failed effect",
         Command::SetEmbargo { .. } => "set the embargo",
         Command::DiscloseNow { .. } => "disclose now",
         Command::RecordThreat { .. } => "record a threat",
@@ -108,9 +111,7 @@ pub fn authorize(
             Input::Command(cmd) => Err(Rejection::NotAuthorized {
                 actor: principal.actor.to_string(),
                 action: command_name(cmd),
-                why:
-                    "automation may only record observations and promote a prepared fix to released"
-                        .into(),
+                why: Denial::AutomationOnlyObserves,
             }),
         },
         Actor::User(login) => {
@@ -128,22 +129,26 @@ pub fn authorize(
                             None => Err(Rejection::NotAuthorized {
                                 actor: login.to_string(),
                                 action: command_name(cmd),
-                                why: format!(
-                                    "{login} is not a coordinator and does not maintain {repo}"
-                                ),
+                                why: Denial::NotMaintainer {
+                                    login: login.clone(),
+                                    repo: repo.clone(),
+                                },
                             }),
                         }
                     }
                     None => Err(Rejection::NotAuthorized {
                         actor: login.to_string(),
                         action: command_name(cmd),
-                        why: format!("only a coordinator may {}", command_name(cmd)),
+                        why: Denial::NotCoordinator {
+                            login: login.clone(),
+                            workflow: case.workflow.name.clone(),
+                        },
                     }),
                 },
                 Input::Observation(_) | Input::Tick => Err(Rejection::NotAuthorized {
                     actor: login.to_string(),
                     action: "record an observation",
-                    why: "only automation or a coordinator records observations".into(),
+                    why: Denial::ObservationNeedsAutomation,
                 }),
             }
         }

@@ -19,7 +19,7 @@ use crate::input::{
 };
 use crate::machines::{EmState, EmSymbol, RmState};
 use crate::model::{Assessment, Case, EffectStatus, Fix, RemoteState};
-use crate::reject::Rejection;
+use crate::reject::{Denial, Rejection};
 use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
 use crate::workflow::DeadlinePolicy;
 
@@ -237,17 +237,17 @@ impl Case {
             return Err(Rejection::NotAuthorized {
                 actor: principal.actor.to_string(),
                 action: "open a case",
-                why: "only a coordinator opens a case".into(),
+                why: Denial::AutomationOnlyObserves,
             });
         };
         if !open.workflow.is_coordinator(login) {
             return Err(Rejection::NotAuthorized {
                 actor: login.to_string(),
                 action: "open a case",
-                why: format!(
-                    "{login} is not a coordinator of workflow {:?}",
-                    open.workflow.name
-                ),
+                why: Denial::NotCoordinator {
+                    login: login.clone(),
+                    workflow: open.workflow.name.clone(),
+                },
             });
         }
         let v = &open.vulnerability;
@@ -335,7 +335,11 @@ impl Case {
         input: Input,
         now: Timestamp,
     ) -> Result<Decision, Rejection> {
-        if self.closed.is_some() && matches!(input, Input::Command(_)) {
+        // A closed case takes no commands, but for a retry of what its closing left failed (a
+        // draft GitHub would not close).
+        if self.closed.is_some()
+            && matches!(input, Input::Command(ref c) if !matches!(c, Command::Retry { .. }))
+        {
             return Err(Rejection::CaseClosed);
         }
         let authority = auth::authorize(self, principal, &input)?;
@@ -807,6 +811,31 @@ impl Tx<'_> {
                 }
                 self.supersede_publication(&repo, "the fix was revoked")?;
                 self.emit(EventKind::FixRevoked { repo, reason })
+            }
+            Command::Retry { repo, reason } => {
+                let reason = reason_of("reason", &reason)?;
+                if !self.case.participants.contains_key(&repo) {
+                    return Err(Rejection::NotInCase { repo });
+                }
+                let failed: Vec<String> = self
+                    .case
+                    .effects
+                    .iter()
+                    .filter(|(_, r)| {
+                        r.repo == repo && r.status == (EffectStatus::Failed { retryable: false })
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if failed.is_empty() {
+                    return Err(Rejection::NothingToRetry { repo });
+                }
+                for key in failed {
+                    self.emit(EventKind::EffectRetried {
+                        key,
+                        reason: reason.clone(),
+                    })?;
+                }
+                Ok(())
             }
             Command::SetEmbargo { until, reason } => {
                 let reason = reason_of("reason", &reason)?;

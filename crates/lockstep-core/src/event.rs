@@ -140,6 +140,11 @@ pub enum EventKind {
         key: String,
         reason: String,
     },
+    /// An effect that failed for good is due again, by a person's decision.
+    EffectRetried {
+        key: String,
+        reason: String,
+    },
     CveAssigned {
         repo: RepoId,
         cve: CveId,

@@ -162,6 +162,15 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// Puts a repository's effects that failed for good back in line, once a person has dealt
+    /// with the cause (a permission, a rejected field). The next attempt reconciles with
+    /// GitHub before it writes.
+    Retry {
+        /// The repository.
+        repo: RepoId,
+        /// What was done about the failure.
+        reason: String,
+    },
     /// Sets or extends (or shortens) the embargo.
     SetEmbargo {
         /// The new end.

@@ -541,6 +541,18 @@ impl Case {
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
                 }
             }
+            EventKind::EffectRetried { key, .. } => {
+                let record = self
+                    .effects
+                    .get_mut(key)
+                    .ok_or_else(|| bad(format!("unknown effect {key}")))?;
+                if record.status != (EffectStatus::Failed { retryable: false }) {
+                    return Err(bad(format!("{key} did not fail for good")));
+                }
+                record.status = EffectStatus::Pending;
+                let repo = record.repo.clone();
+                self.participant_mut(&repo, e.seq)?.attention.remove(key);
+            }
             EventKind::EffectSuperseded { key, .. } => {
                 let record = self
                     .effects

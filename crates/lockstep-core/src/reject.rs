@@ -3,7 +3,35 @@
 
 use serde::Serialize;
 
-use crate::ids::{RepoId, Timestamp};
+use crate::ids::{Login, RepoId, Timestamp};
+
+/// Why an actor may not do what they tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "denial")]
+pub enum Denial {
+    /// Only a coordinator of the workflow may do this.
+    #[error("only a coordinator of workflow {workflow:?} may, and {login} is not one")]
+    NotCoordinator {
+        /// Who tried.
+        login: Login,
+        /// The workflow's name.
+        workflow: String,
+    },
+    /// A per-repository command by someone who neither coordinates nor maintains it.
+    #[error("{login} is not a coordinator and does not maintain {repo}")]
+    NotMaintainer {
+        /// Who tried.
+        login: Login,
+        /// The repository.
+        repo: RepoId,
+    },
+    /// Automation acts only on what it observes.
+    #[error("automation may only record observations and promote a prepared fix to released")]
+    AutomationOnlyObserves,
+    /// A person tried to record an observation.
+    #[error("only automation or a coordinator records observations")]
+    ObservationNeedsAutomation,
+}
 
 /// A refused input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -17,7 +45,7 @@ pub enum Rejection {
         /// What they tried.
         action: &'static str,
         /// Why not.
-        why: String,
+        why: Denial,
     },
     /// The case is closed.
     #[error("the case is closed")]
@@ -103,6 +131,12 @@ pub enum Rejection {
         repo: RepoId,
         /// What contradicts what.
         why: String,
+    },
+    /// Nothing of the repository failed for good, so there is nothing to retry.
+    #[error("{repo} has no failed effect to retry")]
+    NothingToRetry {
+        /// The repository.
+        repo: RepoId,
     },
     /// An observation names an effect the case never requested.
     #[error("no effect {key} was requested in this case")]

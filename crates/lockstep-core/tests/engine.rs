@@ -1408,3 +1408,147 @@ fn a_changed_fix_supersedes_a_pending_publication() {
             .published_elsewhere
     );
 }
+
+#[test]
+fn a_person_retries_what_failed_for_good() {
+    let (mut case, d) = open_with("hold-all", &[]);
+    let auto = Principal::automation();
+    let open_core = d
+        .effects()
+        .find(|e| e.repo == r("org/core"))
+        .unwrap()
+        .key
+        .clone();
+    let retry = |repo: &str| {
+        Input::Command(Command::Retry {
+            repo: r(repo),
+            reason: "granted the app advisory write".into(),
+        })
+    };
+    // Nothing failed yet: nothing to retry.
+    assert!(matches!(
+        case.handle(&user("bob"), retry("org/core"), t(0))
+            .unwrap_err(),
+        Rejection::NothingToRetry { .. }
+    ));
+    case.handle(
+        &auto,
+        Input::Observation(Observation::EffectFailed {
+            key: open_core.clone(),
+            retryable: false,
+            error: "403 forbidden".into(),
+        }),
+        t(0),
+    )
+    .unwrap();
+    assert_eq!(case.plan().alerts.len(), 1);
+    // carol maintains org/extra, not org/core; automation never decides to retry.
+    assert!(
+        case.handle(&user("carol"), retry("org/core"), t(0))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    assert!(
+        case.handle(&auto, retry("org/core"), t(0))
+            .unwrap_err()
+            .is_not_authorized()
+    );
+    assert!(matches!(
+        case.handle(&user("alice"), retry("org/nope"), t(0))
+            .unwrap_err(),
+        Rejection::NotInCase { .. }
+    ));
+    assert!(matches!(
+        case.handle(
+            &user("bob"),
+            Input::Command(Command::Retry {
+                repo: r("org/core"),
+                reason: " ".into()
+            }),
+            t(0)
+        )
+        .unwrap_err(),
+        Rejection::Invalid {
+            field: "reason",
+            ..
+        }
+    ));
+    // bob maintains org/core: the same effect is due again, and the alert is gone.
+    let d = case.handle(&user("bob"), retry("org/core"), t(1)).unwrap();
+    assert!(matches!(
+        &d.events[0].kind,
+        EventKind::EffectRetried { key, .. } if *key == open_core
+    ));
+    assert_eq!(
+        d.authority.role,
+        Role::Maintainer {
+            repo: r("org/core"),
+            via: auth::MaintainerSource::Workflow
+        }
+    );
+    assert_eq!(
+        case.effects[&open_core].status,
+        model::EffectStatus::Pending
+    );
+    assert!(case.plan().alerts.is_empty());
+    let opened = case
+        .handle(
+            &auto,
+            Input::Observation(Observation::EffectSucceeded {
+                key: open_core.clone(),
+                outcome: Outcome::DraftOpened {
+                    ghsa: "GHSA-2222-3333-4444".parse().unwrap(),
+                },
+            }),
+            t(1),
+        )
+        .unwrap();
+    assert_eq!(
+        case.participants[&r("org/core")].advisory.state,
+        RemoteState::Draft
+    );
+    // GitHub answers everything else; then the case closes, and closing core's draft fails.
+    let mut pending: Vec<Effect> = d
+        .effects()
+        .chain(opened.effects())
+        .filter(|e| e.key != open_core)
+        .cloned()
+        .collect();
+    settle(&mut case, &mut pending, t(1));
+    let closing = case
+        .handle(
+            &user("alice"),
+            Input::Command(Command::Close {
+                reason: "duplicate".into(),
+            }),
+            t(2),
+        )
+        .unwrap();
+    let close_core = closing
+        .effects()
+        .find(|e| e.repo == r("org/core") && e.action.name() == "close-draft")
+        .unwrap()
+        .key
+        .clone();
+    case.handle(
+        &auto,
+        Input::Observation(Observation::EffectFailed {
+            key: close_core.clone(),
+            retryable: false,
+            error: "422".into(),
+        }),
+        t(2),
+    )
+    .unwrap();
+    case.handle(&user("alice"), retry("org/core"), t(3))
+        .unwrap();
+    assert_eq!(
+        case.effects[&close_core].status,
+        model::EffectStatus::Pending
+    );
+    assert!(matches!(
+        case.handle(&user("alice"), assess("org/core", Verdict::Affected), t(3))
+            .unwrap_err(),
+        Rejection::CaseClosed
+    ));
+}

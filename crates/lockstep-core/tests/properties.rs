@@ -79,7 +79,7 @@ fn command_kind() -> impl Strategy<Value = u8> {
         1 => Just(5u8),
         1 => Just(6u8),
         1 => 7u8..9,
-        1 => 9u8..12,
+        1 => 9u8..13,
     ]
 }
 
@@ -158,6 +158,7 @@ fn command(c: u8, repo: u8, x: u8, now: Timestamp) -> Command {
         },
         9 => Command::AddRepo { repo },
         10 => Command::RemoveRepo { repo, reason },
+        12 => Command::Retry { repo, reason },
         _ => {
             if x.is_multiple_of(8) {
                 Command::Close { reason }

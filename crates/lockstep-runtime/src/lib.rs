@@ -110,6 +110,19 @@ pub struct RunReport {
     pub stale: usize,
 }
 
+/// An effect that failed for good and waits for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attention {
+    /// The case.
+    pub case: lockstep_core::CaseId,
+    /// The repository.
+    pub repo: lockstep_core::RepoId,
+    /// The effect's key.
+    pub key: String,
+    /// What GitHub answered.
+    pub error: String,
+}
+
 /// The runtime.
 #[derive(Clone)]
 pub struct Runtime {
@@ -299,6 +312,26 @@ impl Runtime {
             }
         }
         Ok(fired)
+    }
+
+    /// Every effect that failed for good and waits for a person (`lockstep retry` puts it back
+    /// in line), across all cases: case, repository, effect key and GitHub's error.
+    pub async fn needing_a_person(&self) -> Result<Vec<Attention>, Error> {
+        let mut out = Vec::new();
+        for listed in self.store.list_cases().await? {
+            let case = self.store.case(&listed.id).await?;
+            for (repo, p) in &case.participants {
+                for (key, error) in &p.attention {
+                    out.push(Attention {
+                        case: case.id.clone(),
+                        repo: repo.clone(),
+                        key: key.clone(),
+                        error: error.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// When there is next something to do: the earliest embargo deadline or scheduled retry.

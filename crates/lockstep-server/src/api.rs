@@ -483,6 +483,27 @@ pub(crate) async fn fix_revoke(
     .await
 }
 
+/// `POST /api/cases/{id}/retry`: puts the repository's effects that failed for good back in
+/// line.
+pub(crate) async fn retry(
+    State(app): State<Shared>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    command(&app, &bearer, &id, &body, "retry", |b: RevokeBody, _| {
+        let repo: RepoId = field(&b.repo)?;
+        Ok((
+            Command::Retry {
+                repo: repo.clone(),
+                reason: b.reason,
+            },
+            vec![repo],
+        ))
+    })
+    .await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmbargoBody {

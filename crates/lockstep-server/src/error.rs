@@ -99,6 +99,7 @@ impl ApiError {
             | Rejection::AlreadyPublished { .. }
             | Rejection::EmbargoEnded
             | Rejection::NoFix { .. }
+            | Rejection::NothingToRetry { .. }
             | Rejection::Contradiction { .. }
             | Rejection::UnknownEffect { .. } => StatusCode::CONFLICT,
             Rejection::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cases/{id}/assess", post(api::assess))
         .route("/api/cases/{id}/fix-ready", post(api::fix_ready))
         .route("/api/cases/{id}/fix-revoke", post(api::fix_revoke))
+        .route("/api/cases/{id}/retry", post(api::retry))
         .route("/api/cases/{id}/embargo", post(api::embargo))
         .route("/api/cases/{id}/disclose-now", post(api::disclose_now))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));

@@ -6,6 +6,7 @@ mod common;
 
 use axum::http::{Request, StatusCode};
 use common::*;
+use lockstep_sim::Permission;
 use serde_json::{Value, json};
 
 fn repo<'a>(view: &'a Value, name: &str) -> &'a Value {
@@ -980,4 +981,55 @@ async fn inline_workflows_when_allowed() {
         .call("POST", "/api/cases", Some("alice"), Some(&both.to_string()))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_person_retries_a_write_that_failed_for_good() {
+    let w = world().await;
+    // The service may not write advisories in org/spare: GitHub refuses its draft for good.
+    w.sim.revoke("org/spare", "lockstep-bot").unwrap();
+    let case = w.open().await;
+    w.settle().await;
+    let (_, v) = w
+        .call("GET", &format!("/api/cases/{case}"), Some("alice"), None)
+        .await;
+    assert_eq!(
+        repo(&v, "org/spare")["failures"].as_object().unwrap().len(),
+        1,
+        "{v}"
+    );
+    let retry = format!("/api/cases/{case}/retry");
+    let body = json!({"repo": "org/spare", "reason": "granted the app advisory write"}).to_string();
+    // bob maintains org/core, not org/spare.
+    let (status, v) = w.call("POST", &retry, Some("bob"), Some(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = w
+        .call(
+            "POST",
+            &retry,
+            Some("carol"),
+            Some(&json!({"repo": "org/core", "reason": "r"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    w.sim
+        .grant("org/spare", "lockstep-bot", Permission::Admin)
+        .unwrap();
+    // carol maintains org/spare.
+    let (status, v) = w.call("POST", &retry, Some("carol"), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(
+        repo(&v, "org/spare")["failures"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    let (status, v) = w.call("POST", &retry, Some("carol"), Some(&body)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to retry: {v}");
+    w.settle().await;
+    let (_, v) = w
+        .call("GET", &format!("/api/cases/{case}"), Some("alice"), None)
+        .await;
+    assert_eq!(repo(&v, "org/spare")["advisory_state"], "draft", "{v}");
+    assert_eq!(w.sim.advisories("org/spare").unwrap().len(), 1);
 }

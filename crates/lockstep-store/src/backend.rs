@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     pub(crate) repos: i64,
     pub(crate) events: Vec<(i64, String)>,
     pub(crate) outbox: Vec<OutboxInsert>,
+    /// Keys of effects that failed for good and a person put back in line.
+    pub(crate) retried: Vec<String>,
     pub(crate) actor: String,
     pub(crate) authority: String,
     pub(crate) input: String,
@@ -194,7 +196,11 @@ pub(crate) mod fast {
         else {
             return Ok(None);
         };
-        if plan.events.is_empty() || plan.events.len() > CHUNK || plan.outbox.len() > CHUNK {
+        if plan.events.is_empty()
+            || plan.events.len() > CHUNK
+            || plan.outbox.len() > CHUNK
+            || !plan.retried.is_empty()
+        {
             return Ok(None);
         }
         let Some(prev) = audit::parse_hash(&head_hash) else {
@@ -649,6 +655,15 @@ macro_rules! backend {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
+                }
+                // A retried effect is due again under its own key; its attempts stay counted, so
+                // the next one reconciles with GitHub before it writes.
+                for key in &plan.retried {
+                    sqlx::query("UPDATE outbox SET state = 'pending', next_attempt_at = $2, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE key = $1 AND state = 'failed'")
+                        .bind(key)
+                        .bind(plan.at)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 Ok(Written::Committed {
                     audit_id: row.id,

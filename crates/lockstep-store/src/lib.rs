@@ -208,7 +208,11 @@ pub(crate) fn plan(
         events.push((to_i64(e.seq)?, body));
     }
     let mut outbox = Vec::new();
+    let mut retried = Vec::new();
     for e in &decision.events {
+        if let EventKind::EffectRetried { key, .. } = &e.kind {
+            retried.push(key.clone());
+        }
         if let EventKind::EffectRequested { effect } = &e.kind {
             outbox.push(OutboxInsert {
                 key: effect.key.clone(),
@@ -236,6 +240,7 @@ pub(crate) fn plan(
         repos: after.scope().count() as i64,
         events,
         outbox,
+        retried,
         actor: decision.authority.actor.to_string(),
         authority,
         input: input.to_owned(),

@@ -477,6 +477,42 @@ async fn retryable_failures_come_back_later(db: &TestDb) {
     assert_eq!(done.state, OutboxState::Failed);
     let case = store.case(&cid("LS-1")).await.unwrap();
     assert!(case.participants.values().any(|p| !p.attention.is_empty()));
+    assert!(
+        store
+            .claim("b", Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.effect.key != c.effect.key),
+        "a permanent failure is not claimed again by itself"
+    );
+
+    // A person deals with the cause and retries: the same row is due again, its attempts kept
+    // (so the next attempt reconciles with GitHub first), and the alert is gone.
+    let retried = store
+        .handle(
+            &cid("LS-1"),
+            &user("alice"),
+            Input::Command(Command::Retry {
+                repo: c.effect.repo.clone(),
+                reason: "fixed the app's permission".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(
+        retried
+            .case
+            .participants
+            .values()
+            .all(|p| p.attention.is_empty())
+    );
+    let row = store.outbox_entry(&c.effect.key).await.unwrap().unwrap();
+    assert_eq!(row.state, OutboxState::Pending);
+    assert_eq!(row.last_error, None);
+    let third = store.claim("c", Duration::from_secs(60), 10).await.unwrap();
+    let third = third.iter().find(|x| x.effect.key == c.effect.key).unwrap();
+    assert_eq!((third.epoch, third.attempts), (3, 3));
     store.verify(None).await.unwrap();
 }
 
