@@ -10,7 +10,7 @@ use crate::ids::{Login, RepoId, Timestamp};
 #[serde(rename_all = "snake_case", tag = "denial")]
 pub enum Denial {
     /// Only a coordinator of the workflow may do this.
-    #[error("only a coordinator of workflow {workflow:?} may, and {login} is not one")]
+    #[error("{login} is not a coordinator of workflow {workflow:?}, and only a coordinator may")]
     NotCoordinator {
         /// Who tried.
         login: Login,
