@@ -211,7 +211,11 @@ pub struct EffectRecord {
 }
 
 /// A case: one vulnerability across several repositories.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// It serialises (for status views) but does not deserialise: a case is only ever rebuilt
+/// from its events (`Case::replay`), which also rebuilds the schedule it derives from its
+/// workflow.
+#[derive(Debug, Clone, Serialize)]
 pub struct Case {
     /// Its id.
     pub id: CaseId,

@@ -230,6 +230,14 @@ impl Workflow {
             }
             let maintainers = match &r_ref.maintainers {
                 None => None,
+                Some(list) if list.is_empty() => {
+                    return Err(err(
+                        r_ref.name.span(),
+                        format!(
+                            "repository {id}: `maintainers = []` names nobody; omit it to let GitHub's admin and maintain permissions decide"
+                        ),
+                    ));
+                }
                 Some(list) => {
                     let mut set = BTreeSet::new();
                     for m in list {
@@ -258,6 +266,7 @@ impl Workflow {
         }
 
         // Second pass: edges, which may name repositories listed later.
+        let mut edge_spans: BTreeMap<(RepoId, RepoId), Range<usize>> = BTreeMap::new();
         for r in &raw.repo {
             let r_ref = r.get_ref();
             let id = r_ref
@@ -279,6 +288,7 @@ impl Workflow {
                         ),
                     ));
                 }
+                edge_spans.insert((id.clone(), dep_id.clone()), dep.span());
                 after.insert(dep_id);
             }
             if let Some(spec) = repos.get_mut(&id) {
@@ -298,8 +308,20 @@ impl Workflow {
             repos,
         };
         if let Err(cycle) = Schedule::for_workflow(&workflow) {
-            let first = cycle.repos.first().and_then(|r| spans.get(r)).cloned();
-            return Err(err(first.unwrap_or(0..0), cycle.to_string()));
+            // Point at a `publish_after` entry on the cycle, else at its first repository.
+            let on_cycle = cycle
+                .repos
+                .iter()
+                .zip(cycle.repos.iter().cycle().skip(1))
+                .find_map(|(a, b)| {
+                    edge_spans
+                        .get(&(a.clone(), b.clone()))
+                        .or_else(|| edge_spans.get(&(b.clone(), a.clone())))
+                });
+            let span = on_cycle
+                .or_else(|| cycle.repos.first().and_then(|r| spans.get(r)))
+                .cloned();
+            return Err(err(span.unwrap_or(0..0), cycle.to_string()));
         }
         Ok(workflow)
     }
@@ -424,6 +446,50 @@ publish_after = ["org/core"]
 
         let e = error_of(&GOOD.replace("\"hold-all\"", "\"yolo\""));
         assert!(e.message.contains("deadline_policy"), "{e}");
+    }
+
+    #[test]
+    fn every_other_rejection_names_its_place() {
+        let e = error_of(&GOOD.replace("name = \"demo\"", "name = \"  \""));
+        assert_eq!((e.line, e.message.as_str()), (2, "`name` is empty"));
+        let e = error_of(&GOOD.replace("packages = [\"core\"]", "packages = [\"core\", \" \"]"));
+        assert_eq!((e.line, e.message.as_str()), (13, "empty package name"));
+        let e = error_of(&GOOD.replace("packages = [\"core\"]", "packages = [\"core\", \"core\"]"));
+        assert_eq!(e.line, 13);
+        assert!(e.message.contains("\"core\" is listed twice"), "{e}");
+        let e = error_of(&GOOD.replace("maintainers = [\"bob\"]", "maintainers = []"));
+        assert_eq!(e.line, 11);
+        assert!(e.message.contains("names nobody"), "{e}");
+        let e = error_of(&GOOD.replace("default_days = 30", "default_days = 0"));
+        assert_eq!(e.line, 6);
+        assert!(
+            e.message
+                .contains("`default_days` must be between 1 and 365"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replace("default_days = 30", "default_days = 400"));
+        assert!(e.message.contains("between 1 and 365"), "{e}");
+        // Unknown keys at the top level and in [embargo], not only in [[repo]].
+        let e = error_of(&GOOD.replace(
+            "coordinators = [\"alice\"]",
+            "coordinators = [\"alice\"]\ncolor = 1",
+        ));
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("color"), "{e}");
+        let e = error_of(&GOOD.replace("max_days = 90", "max_days = 90\ngrace = 3"));
+        assert_eq!(e.line, 8);
+        assert!(e.message.contains("grace"), "{e}");
+        let head = GOOD.split("[[repo]]").next().unwrap();
+        let e = error_of(head);
+        assert!(e.message.contains("repo"), "{e}");
+        // A cycle points at a `publish_after` entry on it.
+        let text = GOOD.replace(
+            "maintainers = [\"bob\"]",
+            "maintainers = [\"bob\"]\npublish_after = [\"org/plugin\"]",
+        );
+        let e = error_of(&text);
+        assert!([15, 21].contains(&e.line), "{e}");
+        assert!(e.column > 1, "{e}");
     }
 
     #[test]

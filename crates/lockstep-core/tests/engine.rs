@@ -1552,3 +1552,121 @@ fn a_person_retries_what_failed_for_good() {
         Rejection::CaseClosed
     ));
 }
+
+#[test]
+fn the_remaining_rejection_paths() {
+    // Opening: an over-long summary and an empty description.
+    let base = || OpenCase {
+        case_id: "LS-9".parse().unwrap(),
+        workflow: workflow("hold-all"),
+        scope: Default::default(),
+        vulnerability: vulnerability(),
+        embargo_until: None,
+    };
+    let mut o = base();
+    o.vulnerability.summary = "s".repeat(1025);
+    assert!(matches!(
+        Case::open(&user("alice"), o, t(0)).unwrap_err(),
+        Rejection::Invalid {
+            field: "summary",
+            ..
+        }
+    ));
+    let mut o = base();
+    o.vulnerability.description = "\n ".into();
+    assert!(matches!(
+        Case::open(&user("alice"), o, t(0)).unwrap_err(),
+        Rejection::Invalid {
+            field: "description",
+            ..
+        }
+    ));
+
+    let (mut case, _) = opened("hold-all");
+    let alice = user("alice");
+    let auto = Principal::automation();
+    // A reason over 4,096 bytes.
+    assert!(matches!(
+        case.handle(
+            &alice,
+            Input::Command(Command::DiscloseNow {
+                reason: "r".repeat(4097)
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::Invalid {
+            field: "reason",
+            ..
+        }
+    ));
+    // Observations about effects and repositories the case does not have.
+    assert!(matches!(
+        case.handle(
+            &auto,
+            Input::Observation(Observation::EffectFailed {
+                key: "LS-1/org/core/1/nope".into(),
+                retryable: true,
+                error: "502".into(),
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::UnknownEffect { .. }
+    ));
+    assert!(matches!(
+        case.handle(
+            &auto,
+            Input::Observation(Observation::PrivateForkCreated {
+                repo: r("org/elsewhere"),
+                fork: r("org/elsewhere-fork"),
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::NotInCase { .. }
+    ));
+    assert!(matches!(
+        case.handle(
+            &auto,
+            Input::Observation(Observation::AdvisoryPublished {
+                repo: r("org/elsewhere"),
+                ghsa: "GHSA-2222-3333-4444".parse().unwrap(),
+            }),
+            t(1)
+        )
+        .unwrap_err(),
+        Rejection::NotInCase { .. }
+    ));
+    // Once an advisory is public, its fix and its place in the case are fixed too.
+    let mut ledger = Ledger::default();
+    for (who, input) in [
+        (user("bob"), released("org/core", "core")),
+        (user("carol"), released("org/extra", "extra")),
+        (alice.clone(), released("org/plugin", "plugin")),
+    ] {
+        run(&mut case, &who, input, t(2), &mut ledger);
+    }
+    assert_eq!(ledger.published().len(), 3);
+    assert_eq!(
+        case.handle(&alice, released("org/core", "core"), t(3))
+            .unwrap_err(),
+        Rejection::AlreadyPublished {
+            repo: r("org/core")
+        }
+    );
+    assert_eq!(
+        case.handle(
+            &alice,
+            Input::Command(Command::RemoveRepo {
+                repo: r("org/core"),
+                reason: "moved".into()
+            }),
+            t(3)
+        )
+        .unwrap_err(),
+        Rejection::AlreadyPublished {
+            repo: r("org/core")
+        }
+    );
+}
