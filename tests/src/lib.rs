@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod invariants;
+pub mod pacing;
 pub mod serve;
 
 use std::collections::{BTreeMap, BTreeSet};

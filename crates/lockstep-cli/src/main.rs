@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod logging;
 mod output;
+mod progress;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -205,11 +206,11 @@ async fn shutdown_signal() {
 async fn open_runtime(settings: &config::Settings) -> anyhow::Result<lockstep_runtime::Runtime> {
     let store = lockstep_store::Store::open(&settings.database_url).await?;
     let github = Arc::new(lockstep_github::GithubClient::new(settings.github()?)?);
-    Ok(lockstep_runtime::Runtime::new(
-        store,
-        github,
-        Default::default(),
-    ))
+    let rt = lockstep_runtime::Runtime::new(store, github, Default::default());
+    Ok(match progress::observer() {
+        Some(observer) => rt.with_progress(observer),
+        None => rt,
+    })
 }
 
 /// Runs a case command with a store and the token's GitHub identity.
@@ -294,7 +295,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let store = lockstep_store::Store::open(&settings.database_url).await?;
                 let config = settings.github()?;
                 let github = Arc::new(lockstep_github::GithubClient::new(config.clone())?);
-                let rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), Default::default());
+                let mut rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), Default::default());
+                if let Some(observer) = progress::observer() {
+                    rt = rt.with_progress(observer);
+                }
                 if settings.webhook_secret.is_none() {
                     tracing::warn!("LOCKSTEP_WEBHOOK_SECRET is not set: the webhook endpoint refuses every delivery");
                 }

@@ -123,6 +123,40 @@ pub struct Attention {
     pub error: String,
 }
 
+/// How a release is going, for progress displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseProgress {
+    /// The case.
+    pub case: lockstep_core::CaseId,
+    /// Advisories of the release that are public.
+    pub published: usize,
+    /// Advisories the release publishes (affected repositories with a released fix).
+    pub total: usize,
+}
+
+impl ReleaseProgress {
+    fn of(case: &lockstep_core::Case) -> Self {
+        let plan: Vec<_> = case.release_plan().into_iter().flatten().collect();
+        let published = plan
+            .iter()
+            .filter(|r| {
+                case.participants.get(*r).is_some_and(|p| {
+                    p.advisory.state == lockstep_core::model::RemoteState::Published
+                })
+            })
+            .count();
+        Self {
+            case: case.id.clone(),
+            published,
+            total: plan.len(),
+        }
+    }
+}
+
+/// Called with each step of a release: when a wave goes out and as each publication is
+/// recorded.
+pub type ProgressObserver = Arc<dyn Fn(&ReleaseProgress) + Send + Sync>;
+
 /// The runtime.
 #[derive(Clone)]
 pub struct Runtime {
@@ -130,6 +164,7 @@ pub struct Runtime {
     github: Arc<GithubClient>,
     opts: RuntimeOptions,
     wake: Arc<Notify>,
+    progress: Option<ProgressObserver>,
 }
 
 impl Runtime {
@@ -140,7 +175,14 @@ impl Runtime {
             github,
             opts,
             wake: Arc::new(Notify::new()),
+            progress: None,
         }
+    }
+
+    /// Reports each step of a release to `observer` (the CLI's progress display).
+    pub fn with_progress(mut self, observer: ProgressObserver) -> Self {
+        self.progress = Some(observer);
+        self
     }
 
     /// The store.
@@ -218,6 +260,11 @@ impl Runtime {
                     Err(lockstep_store::Error::StaleEpoch { .. }) => report.stale += 1,
                     Err(e) => return Err(e.into()),
                     Ok(c) => {
+                        if let (Some(observer), Some(committed)) = (&self.progress, &c.committed)
+                            && claim.effect.action.is_publish()
+                        {
+                            observer(&ReleaseProgress::of(&committed.case));
+                        }
                         if let Some(r) = &c.rejection {
                             tracing::warn!(key = %claim.effect.key, rejection = %r, "the core refused an effect's result");
                         }
@@ -238,6 +285,15 @@ impl Runtime {
 
     /// Publishes a wave through the adapter's burst, then records each result.
     async fn publish_wave(&self, claims: Vec<Claim>) -> Vec<Recorded> {
+        if let Some(observer) = &self.progress {
+            let cases: std::collections::BTreeSet<_> =
+                claims.iter().map(|c| c.effect.case.clone()).collect();
+            for id in cases {
+                if let Ok(case) = self.store.case(&id).await {
+                    observer(&ReleaseProgress::of(&case));
+                }
+            }
+        }
         let mut items = Vec::new();
         let mut ready = Vec::new();
         let mut out = Vec::new();

@@ -9,7 +9,7 @@ use lockstep_core::input::{FixStage, Verdict};
 use lockstep_core::vuln::{PackageFix, Rating, Severity, Vulnerability};
 use lockstep_core::*;
 use lockstep_github::{ApiBase, Credentials, GithubClient, GithubConfig, PacingConfig};
-use lockstep_runtime::{Runtime, RuntimeOptions};
+use lockstep_runtime::{ReleaseProgress, Runtime, RuntimeOptions};
 use lockstep_sim::{FaultConfig, Permission, SimConfig, Simulator};
 use lockstep_store::Store;
 
@@ -257,8 +257,19 @@ async fn journey(w: &World) {
 
 #[tokio::test]
 async fn a_case_runs_from_drafts_to_release() {
-    let w = world(FaultConfig::default()).await;
+    let mut w = world(FaultConfig::default()).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    w.runtime = w
+        .runtime
+        .clone()
+        .with_progress(Arc::new(move |p: &ReleaseProgress| {
+            sink.lock().unwrap().push((p.published, p.total));
+        }));
     journey(&w).await;
+    // The progress display saw each wave go out and each publication land: core's wave,
+    // then plugin's, of the two advisories the release publishes.
+    assert_eq!(*seen.lock().unwrap(), vec![(0, 2), (1, 2), (1, 2), (2, 2)]);
     let creations = w
         .sim
         .ledger()
