@@ -65,8 +65,10 @@ pub enum Error {
 pub struct RuntimeOptions {
     /// This worker's name, recorded as the lease owner.
     pub worker: String,
-    /// Effects executed at once. A release wave is issued concurrently, so this should be at
-    /// least the number of repositories in a wave.
+    /// Effects claimed at once. A release wave is claimed together and issued as one burst
+    /// (the adapter splits it only where the content-creation budget requires), so this should
+    /// be at least the number of repositories in a wave. Claims waiting in the adapter's pacer
+    /// keep their leases alive.
     pub concurrency: usize,
     /// How long a claim holds an effect before another worker may take it.
     pub lease: Duration,
@@ -82,7 +84,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
             worker: format!("lockstep-{}", std::process::id()),
-            concurrency: 32,
+            concurrency: 128,
             lease: Duration::from_secs(60),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -244,13 +246,34 @@ impl Runtime {
             .partition(|c| c.effect.action.is_publish());
         if !wave.is_empty() {
             let this = self.clone();
-            set.spawn(async move { this.publish_wave(wave).await });
+            set.spawn(async move {
+                let held: Vec<(String, u64)> = wave
+                    .iter()
+                    .map(|c| (c.effect.key.clone(), c.epoch))
+                    .collect();
+                // A wave larger than the burst budget waits a window between bursts: its
+                // leases are kept alive (a lost one only ends that row's renewal).
+                this.heartbeat(&held, false, this.publish_wave(wave))
+                    .await
+                    .unwrap_or_default()
+            });
         }
         for claim in others {
             let this = self.clone();
             set.spawn(async move {
-                let result = execute(&this.github, &claim, &this.backoff(&claim)).await;
-                vec![this.record(claim, result).await]
+                let held = [(claim.effect.key.clone(), claim.epoch)];
+                let backoff = this.backoff(&claim);
+                let work = execute(&this.github, &claim, &backoff);
+                // An effect waiting in the pacer may outlast its lease; the lease is renewed
+                // while it works, and if it is lost (another worker fenced it out) the work is
+                // dropped before it writes, and nothing is recorded.
+                match this.heartbeat(&held, true, work).await {
+                    Some(result) => vec![this.record(claim, result).await],
+                    None => {
+                        tracing::warn!(key = %claim.effect.key, "lost the lease while working; the effect is left to its new owner");
+                        Vec::new()
+                    }
+                }
             });
         }
         while let Some(joined) = set.join_next().await {
@@ -325,6 +348,37 @@ impl Runtime {
             out.push(self.record(claim, result).await);
         }
         out
+    }
+
+    /// Runs `work` while renewing the leases `held` every third of a lease. With `fenced`, a
+    /// lease found stale cancels `work` (`None`); otherwise renewal of that row just stops.
+    async fn heartbeat<T>(
+        &self,
+        held: &[(String, u64)],
+        fenced: bool,
+        work: impl Future<Output = T>,
+    ) -> Option<T> {
+        let period = (self.opts.lease / 3).max(Duration::from_millis(1));
+        let renew = async {
+            let mut live: Vec<&(String, u64)> = held.iter().collect();
+            loop {
+                tokio::time::sleep(period).await;
+                let mut kept = Vec::with_capacity(live.len());
+                for h in live {
+                    match self.store.renew(&h.0, h.1, self.opts.lease).await {
+                        Err(lockstep_store::Error::StaleEpoch { .. }) if fenced => return,
+                        Err(lockstep_store::Error::StaleEpoch { .. }) => {}
+                        // A failed renewal (the database briefly away) is tried again next time.
+                        _ => kept.push(h),
+                    }
+                }
+                live = kept;
+            }
+        };
+        tokio::select! {
+            out = work => Some(out),
+            () = renew => None,
+        }
     }
 
     /// Records an effect's result, fenced on the claim's epoch.

@@ -309,3 +309,45 @@ async fn faults_do_not_duplicate_or_publish_early() {
         "faults fired: {resets} resets after apply, {errors} 5xx"
     );
 }
+
+#[tokio::test]
+async fn leases_stay_alive_while_effects_wait_in_the_pacer() {
+    let w = world(FaultConfig::default()).await;
+    let base = ApiBase::parse(&w._running.base_url, &["127.0.0.1".to_owned()]).unwrap();
+    let mut config = GithubConfig::new(base, Credentials::Token("tok-bot".to_owned().into()));
+    config.pacing = PacingConfig {
+        min_spacing: Duration::from_millis(600),
+        ..PacingConfig::unlimited()
+    };
+    let slow = Runtime::new(
+        w.store.clone(),
+        Arc::new(GithubClient::new(config).unwrap()),
+        RuntimeOptions {
+            worker: "slow".into(),
+            lease: Duration::from_millis(300),
+            ..RuntimeOptions::default()
+        },
+    );
+    let running = tokio::spawn({
+        let slow = slow.clone();
+        async move { slow.run_once().await }
+    });
+    // The first two drafts are claimed together; the second waits 600 ms for its slot in the
+    // pacer, twice its lease. Its lease is renewed meanwhile: no other worker can take it.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let taken = w
+        .store
+        .claim("other", Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert!(
+        taken.iter().all(|c| c.effect.action.name() != "open-draft"),
+        "another worker took a draft that was waiting in the pacer: {:?}",
+        taken.iter().map(|c| &c.effect.key).collect::<Vec<_>>()
+    );
+    let report = running.await.unwrap().unwrap();
+    assert_eq!(report.stale, 0, "{report:?}");
+    for repo in ["org/core", "org/extra", "org/plugin"] {
+        assert_eq!(w.sim.advisories(repo).unwrap().len(), 1, "{repo}");
+    }
+}
