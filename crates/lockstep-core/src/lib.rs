@@ -22,6 +22,7 @@ pub mod machines;
 pub mod model;
 pub mod plan;
 pub mod reject;
+pub mod release_tag;
 pub mod schedule;
 pub mod vuln;
 pub mod workflow;

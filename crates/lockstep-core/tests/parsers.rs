@@ -62,6 +62,31 @@ proptest! {
 
     /// Random edits of a real workflow file either parse or fail with a position inside it.
     #[test]
+    fn release_tags_against_patched_versions(
+        tag in "(v|[a-z@/]{0,8}@v?)?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}(-rc\\.[0-9])?|\\PC{0,20}",
+        patched in "((>=|>|=|\\^|~| )*v?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}[ ,|]*){0,3}|\\PC{0,20}",
+    ) {
+        let fix = |patched: &str| vuln::PackageFix {
+            package: "pkg".into(),
+            vulnerable_range: None,
+            patched_versions: patched.into(),
+        };
+        let _ = release_tag::releases(&tag, &[fix(&patched)]);
+        // A release version releases itself, exactly and as a lower bound.
+        // (A tag naming a package names another one than `pkg`, or none the rule accepts.)
+        let version = match tag.rfind('@') {
+            Some(i) if i > 0 => &tag[..0],
+            _ => tag.as_str(),
+        };
+        let version = version.strip_prefix('v').unwrap_or(version);
+        if !version.is_empty() && version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+            prop_assert!(release_tag::releases(&tag, &[fix(version)]), "{tag} vs {version}");
+            let at_least = format!(">= {version}");
+            prop_assert!(release_tag::releases(&tag, &[fix(&at_least)]), "{tag} vs {at_least}");
+        }
+    }
+
+    #[test]
     fn mutated_workflows(edits in proptest::collection::vec((any::<usize>(), 0u8..3, "\\PC{0,6}"), 1..6)) {
         let mut text = MCP.to_owned();
         for (at, kind, piece) in edits {

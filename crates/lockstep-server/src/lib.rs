@@ -43,8 +43,6 @@ use crate::auth::Identities;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-pub use webhook::tag_matches;
-
 /// Largest request body of the JSON API (a workflow file and a 60,000-byte description fit).
 pub const API_BODY_LIMIT: usize = 1024 * 1024;
 

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use lockstep_core::input::{AuthMethod, FixStage, Observation, Principal};
 use lockstep_core::model::Fix;
-use lockstep_core::vuln::PackageFix;
 use lockstep_core::{Actor, Case, CaseId, Command, GhsaId, Input, Rejection, RepoId};
 use lockstep_github::webhook::{
     AdvisoryAction, DELIVERY_HEADER, EVENT_HEADER, WebhookError, WebhookEvent, parse_event,
@@ -341,7 +340,7 @@ async fn advisory_published(
 }
 
 /// `release`/`published`: every open case in which the repository has a prepared fix whose
-/// patched versions the tag satisfies (see [`tag_matches`]) gets
+/// patched versions the tag satisfies (see [`lockstep_core::release_tag::releases`]) gets
 /// `MarkFix { stage: Released, packages: <the prepared packages> }` from automation.
 async fn release(
     app: &AppState,
@@ -394,101 +393,16 @@ fn promotion(case: &Case, repo: &RepoId, tag: &str) -> Option<Command> {
     let Fix::Prepared { packages } = &p.fix else {
         return None;
     };
-    tag_matches(tag, packages).then(|| Command::MarkFix {
+    lockstep_core::release_tag::releases(tag, packages).then(|| Command::MarkFix {
         repo: repo.clone(),
         stage: FixStage::Released,
         packages: packages.clone(),
     })
 }
 
-/// Strips one leading `v`/`V` before a digit.
-fn normalize(version: &str) -> &str {
-    let v = version.trim();
-    match v.strip_prefix(['v', 'V']) {
-        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest,
-        _ => v,
-    }
-}
-
-/// Whether a release tag releases one of `packages`' patched versions.
-///
-/// The rule: the tag is `VERSION`, `vVERSION`, `PACKAGE@VERSION` or `PACKAGE@vVERSION`
-/// (split at the last `@`, so npm's `@scope/name@1.2.3` works; the package is compared without
-/// regard to case and must be one of the fix's packages). A fix's `patched_versions` is read as
-/// a list of versions separated by commas, `||` or spaces, each optionally preceded by
-/// comparison operators (`>=`, `=`, `^`, `~`) and `v`. The tag matches when its version equals
-/// one of them exactly: `1.9.0` matches `1.9.0`, `>= 1.9.0` and `1.8.4, 1.9.0`, but neither
-/// `1.9.1` nor `1.9.0-rc.1`.
-pub fn tag_matches(tag: &str, packages: &[PackageFix]) -> bool {
-    let tag = tag.trim();
-    let (prefix, version) = match tag.rfind('@') {
-        Some(i) if i > 0 => (Some(&tag[..i]), &tag[i + 1..]),
-        _ => (None, tag),
-    };
-    let version = normalize(version);
-    if version.is_empty() {
-        return false;
-    }
-    packages.iter().any(|fix| {
-        if prefix.is_some_and(|p| !p.eq_ignore_ascii_case(&fix.package)) {
-            return false;
-        }
-        fix.patched_versions
-            .split(|c: char| c == ',' || c == '|' || c.is_whitespace())
-            .map(|v| normalize(v.trim_start_matches(['>', '<', '=', '^', '~'])))
-            .filter(|v| !v.is_empty())
-            .any(|v| v == version)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fix(package: &str, patched: &str) -> PackageFix {
-        PackageFix {
-            package: package.into(),
-            vulnerable_range: None,
-            patched_versions: patched.into(),
-        }
-    }
-
-    #[test]
-    fn tags_match_patched_versions() {
-        let core = [fix("core", "1.9.0")];
-        for tag in [
-            "1.9.0",
-            "v1.9.0",
-            "V1.9.0",
-            "core@1.9.0",
-            "core@v1.9.0",
-            "CORE@1.9.0",
-        ] {
-            assert!(tag_matches(tag, &core), "{tag}");
-        }
-        for tag in [
-            "1.9.1",
-            "v1.9",
-            "1.9.0-rc.1",
-            "other@1.9.0",
-            "",
-            "@",
-            "core@",
-            "release-1.9.0",
-        ] {
-            assert!(!tag_matches(tag, &core), "{tag}");
-        }
-        assert!(tag_matches("2.0.1", &[fix("x", "1.8.4, 2.0.1")]));
-        assert!(tag_matches("v2.0.1", &[fix("x", ">= 2.0.1")]));
-        assert!(tag_matches("2.0.1", &[fix("x", "1.8.4 || 2.0.1")]));
-        let scoped = [fix("@modelcontextprotocol/sdk", "1.24.0")];
-        assert!(tag_matches("@modelcontextprotocol/sdk@1.24.0", &scoped));
-        assert!(!tag_matches("@other/sdk@1.24.0", &scoped));
-        assert!(tag_matches(
-            "b@3.0.0",
-            &[fix("a", "1.0.0"), fix("b", "3.0.0")]
-        ));
-    }
 
     #[test]
     fn delivery_ids() {
