@@ -79,7 +79,7 @@ impl World {
 
     /// The binary, acting with `who`'s token.
     fn as_(&self, who: &str) -> Command {
-        let mut c = Command::cargo_bin("lockstep").unwrap();
+        let mut c = Command::new(lockstep_e2e::serve::lockstep_bin());
         c.current_dir(self.dir.path())
             .env(
                 "LOCKSTEP_DATABASE_URL",
@@ -879,7 +879,7 @@ impl Drop for Service {
 
 fn serve(w: &World, secret: &str) -> Service {
     use std::io::BufRead;
-    let bin = assert_cmd::cargo::cargo_bin("lockstep");
+    let bin = lockstep_e2e::serve::lockstep_bin().to_path_buf();
     let mut child = std::process::Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(w.dir.path())
@@ -1145,4 +1145,95 @@ async fn a_failure_that_needs_a_person_is_loud_until_a_person_retries_it() {
     assert_eq!(extra["advisory_state"], "draft");
     assert!(extra["failures"].as_object().unwrap().is_empty());
     assert_eq!(w.sim.advisories("org/extra").unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leak_reported_by_webhook_releases_the_fixed_advisories() {
+    let w = World::new().await;
+    let service = serve(&w, "whsec");
+    w.sim
+        .set_webhook(&format!("{}/webhooks/github", service.url), Some("whsec"));
+    let http = reqwest::Client::new();
+    let opened: Value = http
+        .post(format!("{}/api/cases", service.url))
+        .bearer_auth("tok-alice")
+        .json(&serde_json::json!({
+            "workflow_name": "w", "summary": "DNS rebinding",
+            "description": "Host headers are not validated.", "severity": "high"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let case = opened["case_id"].as_str().unwrap().to_owned();
+    let show = || async {
+        http.get(format!("{}/api/cases/{case}", service.url))
+            .bearer_auth("tok-alice")
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let mut plugin_ghsa = None;
+    for _ in 0..100 {
+        let v = show().await;
+        let drafts = v["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["advisory_state"] == "draft")
+            .count();
+        if drafts == 3 {
+            plugin_ghsa = repo_state(&v, "org/plugin")["ghsa_id"]
+                .as_str()
+                .map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let plugin_ghsa = plugin_ghsa.expect("the drafts opened");
+    let r = http
+        .post(format!("{}/api/cases/{case}/fix-ready", service.url))
+        .bearer_auth("tok-bob")
+        .json(&serde_json::json!({"repo": "org/core", "patched_versions": "2.0.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        w.sim.ledger().iter().all(|e| !e.is_publish()),
+        "the embargo holds"
+    );
+    // Someone presses "publish" on the plugin's draft in GitHub's UI; GitHub's signed webhook
+    // tells the service, which treats it as a leak and publishes the fixed core at once.
+    w.sim
+        .publish_as("alice", "org/plugin", &plugin_ghsa)
+        .unwrap();
+    w.sim.flush_webhooks().await;
+    let mut v = Value::Null;
+    for _ in 0..100 {
+        v = show().await;
+        if repo_state(&v, "org/core")["advisory_state"] == "published" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(v["embargo"]["exit"]["cause"], "leak", "{v}");
+    assert_eq!(repo_state(&v, "org/core")["advisory_state"], "published");
+    assert_eq!(
+        repo_state(&v, "org/extra")["advisory_state"],
+        "draft",
+        "no fix: stays private"
+    );
+    let core_publishes = w
+        .sim
+        .ledger()
+        .iter()
+        .filter(|e| e.is_publish() && e.applied && e.repo.as_deref() == Some("org/core"))
+        .count();
+    assert_eq!(core_publishes, 1);
 }

@@ -5,11 +5,11 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn lockstep() -> Command {
-    Command::cargo_bin("lockstep").unwrap()
+    Command::new(lockstep_e2e::serve::lockstep_bin())
 }
 
 fn workflows() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows")
 }
 
 #[test]
