@@ -118,3 +118,130 @@ fn usage_errors_exit_two_and_completions_print() {
         .success()
         .stdout(predicate::str::contains("_lockstep"));
 }
+
+#[test]
+fn settings_come_from_lockstep_toml_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = lockstep();
+        c.current_dir(dir.path())
+            .env_remove("LOCKSTEP_DATABASE_URL")
+            .env_remove("LOCKSTEP_LISTEN")
+            .env("GITHUB_TOKEN", "tok-nobody")
+            .env("RUST_LOG", "off")
+            .args(args);
+        c
+    };
+    std::fs::write(
+        dir.path().join("lockstep.toml"),
+        "database_url = \"sqlite://from-toml.db\"\n",
+    )
+    .unwrap();
+    run(&["case", "list", "--json"]).assert().success();
+    assert!(dir.path().join("from-toml.db").exists());
+    run(&["case", "list", "--json"])
+        .env("LOCKSTEP_DATABASE_URL", "sqlite://from-env.db")
+        .assert()
+        .success();
+    assert!(dir.path().join("from-env.db").exists());
+    // --config names another file.
+    std::fs::write(
+        dir.path().join("other.toml"),
+        "database_url = \"sqlite://from-other.db\"\n",
+    )
+    .unwrap();
+    run(&["case", "list", "--config", "other.toml"])
+        .assert()
+        .success();
+    assert!(dir.path().join("from-other.db").exists());
+    // An unknown key is one line, and nothing is created.
+    std::fs::write(dir.path().join("bad.toml"), "databse_url = \"x\"\n").unwrap();
+    let out = run(&["case", "list", "--config", "bad.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("unknown setting \"databse_url\""),
+        "{stderr}"
+    );
+    // serve's address: a bad `listen` in the file is reported; the environment overrides it.
+    std::fs::write(
+        dir.path().join("listen.toml"),
+        "database_url = \"sqlite://serve.db\"\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = run(&["serve", "--config", "listen.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("LOCKSTEP_LISTEN: \"nowhere\" is not an address"),
+        "{stderr}"
+    );
+    let mut child = std::process::Command::new(lockstep_e2e::serve::lockstep_bin())
+        .current_dir(dir.path())
+        .args(["serve", "--config", "listen.toml"])
+        .env("GITHUB_TOKEN", "tok-nobody")
+        .env("LOCKSTEP_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead as _;
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"listening\""));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = listening.expect("serve listened");
+    assert!(line.contains("127.0.0.1:"), "{line}");
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    // `script` gives the command a terminal.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = lockstep_e2e::serve::lockstep_bin().display().to_string();
+    let on_terminal = |no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.current_dir(dir.path())
+            .args(["-qec", &format!("{bin} case list"), "/dev/null"])
+            .env("LOCKSTEP_DATABASE_URL", "sqlite://colour.db")
+            .env("GITHUB_TOKEN", "tok-nobody")
+            .env("RUST_LOG", "off")
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let out = c.output().expect("script(1) from util-linux runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let coloured = on_terminal(false);
+    assert!(coloured.contains("\x1b["), "{coloured:?}");
+    let plain = on_terminal(true);
+    assert!(
+        plain.contains("CASE") || plain.contains("case"),
+        "{plain:?}"
+    );
+    assert!(!plain.contains("\x1b["), "{plain:?}");
+    // Not a terminal: no colour either.
+    let piped = lockstep()
+        .current_dir(dir.path())
+        .args(["case", "list"])
+        .env("LOCKSTEP_DATABASE_URL", "sqlite://colour.db")
+        .env("GITHUB_TOKEN", "tok-nobody")
+        .env_remove("NO_COLOR")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8(piped).unwrap().contains("\x1b["));
+}

@@ -818,6 +818,22 @@ async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
     let w = World::new().await;
     let case = w.open(&[]);
     w.run_once();
+    // A package the workflow does not list for the repository is refused.
+    one_line_error(
+        w.as_("bob").args([
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "2.0.1",
+            "--package",
+            "core-typo",
+        ]),
+        1,
+        "has no package \"core-typo\"",
+    );
+    // Only one of org/core's two packages is affected.
     w.as_("bob")
         .args([
             "fix-ready",
@@ -826,6 +842,8 @@ async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
             "org/core",
             "--patched-versions",
             "2.0.1",
+            "--package",
+            "core",
         ])
         .assert()
         .success();
@@ -845,6 +863,14 @@ async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
         "published",
         "the fixed SDK publishes at once"
     );
+    let core = &w.sim.advisories("org/core").unwrap()[0];
+    let packages: Vec<&str> = core["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["package"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, ["core"]);
     assert_eq!(
         repo_state(&show, "org/extra")["advisory_state"],
         "draft",
