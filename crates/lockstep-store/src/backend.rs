@@ -373,44 +373,10 @@ macro_rules! backend {
                 Ok(ms)
             }
 
-            /// Refuses an unknown (newer) or inconsistent schema, then applies migrations.
-            pub(crate) async fn migrate(pool: &Pool<Db>, migrator: &Migrator, path: &str) -> Result<(), Error> {
-                let mut conn = pool.acquire().await?;
+            /// Refuses an unknown (newer), inconsistent or foreign schema. Only reads.
+            pub(crate) async fn check_schema(conn: &mut Conn, migrator: &Migrator, path: &str) -> Result<(), Error> {
                 let exists: bool = sqlx::query_scalar($migrations_table).fetch_one(&mut *conn).await?;
-                if exists {
-                    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-                    let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    let mut applied = Vec::new();
-                    for r in &rows {
-                        let version: i64 = r.try_get(0)?;
-                        let success: bool = r.try_get(1)?;
-                        let checksum: Vec<u8> = r.try_get(2)?;
-                        applied.push((version, success, checksum));
-                    }
-                    let found = applied.iter().map(|a| a.0).max().unwrap_or(0);
-                    if found > known {
-                        return Err(Error::SchemaTooNew { found, known });
-                    }
-                    for (version, success, checksum) in &applied {
-                        let Some(m) = migrator.iter().find(|m| m.version == *version) else {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} is applied but unknown to this binary"),
-                            });
-                        };
-                        if !success {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} was left half-applied"),
-                            });
-                        }
-                        if m.checksum.as_ref() != checksum.as_slice() {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} differs from the one that was applied"),
-                            });
-                        }
-                    }
-                } else {
+                if !exists {
                     let foreign: i64 = sqlx::query_scalar($foreign_tables).fetch_one(&mut *conn).await?;
                     if foreign > 0 {
                         return Err(Error::NotADatabase {
@@ -418,7 +384,48 @@ macro_rules! backend {
                             why: "it holds tables but no Lockstep schema".into(),
                         });
                     }
+                    return Ok(());
                 }
+                let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+                let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut applied = Vec::new();
+                for r in &rows {
+                    let version: i64 = r.try_get(0)?;
+                    let success: bool = r.try_get(1)?;
+                    let checksum: Vec<u8> = r.try_get(2)?;
+                    applied.push((version, success, checksum));
+                }
+                let found = applied.iter().map(|a| a.0).max().unwrap_or(0);
+                if found > known {
+                    return Err(Error::SchemaTooNew { found, known });
+                }
+                for (version, success, checksum) in &applied {
+                    let Some(m) = migrator.iter().find(|m| m.version == *version) else {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} is applied but unknown to this binary"),
+                        });
+                    };
+                    if !success {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} was left half-applied"),
+                        });
+                    }
+                    if m.checksum.as_ref() != checksum.as_slice() {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} differs from the one that was applied"),
+                        });
+                    }
+                }
+                Ok(())
+            }
+
+            /// Refuses an unknown (newer), inconsistent or foreign schema, then applies
+            /// migrations.
+            pub(crate) async fn migrate(pool: &Pool<Db>, migrator: &Migrator, path: &str) -> Result<(), Error> {
+                let mut conn = pool.acquire().await?;
+                check_schema(&mut conn, migrator, path).await?;
                 drop(conn);
                 migrator.run(pool).await.map_err(Error::Migrate)
             }

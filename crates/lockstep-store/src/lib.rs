@@ -112,13 +112,23 @@ fn redact(url: &str) -> String {
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// How an existing SQLite file keeps its journal (bytes 18 and 19 of its header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Journal {
+    /// An empty file, or a rollback journal.
+    Rollback,
+    /// Write-ahead log.
+    Wal,
+}
+
 /// Refuses an existing file that is not an SQLite database, before SQLite touches it.
-fn check_sqlite_file(path: &Path) -> Result<(), Error> {
+/// `None`: there is no file.
+fn check_sqlite_file(path: &Path) -> Result<Option<Journal>, Error> {
     use std::io::Read as _;
     let shown = path.display().to_string();
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(Error::Io {
                 path: shown,
@@ -138,23 +148,60 @@ fn check_sqlite_file(path: &Path) -> Result<(), Error> {
             why: "it is a directory".into(),
         });
     }
-    let mut header = Vec::with_capacity(16);
+    let mut header = Vec::with_capacity(20);
     (&mut f)
-        .take(16)
+        .take(20)
         .read_to_end(&mut header)
         .map_err(|source| Error::Io {
             path: shown.clone(),
             source,
         })?;
-    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
-        Ok(())
-    } else {
-        Err(Error::NotADatabase {
+    if header.is_empty() {
+        return Ok(Some(Journal::Rollback));
+    }
+    if header.get(..16) != Some(SQLITE_HEADER.as_slice()) {
+        return Err(Error::NotADatabase {
             path: shown,
             why: "it does not start with the SQLite header (corrupt, or another kind of file)"
                 .into(),
-        })
+        });
     }
+    Ok(Some(if header.get(18..20) == Some([2, 2].as_slice()) {
+        Journal::Wal
+    } else {
+        Journal::Rollback
+    }))
+}
+
+/// Reads the schema of an existing SQLite file on a read-only connection that sets no
+/// journal mode, so nothing is written. A WAL database with no `-wal` file is read as
+/// immutable: a read-only connection would otherwise create `-wal` and `-shm` files.
+async fn inspect_sqlite(
+    base: &SqliteConnectOptions,
+    path: &Path,
+    journal: Journal,
+    shown: &str,
+) -> Result<(), Error> {
+    use sqlx::Connection as _;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = journal == Journal::Wal && !Path::new(&wal).exists();
+    let options = base
+        .clone()
+        .read_only(true)
+        .create_if_missing(false)
+        .immutable(immutable);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| sqlite_error(shown, e))?;
+    let checked = backend::sqlite::check_schema(&mut conn, &SQLITE_MIGRATIONS, shown)
+        .await
+        .map_err(|e| match e {
+            Error::Database(d) => sqlite_error(shown, d),
+            e => e,
+        });
+    let _ = conn.close().await;
+    checked
 }
 
 fn sqlite_error(path: &str, e: sqlx::Error) -> Error {
@@ -283,19 +330,27 @@ impl Store {
 
     async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<Backend, Error> {
         let base = SqliteConnectOptions::from_str(url)
-            .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?;
+            .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?
+            .busy_timeout(opts.busy_timeout)
+            .foreign_keys(false);
         let path = base.get_filename().to_owned();
         let shown = path.display().to_string();
         let in_memory = shown.is_empty() || shown.contains(":memory:");
+        let mut existing = None;
         if !in_memory {
-            check_sqlite_file(&path)?;
+            existing = check_sqlite_file(&path)?;
+        }
+        // An existing file is inspected on a read-only connection first, without the
+        // journal-mode pragma (which would rewrite the header of another application's
+        // database and create -wal/-shm files next to it): only a database that is empty or
+        // holds Lockstep's schema is opened for writing.
+        if let Some(journal) = existing {
+            inspect_sqlite(&base, &path, journal, &shown).await?;
         }
         let options = base
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(opts.busy_timeout)
-            .foreign_keys(false);
+            .synchronous(SqliteSynchronous::Full);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -1222,24 +1222,43 @@ async fn sqlite_refuses_a_file_that_is_not_a_database() {
         "the file is untouched"
     );
 
-    // Another application's database.
-    let other = dir.path().join("other.db");
-    {
-        use sqlx::{Connection as _, Executor as _};
-        let mut conn = sqlx::SqliteConnection::connect_with(
-            &sqlx::sqlite::SqliteConnectOptions::new()
+    // Another application's databases, in rollback-journal and in WAL mode: refused, and left
+    // byte for byte as they were, with no -wal or -shm file created next to them.
+    for (name, wal) in [("other.db", false), ("other-wal.db", true)] {
+        let other = dir.path().join(name);
+        {
+            use sqlx::{Connection as _, Executor as _};
+            let mut options = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&other)
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
-        conn.execute("CREATE TABLE notes (x TEXT)").await.unwrap();
-        conn.close().await.unwrap();
+                .create_if_missing(true);
+            if wal {
+                options = options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            }
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            conn.execute("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine')")
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let side = |ext: &str| dir.path().join(format!("{name}-{ext}"));
+        assert!(!side("wal").exists() && !side("shm").exists(), "{name}");
+        let bytes = std::fs::read(&other).unwrap();
+        assert_eq!(bytes[18] == 2, wal, "{name}: the header's journal mode");
+        let err = Store::open(&format!("sqlite://{}", other.display()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotADatabase { .. }), "{name}: {err}");
+        assert!(err.to_string().contains("no Lockstep schema"), "{err}");
+        // (Not assert_eq: a failure would print the whole file.)
+        assert!(
+            std::fs::read(&other).unwrap() == bytes,
+            "{name} was changed"
+        );
+        assert!(!side("wal").exists(), "{name}: no -wal file");
+        assert!(!side("shm").exists(), "{name}: no -shm file");
     }
-    let err = Store::open(&format!("sqlite://{}", other.display()))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
 
     let err = Store::open("mysql://x").await.unwrap_err();
     assert!(matches!(err, Error::UnsupportedUrl { .. }), "{err}");
