@@ -54,6 +54,45 @@ pub(crate) struct Plan {
     pub(crate) delivery: Option<String>,
 }
 
+/// The schema a database holds, as far as it is consistent with this binary.
+pub(crate) enum Schema {
+    /// No tables at all: a new database.
+    Empty,
+    /// Lockstep's, with these migrations applied (all known to this binary, none newer).
+    Lockstep { applied: Vec<i64> },
+}
+
+impl Schema {
+    /// Refuses anything but a database at exactly this binary's schema (for a store that
+    /// must not migrate).
+    pub(crate) fn require_current(
+        self,
+        migrator: &sqlx::migrate::Migrator,
+        path: &str,
+    ) -> Result<(), Error> {
+        let applied = match self {
+            Schema::Empty => {
+                return Err(Error::NotADatabase {
+                    path: path.to_owned(),
+                    why: "it holds no Lockstep schema".into(),
+                });
+            }
+            Schema::Lockstep { applied } => applied,
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let found = applied.iter().copied().max().unwrap_or(0);
+        if found < known {
+            return Err(Error::SchemaTooOld { found, known });
+        }
+        if let Some(m) = migrator.iter().find(|m| !applied.contains(&m.version)) {
+            return Err(Error::SchemaMismatch {
+                why: format!("migration {} was never applied", m.version),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What a commit did.
 pub(crate) enum Written {
     Committed {
@@ -357,7 +396,7 @@ macro_rules! backend {
             use sqlx::migrate::Migrator;
             use sqlx::{Pool, QueryBuilder, Row as _};
 
-            use super::{parse_case_id, parse_time, replay, to_u64, CaseCache, Plan, Written, CHUNK};
+            use super::{parse_case_id, parse_time, replay, to_u64, CaseCache, Plan, Schema, Written, CHUNK};
             use crate::audit::{self, AuditRow, EventRow, Verifier, VerifyReport};
             use crate::error::Error;
             use crate::types::{
@@ -373,8 +412,9 @@ macro_rules! backend {
                 Ok(ms)
             }
 
-            /// Refuses an unknown (newer), inconsistent or foreign schema. Only reads.
-            pub(crate) async fn check_schema(conn: &mut Conn, migrator: &Migrator, path: &str) -> Result<(), Error> {
+            /// Reads what schema the database holds, refusing an unknown (newer), inconsistent
+            /// or foreign one. Only reads.
+            pub(crate) async fn check_schema(conn: &mut Conn, migrator: &Migrator, path: &str) -> Result<Schema, Error> {
                 let exists: bool = sqlx::query_scalar($migrations_table).fetch_one(&mut *conn).await?;
                 if !exists {
                     let foreign: i64 = sqlx::query_scalar($foreign_tables).fetch_one(&mut *conn).await?;
@@ -384,7 +424,7 @@ macro_rules! backend {
                             why: "it holds tables but no Lockstep schema".into(),
                         });
                     }
-                    return Ok(());
+                    return Ok(Schema::Empty);
                 }
                 let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
                 let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
@@ -418,7 +458,9 @@ macro_rules! backend {
                         });
                     }
                 }
-                Ok(())
+                Ok(Schema::Lockstep {
+                    applied: applied.into_iter().map(|a| a.0).collect(),
+                })
             }
 
             /// Refuses an unknown (newer), inconsistent or foreign schema, then applies

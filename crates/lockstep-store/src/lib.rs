@@ -18,7 +18,7 @@ use lockstep_core::input::Principal;
 use lockstep_core::{Case, CaseId, Decision, Event, Input, OpenCase, Rejection, Timestamp};
 use serde::Serialize;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -48,10 +48,19 @@ pub fn schema_version() -> i64 {
         .unwrap_or(0)
 }
 
+/// How a store opens its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Create a missing SQLite file, migrate, read and write.
+    ReadWrite,
+    /// An existing database at this binary's schema; read only.
+    ReadOnly,
+}
+
 enum Backend {
     /// Writes go through a one-connection pool (SQLite has one writer; `BEGIN IMMEDIATE`
     /// takes the write lock up front, so a transaction never fails to upgrade); reads use
-    /// their own pool and see committed data through WAL.
+    /// their own pool and see committed data through WAL. (Read-only: one pool for both.)
     Sqlite {
         write: SqlitePool,
         read: SqlitePool,
@@ -181,7 +190,7 @@ async fn inspect_sqlite(
     path: &Path,
     journal: Journal,
     shown: &str,
-) -> Result<(), Error> {
+) -> Result<backend::Schema, Error> {
     use sqlx::Connection as _;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -194,14 +203,14 @@ async fn inspect_sqlite(
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .map_err(|e| sqlite_error(shown, e))?;
-    let checked = backend::sqlite::check_schema(&mut conn, &SQLITE_MIGRATIONS, shown)
+    let schema = backend::sqlite::check_schema(&mut conn, &SQLITE_MIGRATIONS, shown)
         .await
         .map_err(|e| match e {
             Error::Database(d) => sqlite_error(shown, d),
             e => e,
         });
     let _ = conn.close().await;
-    checked
+    schema
 }
 
 fn sqlite_error(path: &str, e: sqlx::Error) -> Error {
@@ -307,14 +316,44 @@ impl Store {
 
     /// [`Store::open`] with options.
     pub async fn open_with(url: &str, opts: StoreOptions) -> Result<Store, Error> {
+        Self::open_mode(url, opts, Mode::ReadWrite).await
+    }
+
+    /// Opens an existing store for reading and verifying only: nothing is created, migrated
+    /// or written. A missing SQLite file → [`Error::NoDatabase`]; a database without
+    /// Lockstep's schema → [`Error::NotADatabase`]; a schema older than this binary's →
+    /// [`Error::SchemaTooOld`] (newer → [`Error::SchemaTooNew`]). Writes through this store
+    /// fail (SQLite opens the file read-only; PostgreSQL sessions default to read-only
+    /// transactions).
+    pub async fn open_read_only(url: &str) -> Result<Store, Error> {
+        Self::open_mode(url, StoreOptions::default(), Mode::ReadOnly).await
+    }
+
+    async fn open_mode(url: &str, opts: StoreOptions, mode: Mode) -> Result<Store, Error> {
         let backend = if url.starts_with("sqlite:") {
-            Self::open_sqlite(url, &opts).await?
+            Self::open_sqlite(url, &opts, mode).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let shown = redact(url);
+            let mut options = PgConnectOptions::from_str(url)
+                .map_err(|_| Error::UnsupportedUrl { url: shown.clone() })?;
+            if mode == Mode::ReadOnly {
+                options = options.options([("default_transaction_read_only", "on")]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
-                .connect(url)
+                .connect_with(options)
                 .await?;
-            backend::postgres::migrate(&pool, &POSTGRES_MIGRATIONS, &redact(url)).await?;
+            match mode {
+                Mode::ReadWrite => {
+                    backend::postgres::migrate(&pool, &POSTGRES_MIGRATIONS, &shown).await?;
+                }
+                Mode::ReadOnly => {
+                    let mut conn = pool.acquire().await?;
+                    backend::postgres::check_schema(&mut conn, &POSTGRES_MIGRATIONS, &shown)
+                        .await?
+                        .require_current(&POSTGRES_MIGRATIONS, &shown)?;
+                }
+            }
             Backend::Postgres(pool)
         } else {
             return Err(Error::UnsupportedUrl { url: redact(url) });
@@ -328,7 +367,7 @@ impl Store {
         })
     }
 
-    async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<Backend, Error> {
+    async fn open_sqlite(url: &str, opts: &StoreOptions, mode: Mode) -> Result<Backend, Error> {
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?
             .busy_timeout(opts.busy_timeout)
@@ -340,12 +379,30 @@ impl Store {
         if !in_memory {
             existing = check_sqlite_file(&path)?;
         }
+        if mode == Mode::ReadOnly && (in_memory || existing.is_none()) {
+            return Err(Error::NoDatabase { path: shown });
+        }
         // An existing file is inspected on a read-only connection first, without the
         // journal-mode pragma (which would rewrite the header of another application's
         // database and create -wal/-shm files next to it): only a database that is empty or
         // holds Lockstep's schema is opened for writing.
-        if let Some(journal) = existing {
-            inspect_sqlite(&base, &path, journal, &shown).await?;
+        if let Some(kind) = existing {
+            let schema = inspect_sqlite(&base, &path, kind, &shown).await?;
+            if mode == Mode::ReadOnly {
+                schema.require_current(&SQLITE_MIGRATIONS, &shown)?;
+            }
+        }
+        if mode == Mode::ReadOnly {
+            let options = base.read_only(true);
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .map_err(|e| sqlite_error(&shown, e))?;
+            return Ok(Backend::Sqlite {
+                write: read.clone(),
+                read,
+            });
         }
         let options = base
             .create_if_missing(true)

@@ -57,6 +57,8 @@ conformance!(
     audit_detects_every_edit,
     checkpoints_detect_truncation_and_rewrites,
     unknown_newer_schema_is_refused,
+    inconsistent_schemas_are_refused,
+    read_only_open_neither_creates_nor_migrates,
     corrupt_rows_are_errors_not_panics,
 );
 
@@ -1159,6 +1161,194 @@ async fn corrupt_rows_are_errors_not_panics(db: &TestDb) {
     fresh.close().await;
 }
 
+/// The applied migration `version`'s checksum, hex.
+async fn checksum_hex(db: &TestDb, version: i64) -> String {
+    let hex = match db.kind {
+        Kind::Sqlite { .. } => "lower(hex(checksum))",
+        Kind::Postgres { .. } => "encode(checksum, 'hex')",
+    };
+    db.text(
+        &format!("SELECT {hex} FROM _sqlx_migrations WHERE version = {version}"),
+        &[],
+    )
+    .await
+}
+
+/// A SQL literal of the bytes `hex`.
+fn bytes_sql(db: &TestDb, hex: &str) -> String {
+    match db.kind {
+        Kind::Sqlite { .. } => format!("X'{hex}'"),
+        Kind::Postgres { .. } => format!("decode('{hex}', 'hex')"),
+    }
+}
+
+/// `_sqlx_migrations` as text, to show it was not touched.
+async fn migrations_table(db: &TestDb) -> String {
+    let hex = match db.kind {
+        Kind::Sqlite { .. } => "lower(hex(checksum))",
+        Kind::Postgres { .. } => "encode(checksum, 'hex')",
+    };
+    let concat = match db.kind {
+        Kind::Sqlite { .. } => "group_concat",
+        Kind::Postgres { .. } => "string_agg",
+    };
+    db.text(
+        &format!(
+            "SELECT COALESCE({concat}(CAST(version AS TEXT) || ':' || description || ':' || CASE WHEN success THEN 'ok' ELSE 'dirty' END || ':' || {hex}, ','), '') FROM (SELECT * FROM _sqlx_migrations ORDER BY version) m"
+        ),
+        &[],
+    )
+    .await
+}
+
+async fn inconsistent_schemas_are_refused(db: &TestDb) {
+    opened(&db.store, "LS-1").await;
+    let v = lockstep_store::schema_version();
+    let sum = checksum_hex(db, v).await;
+
+    /// Both ways of opening refuse, with one line, and leave the migrations table alone.
+    async fn refused(db: &TestDb, what: &str) -> String {
+        let table = migrations_table(db).await;
+        let mut why = String::new();
+        for read_only in [false, true] {
+            let err = if read_only {
+                Store::open_read_only(&db.url).await.unwrap_err()
+            } else {
+                Store::open(&db.url).await.unwrap_err()
+            };
+            match &err {
+                Error::SchemaMismatch { why: w } => why = w.clone(),
+                e => panic!("{what}: expected SchemaMismatch, got {e}"),
+            }
+            let msg = err.to_string();
+            assert!(
+                !msg.contains('\n') && msg.contains("nothing was changed"),
+                "{msg}"
+            );
+            assert_eq!(migrations_table(db).await, table, "{what}: untouched");
+        }
+        why
+    }
+
+    // An edited migration: the applied checksum is not the one this binary embeds.
+    db.exec(
+        &format!(
+            "UPDATE _sqlx_migrations SET checksum = {} WHERE version = {v}",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let why = refused(db, "edited").await;
+    assert!(why.contains(&format!("migration {v} differs")), "{why}");
+    db.exec(
+        &format!(
+            "UPDATE _sqlx_migrations SET checksum = {} WHERE version = {v}",
+            bytes_sql(db, &sum)
+        ),
+        &[],
+    )
+    .await;
+    Store::open(&db.url).await.unwrap().close().await;
+
+    // A half-applied migration.
+    db.exec(
+        &format!("UPDATE _sqlx_migrations SET success = FALSE WHERE version = {v}"),
+        &[],
+    )
+    .await;
+    let why = refused(db, "half-applied").await;
+    assert!(why.contains("half-applied"), "{why}");
+    db.exec(
+        &format!("UPDATE _sqlx_migrations SET success = TRUE WHERE version = {v}"),
+        &[],
+    )
+    .await;
+
+    // An older migration this binary does not know.
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (0, 'not ours', TRUE, {}, 0)",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let why = refused(db, "unknown").await;
+    assert!(why.contains("migration 0 is applied but unknown"), "{why}");
+    db.exec("DELETE FROM _sqlx_migrations WHERE version = 0", &[])
+        .await;
+
+    let again = Store::open(&db.url).await.unwrap();
+    again.verify(None).await.unwrap();
+    again.close().await;
+}
+
+async fn read_only_open_neither_creates_nor_migrates(db: &TestDb) {
+    opened(&db.store, "LS-1").await;
+    let ro = Store::open_read_only(&db.url).await.unwrap();
+    assert_eq!(ro.verify(None).await.unwrap().entries, 1);
+    assert_eq!(ro.list_cases().await.unwrap().len(), 1);
+    // Checkpoints only read.
+    let key = lockstep_store::AuditSigningKey::from_bytes(&[3; 32]);
+    assert_eq!(ro.checkpoint(&key).await.unwrap().size, 1);
+    // It cannot write.
+    let err = ro
+        .open_case(&user("alice"), open_case("LS-2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Database(_)), "{err}");
+    assert_eq!(db.store.list_cases().await.unwrap().len(), 1);
+    ro.close().await;
+
+    // A schema older than this binary's is refused, not migrated.
+    let v = lockstep_store::schema_version();
+    let description = db
+        .text(
+            &format!("SELECT description FROM _sqlx_migrations WHERE version = {v}"),
+            &[],
+        )
+        .await;
+    let sum = checksum_hex(db, v).await;
+    db.exec("DELETE FROM _sqlx_migrations", &[]).await;
+    let err = Store::open_read_only(&db.url).await.unwrap_err();
+    match &err {
+        Error::SchemaTooOld { found, known } => assert_eq!((*found, *known), (0, v)),
+        e => panic!("expected SchemaTooOld, got {e}"),
+    }
+    let msg = err.to_string();
+    assert!(!msg.contains('\n') && msg.contains("older"), "{msg}");
+    assert_eq!(migrations_table(db).await, "", "nothing was migrated");
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ({v}, $1, TRUE, {}, 0)",
+            bytes_sql(db, &sum)
+        ),
+        &[Bind::Text(description)],
+    )
+    .await;
+
+    // And a newer one.
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000000, 'from the future', TRUE, {}, 0)",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let err = Store::open_read_only(&db.url).await.unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+    db.exec(
+        "DELETE FROM _sqlx_migrations WHERE version = 20991231000000",
+        &[],
+    )
+    .await;
+    let ro = Store::open_read_only(&db.url).await.unwrap();
+    ro.verify(None).await.unwrap();
+    ro.close().await;
+}
+
 // ----- SQLite-only: files --------------------------------------------------------------------
 
 #[tokio::test]
@@ -1246,20 +1436,83 @@ async fn sqlite_refuses_a_file_that_is_not_a_database() {
         assert!(!side("wal").exists() && !side("shm").exists(), "{name}");
         let bytes = std::fs::read(&other).unwrap();
         assert_eq!(bytes[18] == 2, wal, "{name}: the header's journal mode");
-        let err = Store::open(&format!("sqlite://{}", other.display()))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::NotADatabase { .. }), "{name}: {err}");
-        assert!(err.to_string().contains("no Lockstep schema"), "{err}");
-        // (Not assert_eq: a failure would print the whole file.)
-        assert!(
-            std::fs::read(&other).unwrap() == bytes,
-            "{name} was changed"
-        );
-        assert!(!side("wal").exists(), "{name}: no -wal file");
-        assert!(!side("shm").exists(), "{name}: no -shm file");
+        for read_only in [false, true] {
+            let url = format!("sqlite://{}", other.display());
+            let err = if read_only {
+                Store::open_read_only(&url).await.unwrap_err()
+            } else {
+                Store::open(&url).await.unwrap_err()
+            };
+            assert!(matches!(err, Error::NotADatabase { .. }), "{name}: {err}");
+            assert!(err.to_string().contains("no Lockstep schema"), "{err}");
+            // (Not assert_eq: a failure would print the whole file.)
+            assert!(
+                std::fs::read(&other).unwrap() == bytes,
+                "{name} was changed"
+            );
+            assert!(!side("wal").exists(), "{name}: no -wal file");
+            assert!(!side("shm").exists(), "{name}: no -shm file");
+        }
     }
 
     let err = Store::open("mysql://x").await.unwrap_err();
     assert!(matches!(err, Error::UnsupportedUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_read_only_open_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.db");
+    let err = Store::open_read_only(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoDatabase { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        !msg.contains('\n') && msg.contains(&path.display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file was created"
+    );
+    // An empty file holds no schema.
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open_read_only(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn postgres_read_only_refuses_a_database_without_the_schema() {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL suite");
+        return;
+    };
+    let name = format!("lockstep_test_empty_{}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = with_database(&admin, &name);
+    let err = Store::open_read_only(&url).await.unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let created: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(!created, "nothing was migrated");
+    db.close().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }
