@@ -251,7 +251,7 @@ pub(crate) mod fast {
             events_hash: hex::encode(audit::events_hash(
                 plan.events
                     .iter()
-                    .map(|(seq, body)| (plan.case_id.as_str(), *seq, body.as_str())),
+                    .map(|(seq, body)| (plan.case_id.as_bytes(), *seq, body.as_bytes())),
             )),
             prev_hash: head_hash,
             hash: String::new(),
@@ -370,6 +370,29 @@ pub(crate) mod fast {
     }
 }
 
+/// A text column read as the exact bytes stored (SQLite may hold text that is not UTF-8).
+macro_rules! sqlite_bytes {
+    ($c:literal) => {
+        concat!("CAST(", $c, " AS BLOB)")
+    };
+}
+macro_rules! pg_bytes {
+    ($c:literal) => {
+        concat!("convert_to(", $c, ", 'UTF8')")
+    };
+}
+/// A parameter bound as bytes, compared with a text column.
+macro_rules! sqlite_text_param {
+    ($p:literal) => {
+        concat!("CAST(", $p, " AS TEXT)")
+    };
+}
+macro_rules! pg_text_param {
+    ($p:literal) => {
+        concat!("convert_from(", $p, ", 'UTF8')")
+    };
+}
+
 macro_rules! backend {
     (
         mod $m:ident;
@@ -387,6 +410,8 @@ macro_rules! backend {
         ids_in = $ids_in:literal;
         migrations_table = $migrations_table:literal;
         foreign_tables = $foreign_tables:literal;
+        bytes = $bytes:ident;
+        text_param = $text_param:ident;
     ) => {
         pub(crate) mod $m {
             use std::collections::{HashMap, VecDeque};
@@ -615,7 +640,7 @@ macro_rules! backend {
                 // single writer, or by a transaction-level advisory lock on PostgreSQL.
                 let seq_from = plan.expected.unwrap_or(0) + 1;
                 let events_hash = hex::encode(audit::events_hash(
-                    plan.events.iter().map(|(seq, body)| (plan.case_id.as_str(), *seq, body.as_str())),
+                    plan.events.iter().map(|(seq, body)| (plan.case_id.as_bytes(), *seq, body.as_bytes())),
                 ));
                 let entry = |head_id: i64, prev_hash: String| -> Result<AuditRow, Error> {
                     let prev = audit::parse_hash(&prev_hash)
@@ -1212,14 +1237,21 @@ macro_rules! backend {
                 let mut tx = read.begin_with($begin_read).await?;
                 let mut verifier = Verifier::new(checkpoint);
                 let mut pending: VecDeque<EventRow> = VecDeque::new();
-                let mut cursor: (i64, String, i64) = (i64::MIN, String::new(), i64::MIN);
+                let mut cursor: (i64, Vec<u8>, i64) = (i64::MIN, Vec::new(), i64::MIN);
                 let mut events_done = false;
                 let mut last_id = i64::MIN;
+                // Text columns are read as the bytes stored: an edit that leaves bytes that are
+                // not UTF-8 must show as tampering, naming the entry, not as a decode error.
+                type Page = Vec<(i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>)>;
                 loop {
-                    let page: Vec<(i64, i64, String, String, String, String, i64, i64, String, String, String)> =
-                        sqlx::query_as(
-                            "SELECT id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
-                        )
+                    let page: Page =
+                        sqlx::query_as(concat!(
+                            "SELECT id, at, ",
+                            $bytes!("case_id"), ", ", $bytes!("actor"), ", ", $bytes!("authority"), ", ", $bytes!("input"),
+                            ", seq_from, seq_to, ",
+                            $bytes!("events_hash"), ", ", $bytes!("prev_hash"), ", ", $bytes!("hash"),
+                            " FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+                        ))
                         .bind(last_id)
                         .bind(PAGE)
                         .fetch_all(&mut *tx)
@@ -1247,9 +1279,10 @@ macro_rules! backend {
                         let mut mine = Vec::new();
                         loop {
                             if pending.is_empty() && !events_done {
-                                let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-                                    "SELECT audit_id, case_id, seq, body FROM events WHERE (audit_id, case_id, seq) > ($1, $2, $3) ORDER BY audit_id, case_id, seq LIMIT $4",
-                                )
+                                let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(concat!(
+                                    "SELECT audit_id, ", $bytes!("case_id"), ", seq, ", $bytes!("body"),
+                                    " FROM events WHERE (audit_id, case_id, seq) > ($1, ", $text_param!("$2"), ", $3) ORDER BY audit_id, case_id, seq LIMIT $4",
+                                ))
                                 .bind(cursor.0)
                                 .bind(cursor.1.clone())
                                 .bind(cursor.2)
@@ -1289,9 +1322,10 @@ macro_rules! backend {
                 }
                 // Events after the last entry.
                 if pending.is_empty() && !events_done {
-                    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-                        "SELECT audit_id, case_id, seq, body FROM events WHERE (audit_id, case_id, seq) > ($1, $2, $3) ORDER BY audit_id, case_id, seq LIMIT 1",
-                    )
+                    let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(concat!(
+                        "SELECT audit_id, ", $bytes!("case_id"), ", seq, ", $bytes!("body"),
+                        " FROM events WHERE (audit_id, case_id, seq) > ($1, ", $text_param!("$2"), ", $3) ORDER BY audit_id, case_id, seq LIMIT 1",
+                    ))
                     .bind(cursor.0)
                     .bind(cursor.1.clone())
                     .bind(cursor.2)
@@ -1310,7 +1344,7 @@ macro_rules! backend {
                         format!("names audit entry {} which does not exist", e.audit_id),
                     ));
                 }
-                let cases: Vec<(String, i64)> = sqlx::query_as("SELECT case_id, version FROM cases ORDER BY case_id")
+                let cases: Vec<(Vec<u8>, i64)> = sqlx::query_as(concat!("SELECT ", $bytes!("case_id"), ", version FROM cases ORDER BY case_id"))
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.rollback().await?;
@@ -1336,6 +1370,8 @@ backend! {
     ids_in = "(SELECT value FROM json_each($4))";
     migrations_table = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
     foreign_tables = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+    bytes = sqlite_bytes;
+    text_param = sqlite_text_param;
 }
 
 backend! {
@@ -1354,4 +1390,6 @@ backend! {
     ids_in = "(SELECT jsonb_array_elements_text($4::jsonb)::BIGINT)";
     migrations_table = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
     foreign_tables = "SELECT 0::BIGINT";
+    bytes = pg_bytes;
+    text_param = pg_text_param;
 }

@@ -865,7 +865,8 @@ async fn audit_detects_every_edit(db: &TestDb) {
         &[],
     )
     .await;
-    expect_tamper(db, "event audit_id", None).await;
+    // The entry loses an event row that named it.
+    expect_tamper(db, "event audit_id", Some(target as u64)).await;
     db.exec(
         &format!("UPDATE events SET audit_id = $1 {ev}"),
         &[Bind::Int(target)],
@@ -961,7 +962,16 @@ async fn audit_detects_every_edit(db: &TestDb) {
         &[Bind::Text(b2.clone())],
     )
     .await;
-    expect_tamper(db, "events 2 and 3 swapped", None).await;
+    // The first entry covering either event no longer matches its events_hash.
+    let covering: i64 = db
+        .text(
+            "SELECT CAST(MIN(audit_id) AS TEXT) FROM events WHERE case_id = 'LS-1' AND seq IN (2, 3)",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    expect_tamper(db, "events 2 and 3 swapped", Some(covering as u64)).await;
     db.exec(
         "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 2",
         &[Bind::Text(b2)],
@@ -1515,4 +1525,66 @@ async fn postgres_read_only_refuses_a_database_without_the_schema() {
     .execute(&mut conn)
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_bytes_that_are_not_utf8_name_the_tampered_entry() {
+    let db = TestDb::sqlite().await;
+    history(&db.store).await;
+    db.store.verify(None).await.unwrap();
+    db.drop_guards().await;
+    let target: i64 = db
+        .text(
+            "SELECT CAST(audit_id AS TEXT) FROM events WHERE case_id = 'LS-1' AND seq = 3",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    let event = format!("WHERE seq = 3 AND audit_id = {target}");
+    let entry = "WHERE id = 4".to_owned();
+    let mut columns = vec![
+        ("events", "case_id", &event, target),
+        ("events", "body", &event, target),
+    ];
+    for col in [
+        "case_id",
+        "actor",
+        "authority",
+        "input",
+        "events_hash",
+        "prev_hash",
+        "hash",
+    ] {
+        columns.push(("audit", col, &entry, 4));
+    }
+    for (table, col, row, id) in columns {
+        let orig = db
+            .text(&format!("SELECT hex({col}) FROM {table} {row}"), &[])
+            .await;
+        // Byte 3 becomes 0xFF: still TEXT, no longer UTF-8.
+        let n = db
+            .exec(
+                &format!(
+                    "UPDATE {table} SET {col} = CAST(substr(CAST({col} AS BLOB), 1, 2) || x'ff' || substr(CAST({col} AS BLOB), 4) AS TEXT) {row}"
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(n, 1, "{table}.{col}");
+        let err = db.store.verify(None).await.unwrap_err();
+        assert_eq!(
+            tampered_entry(&err),
+            Some(id as u64),
+            "{table}.{col}: {err}"
+        );
+        assert!(!err.to_string().contains('\n'), "{err}");
+        db.exec(
+            &format!("UPDATE {table} SET {col} = CAST(X'{orig}' AS TEXT) {row}"),
+            &[],
+        )
+        .await;
+        db.store.verify(None).await.unwrap();
+    }
+    db.cleanup().await;
 }
