@@ -810,7 +810,16 @@ macro_rules! backend {
                 Ok(out)
             }
 
-            const OUTBOX_COLUMNS: &str = "key, case_id, repo, action, state, epoch, attempts, lease_owner, lease_until, next_attempt_at, held_reason, last_error";
+            /// A claimed row whose lease has lapsed reads as pending, with no owner or lease:
+            /// any claim takes it (and writes it back as pending first).
+            const OUTBOX_COLUMNS: &str = concat!(
+                "key, case_id, repo, action, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN 'pending' ELSE state END, ",
+                "epoch, attempts, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN NULL ELSE lease_owner END, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN NULL ELSE lease_until END, ",
+                "next_attempt_at, held_reason, last_error"
+            );
 
             fn outbox_entry(r: &<Db as sqlx::Database>::Row) -> Result<OutboxEntry, Error> {
                 let key: String = r.try_get(0)?;
@@ -876,15 +885,35 @@ macro_rules! backend {
                 let mut tx = write_pool.begin_with($begin_write).await?;
                 let now = db_now(&mut tx).await?;
                 let now_ts = parse_time(now, "database clock")?;
-                // Held publications whose case moved on are due again at once.
-                sqlx::query(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'held' AND next_attempt_at > $1 AND held_version < (SELECT c.version FROM cases c WHERE c.case_id = outbox.case_id)",
-                )
+                // Expired leases return their work to pending. The epoch moves on, so the
+                // worker whose lease lapsed is fenced off (its result is refused as stale) from
+                // now on, whether or not this claim takes the row. On PostgreSQL, rows another
+                // claimer has locked are skipped, not waited for (it is releasing them too).
+                // The repeated `state IN (…)` lets SQLite use the partial index.
+                sqlx::query(concat!(
+                    "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, updated_at = $1 ",
+                    "WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND next_attempt_at <= $1",
+                    $skip_locked,
+                    ")"
+                ))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                // Due: pending rows whose time came, held rows due for a re-check, claimed rows
-                // whose lease expired (their next_attempt_at is the lease's end).
+                // Held publications whose case moved on are due again at once (on PostgreSQL,
+                // skipping rows another claimer has locked: every claim runs this statement,
+                // and concurrent claimers must not queue behind each other on it).
+                sqlx::query(concat!(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'held' AND o.next_attempt_at > $1 ",
+                    "AND o.held_version < (SELECT c.version FROM cases c WHERE c.case_id = o.case_id)",
+                    $skip_locked,
+                    ")"
+                ))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Due: pending rows whose time came and held rows due for a re-check. (Claimed
+                // rows with an expired lease were made pending above; the list matches the
+                // partial index's.)
                 let candidates: Vec<(i64, String, String, bool, String)> = sqlx::query_as(concat!(
                     "SELECT id, key, case_id, is_publish, effect FROM outbox ",
                     "WHERE state IN ('pending', 'held', 'claimed') AND next_attempt_at <= $1 ",

@@ -349,9 +349,10 @@ async fn concurrent_claims_are_exclusive_per_epoch(db: &TestDb) {
 async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
     let store = &db.store;
     let case = opened(store, "LS-1").await;
-    let lease = Duration::from_millis(300);
+    opened(store, "LS-2").await;
+    let lease = Duration::from_millis(600);
     let n = store.outbox(None).await.unwrap().len();
-    assert!(n >= 1);
+    assert!(n >= 3, "the scenario needs three effects, found {n}");
     let a = store.claim("a", lease, 10).await.unwrap();
     assert_eq!(a.len(), n, "every requested effect");
     assert!(a.iter().all(|c| c.epoch == 1 && c.attempts == 1));
@@ -359,13 +360,88 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         store.claim("b", lease, 10).await.unwrap().is_empty(),
         "leased"
     );
+    let raw = |key: String| async move {
+        db.text(
+            "SELECT state || '/' || COALESCE(lease_owner, '-') || '/' || CAST(epoch AS TEXT) FROM outbox WHERE key = $1",
+            &[Bind::Text(key)],
+        )
+        .await
+    };
 
-    // A heartbeat keeps the lease; after it lapses the work returns with a new epoch.
-    store.renew(&a[0].effect.key, 1, lease).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let b = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
-    assert_eq!(b.len(), n);
-    assert!(b.iter().all(|c| c.epoch == 2 && c.attempts == 2));
+    // A heartbeat extends a[0]'s lease past the first lease's end.
+    let renewed = store
+        .renew(&a[0].effect.key, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(renewed > a[0].lease_until, "{renewed:?}");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+
+    // The other leases lapsed: they read as pending with no owner at once, while the rows wait
+    // for the next claim to write them back.
+    let lapsed = store.outbox_entry(&a[1].effect.key).await.unwrap().unwrap();
+    assert_eq!(
+        (lapsed.state, lapsed.lease_owner, lapsed.lease_until),
+        (OutboxState::Pending, None, None)
+    );
+    assert_eq!(raw(a[1].effect.key.clone()).await, "claimed/a/1");
+    let kept = store.outbox_entry(&a[0].effect.key).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.state, kept.lease_owner.as_deref()),
+        (OutboxState::Claimed, Some("a"))
+    );
+
+    // A claim of one effect returns every lapsed lease's work to pending: owner cleared, and
+    // the epoch moved on, so the worker whose lease lapsed is fenced off.
+    let b = store.claim("b", Duration::from_secs(60), 1).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_ne!(b[0].effect.key, a[0].effect.key, "the renewed lease holds");
+    assert_eq!((b[0].epoch, b[0].attempts), (3, 2), "1, 2 at expiry, 3 now");
+    let mut back = 0;
+    for c in &a[1..] {
+        if c.effect.key == b[0].effect.key {
+            continue;
+        }
+        assert_eq!(
+            raw(c.effect.key.clone()).await,
+            "pending/-/2",
+            "{}",
+            c.effect.key
+        );
+        let err = store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StaleEpoch {
+                    held: 1,
+                    current: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        back += 1;
+    }
+    assert_eq!(back, n - 2);
+    // The renewed lease still holds well past the first lease's end: nobody else gets a[0].
+    let rest = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(rest.len(), n - 2);
+    assert!(rest.iter().all(|c| c.effect.key != a[0].effect.key));
+    assert_eq!(raw(a[0].effect.key.clone()).await, "claimed/a/1");
+
+    // Once the renewed lease lapses too, a[0] goes to the next claim, with a new epoch.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let late = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].effect.key, a[0].effect.key);
+    assert_eq!((late[0].epoch, late[0].attempts), (3, 2));
+    let b: Vec<_> = late;
 
     // The first worker's results are fenced off: nothing is written.
     let c0 = &a[0];
@@ -382,7 +458,7 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
             err,
             Error::StaleEpoch {
                 held: 1,
-                current: 2,
+                current: 3,
                 ..
             }
         ),
@@ -1586,5 +1662,108 @@ async fn sqlite_bytes_that_are_not_utf8_name_the_tampered_entry() {
         .await;
         db.store.verify(None).await.unwrap();
     }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claims_skip_rows_another_claimer_has_locked() {
+    use sqlx::Connection as _;
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL suite");
+        return;
+    };
+    let store = &db.store;
+    let id = cid("LS-1");
+    to_release(store).await;
+    let publish_key = store
+        .outbox(Some(&id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "publish")
+        .unwrap()
+        .key;
+    // Another case's drafts, to be claimed under a lease that lapses.
+    opened(store, "LS-2").await;
+    store
+        .handle(
+            &id,
+            &user("alice"),
+            Input::Command(Command::RevokeFix {
+                repo: r("org/plugin"),
+                reason: "incomplete".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let first = store
+        .claim("w", Duration::from_millis(200), 100)
+        .await
+        .unwrap();
+    let lapsing: Vec<String> = first
+        .iter()
+        .filter(|c| c.effect.case == cid("LS-2"))
+        .map(|c| c.effect.key.clone())
+        .collect();
+    assert!(lapsing.len() >= 2, "{lapsing:?}");
+    assert_eq!(
+        store
+            .outbox_entry(&publish_key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        OutboxState::Held
+    );
+    // The case moves on, so the next claim releases the held publication; the leases lapse.
+    store
+        .handle(&id, &user("alice"), released("org/plugin", "plugin"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // Another transaction holds the held row and a lapsed one, as a concurrent claimer does
+    // while it releases them.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    let locked: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE key = $1 OR key = $2 FOR UPDATE")
+            .bind(&publish_key)
+            .bind(&lapsing[0])
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(locked.len(), 2);
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.claim("v", Duration::from_secs(60), 100),
+    )
+    .await
+    .expect("a claim waited for rows another transaction holds")
+    .unwrap();
+    let keys: BTreeSet<String> = got.into_iter().map(|c| c.effect.key).collect();
+    assert!(
+        !keys.contains(&publish_key) && !keys.contains(&lapsing[0]),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&lapsing[1]),
+        "the unlocked lapsed lease was taken: {keys:?}"
+    );
+    tx.rollback().await.unwrap();
+    locker.close().await.unwrap();
+
+    // Once free, the rows go to the next claim.
+    let keys: BTreeSet<String> = store
+        .claim("v", Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.effect.key)
+        .collect();
+    assert!(
+        keys.contains(&publish_key) && keys.contains(&lapsing[0]),
+        "{keys:?}"
+    );
     db.cleanup().await;
 }
