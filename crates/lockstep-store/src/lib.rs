@@ -470,23 +470,38 @@ impl Store {
         let now = self.now().await?;
         let input = serde_json::json!({ "input": "open_case", "open_case": &open });
         let (_, decision) = Case::open(principal, open, now)?;
-        self.create_case(&decision, &input).await
+        self.create_case_at(&decision, &to_json(&input)?, now.millis())
+            .await
     }
 
     /// Commits the decision that opened a case (from [`Case::open`]): its events, outbox rows
     /// and audit entry, atomically. `input` is what the audit trail records as the command.
     /// A case with the same id → [`Error::DuplicateCase`].
+    ///
+    /// The audit entry's time, the case row's `updated_at` and the outbox rows' times are the
+    /// database clock's, as for every other commit; the events keep the time the decision was
+    /// taken at.
     pub async fn create_case(
         &self,
         decision: &Decision,
         input: &(impl Serialize + ?Sized),
     ) -> Result<Committed, Error> {
+        let input = to_json(input)?;
+        let at = self.now().await?.millis();
+        self.create_case_at(decision, &input, at).await
+    }
+
+    async fn create_case_at(
+        &self,
+        decision: &Decision,
+        input: &str,
+        at: i64,
+    ) -> Result<Committed, Error> {
         let case = Case::replay(&decision.events).map_err(|e| Error::InvalidDecision {
             case: opened_id(decision).map_or_else(|| "(none)".to_owned(), |c| c.to_string()),
             why: e.to_string(),
         })?;
-        let at = decision.events.first().map_or(0, |e| e.at.millis());
-        let plan = plan(None, &case, decision, &to_json(input)?, at, None)?;
+        let plan = plan(None, &case, decision, input, at, None)?;
         let written = dispatch!(self, |w, _r| be::commit(w, &self.inner.cache, &plan)
             .await?);
         let Written::Committed {

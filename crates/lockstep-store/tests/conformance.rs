@@ -60,6 +60,7 @@ conformance!(
     inconsistent_schemas_are_refused,
     read_only_open_neither_creates_nor_migrates,
     corrupt_rows_are_errors_not_panics,
+    create_case_takes_the_database_time,
 );
 
 fn automation_authority() -> Authority {
@@ -1433,6 +1434,37 @@ async fn read_only_open_neither_creates_nor_migrates(db: &TestDb) {
     let ro = Store::open_read_only(&db.url).await.unwrap();
     ro.verify(None).await.unwrap();
     ro.close().await;
+}
+
+async fn create_case_takes_the_database_time(db: &TestDb) {
+    let store = &db.store;
+    // A decision taken at a time of the caller's choosing: a day ahead.
+    let then = Timestamp::from_millis(store.now().await.unwrap().millis() + 86_400_000).unwrap();
+    let (_, decision) = Case::open(&user("alice"), open_case("LS-1"), then).unwrap();
+    let before = store.now().await.unwrap();
+    let c = store.create_case(&decision, "imported").await.unwrap();
+    let after = store.now().await.unwrap();
+    assert_eq!(
+        c.case.opened_at, then,
+        "the events keep the decision's time"
+    );
+    let at: i64 = db
+        .text("SELECT CAST(at AS TEXT) FROM audit WHERE id = 1", &[])
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        (before.millis()..=after.millis()).contains(&at),
+        "the audit time {at} is the database's, not the caller's {}",
+        then.millis()
+    );
+    let listed = &store.list_cases().await.unwrap()[0];
+    assert!((before..=after).contains(&listed.updated_at), "{listed:?}");
+    // Its effects are due at the database's time, not the caller's.
+    let claims = store.claim("w", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(claims.len(), c.effects_inserted as usize);
+    assert!(!claims.is_empty());
+    store.verify(None).await.unwrap();
 }
 
 // ----- SQLite-only: files --------------------------------------------------------------------
