@@ -449,10 +449,18 @@ pub fn verifier_key(key: &VerifyingKey) -> String {
     )
 }
 
-/// Parses a verifier key string made by [`verifier_key`].
+/// Parses a verifier key string made by [`verifier_key`]: `lockstep+<hash>+<key>` as
+/// `lockstep audit checkpoint` prints it, also as written in a checkpoint's key line
+/// (`key lockstep+…`) or in a key file's comment line (`# lockstep+…`).
 pub fn parse_verifier_key(s: &str) -> Result<VerifyingKey, Error> {
     let bad = |why: &str| Error::Checkpoint(format!("verifier key {s:?}: {why}"));
-    let mut parts = s.trim().splitn(3, '+');
+    let t = s.trim();
+    let t = t
+        .strip_prefix("key ")
+        .or_else(|| t.strip_prefix('#'))
+        .unwrap_or(t)
+        .trim();
+    let mut parts = t.splitn(3, '+');
     let (Some(name), Some(hash), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected name+hash+key"));
     };
@@ -699,6 +707,20 @@ mod tests {
         let edited = text.replacen("\n42\n", "\n43\n", 1);
         assert!(Checkpoint::parse(&edited).is_err());
         assert_eq!(parse_verifier_key(&verifier_key(&cp.key)).unwrap(), cp.key);
+        // As the checkpoint writes it, and as the key file's comment line has it.
+        let line = text.lines().find(|l| l.starts_with("key ")).unwrap();
+        assert_eq!(parse_verifier_key(line).unwrap(), cp.key);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let k = generate_key_file(&p).unwrap();
+        let comment = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("# lockstep+"))
+            .unwrap()
+            .to_owned();
+        assert_eq!(parse_verifier_key(&comment).unwrap(), k.verifying_key());
+        assert!(parse_verifier_key("key lockstep+00000000+AAAA").is_err());
     }
 
     #[test]
