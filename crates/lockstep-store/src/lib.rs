@@ -849,3 +849,73 @@ fn opened_id(decision: &Decision) -> Option<CaseId> {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The durability settings the store promises, read back from the connections it uses.
+    #[tokio::test]
+    async fn sqlite_connections_run_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let opts = StoreOptions {
+            busy_timeout: Duration::from_millis(4321),
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(&url, opts).await.unwrap();
+        let Backend::Sqlite { write, read, .. } = &store.inner.backend else {
+            panic!("not sqlite");
+        };
+        assert_eq!(write.options().get_max_connections(), 1, "one writer");
+        for (name, pool) in [("write", write), ("read", read)] {
+            let mut conn = pool.acquire().await.unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(synchronous, 2, "{name}: synchronous = FULL");
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal", "{name}");
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(busy, 4321, "{name}: busy_timeout");
+        }
+        store.close().await;
+    }
+
+    /// The two migration folders must describe the same schema versions: a version missing
+    /// on one backend would leave its databases behind.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let list = |m: &Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert!(!list(&SQLITE_MIGRATIONS).is_empty());
+        assert_eq!(list(&SQLITE_MIGRATIONS), list(&POSTGRES_MIGRATIONS));
+        let files = |dir: &str| -> Vec<String> {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations")
+                .join(dir);
+            let mut names: Vec<String> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(files("sqlite"), files("postgres"), "the same file names");
+        assert_eq!(
+            schema_version(),
+            POSTGRES_MIGRATIONS.iter().map(|m| m.version).max().unwrap()
+        );
+    }
+}

@@ -337,14 +337,51 @@ async fn concurrent_claims_are_exclusive_per_epoch(db: &TestDb) {
             .unwrap()
             .is_empty()
     );
-    // Re-deriving the same effects inserts nothing (unique on the key).
-    let entry = store
+    // An effect requested again under a key the outbox holds inserts nothing (unique on the
+    // key): the claimed row keeps its case, action, state and epoch. (The core refuses a key
+    // twice within a case, so the repeat comes from another case's log.)
+    let before = store
         .outbox_entry("LS-1/org/core/1/bulk-0")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(entry.state, OutboxState::Claimed);
-    assert_eq!(entry.epoch, 1);
+    assert_eq!((before.state, before.epoch), (OutboxState::Claimed, 1));
+    let mut other = opened(store, "LS-2").await;
+    let rows = store.outbox(None).await.unwrap().len();
+    let e = Event {
+        seq: other.version + 1,
+        at: other.last_at,
+        by: Actor::Automation,
+        kind: EventKind::EffectRequested {
+            effect: Effect {
+                key: "LS-1/org/core/1/bulk-0".into(),
+                case: other.id.clone(),
+                repo: r("org/extra"),
+                action: Action::CloseDraft { ghsa: ghsa.clone() },
+            },
+        },
+    };
+    let expected = other.version;
+    other.apply(&e).unwrap();
+    let d = Decision {
+        events: vec![e],
+        authority: automation_authority(),
+    };
+    let c = store
+        .append(&other.id, expected, &d, "repeat")
+        .await
+        .unwrap();
+    assert_eq!(c.effects_inserted, 0, "nothing inserted");
+    assert_eq!(c.case.version, expected + 1, "the event itself is recorded");
+    assert_eq!(store.outbox(None).await.unwrap().len(), rows);
+    let after = store
+        .outbox_entry("LS-1/org/core/1/bulk-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before, "the existing row is untouched");
+    assert_eq!(after.case, cid("LS-1"));
+    assert_eq!(after.action, "request-cve");
 }
 
 async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
