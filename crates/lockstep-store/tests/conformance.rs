@@ -388,7 +388,7 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
     let store = &db.store;
     let case = opened(store, "LS-1").await;
     opened(store, "LS-2").await;
-    let lease = Duration::from_millis(600);
+    let lease = Duration::from_millis(1000);
     let n = store.outbox(None).await.unwrap().len();
     assert!(n >= 3, "the scenario needs three effects, found {n}");
     let a = store.claim("a", lease, 10).await.unwrap();
@@ -406,13 +406,14 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         .await
     };
 
-    // A heartbeat extends a[0]'s lease past the first lease's end.
+    // A heartbeat extends a[0]'s lease well past the first lease's end (with a margin for a
+    // loaded machine: everything up to the check below must happen within it).
     let renewed = store
-        .renew(&a[0].effect.key, 1, Duration::from_secs(2))
+        .renew(&a[0].effect.key, 1, Duration::from_secs(5))
         .await
         .unwrap();
     assert!(renewed > a[0].lease_until, "{renewed:?}");
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
 
     // The other leases lapsed: they read as pending with no owner at once, while the rows wait
     // for the next claim to write them back.
@@ -474,7 +475,11 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
     assert_eq!(raw(a[0].effect.key.clone()).await, "claimed/a/1");
 
     // Once the renewed lease lapses too, a[0] goes to the next claim, with a new epoch.
-    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let left = renewed.millis() - store.now().await.unwrap().millis();
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(left).unwrap_or(0) + 300,
+    ))
+    .await;
     let late = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].effect.key, a[0].effect.key);
