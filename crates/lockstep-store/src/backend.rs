@@ -412,6 +412,7 @@ macro_rules! backend {
         foreign_tables = $foreign_tables:literal;
         bytes = $bytes:ident;
         text_param = $text_param:ident;
+        notify = $notify:literal;
     ) => {
         pub(crate) mod $m {
             use std::collections::{HashMap, VecDeque};
@@ -724,11 +725,22 @@ macro_rules! backend {
                     .await?
                     .rows_affected();
                 }
+                notify(&mut *conn, &plan.case_id).await?;
                 Ok(Written::Committed {
                     audit_id: row.id,
                     effects_inserted,
                     head: row.hash,
                 })
+            }
+
+            /// Tells subscribers (PostgreSQL `LISTEN lockstep_changes`) that the case's events
+            /// or outbox rows changed; delivered when the transaction commits. SQLite's
+            /// subscribers watch `PRAGMA data_version` instead, so this is a no-op there.
+            async fn notify(conn: &mut Conn, case_id: &str) -> Result<(), Error> {
+                if !$notify.is_empty() {
+                    sqlx::query($notify).bind(case_id).execute(&mut *conn).await?;
+                }
+                Ok(())
             }
 
             /// Writes a plan in its own transaction.
@@ -885,32 +897,36 @@ macro_rules! backend {
                 let mut tx = write_pool.begin_with($begin_write).await?;
                 let now = db_now(&mut tx).await?;
                 let now_ts = parse_time(now, "database clock")?;
+                // Cases whose outbox rows this claim changes (PostgreSQL notifies them).
+                let mut touched: Vec<String> = Vec::new();
                 // Expired leases return their work to pending. The epoch moves on, so the
                 // worker whose lease lapsed is fenced off (its result is refused as stale) from
                 // now on, whether or not this claim takes the row. On PostgreSQL, rows another
                 // claimer has locked are skipped, not waited for (it is releasing them too).
                 // The repeated `state IN (…)` lets SQLite use the partial index.
-                sqlx::query(concat!(
+                let released: Vec<String> = sqlx::query_scalar(concat!(
                     "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, updated_at = $1 ",
                     "WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND next_attempt_at <= $1",
                     $skip_locked,
-                    ")"
+                    ") RETURNING case_id"
                 ))
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                touched.extend(released);
                 // Held publications whose case moved on are due again at once (on PostgreSQL,
                 // skipping rows another claimer has locked: every claim runs this statement,
                 // and concurrent claimers must not queue behind each other on it).
-                sqlx::query(concat!(
+                let due_again: Vec<String> = sqlx::query_scalar(concat!(
                     "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'held' AND o.next_attempt_at > $1 ",
                     "AND o.held_version < (SELECT c.version FROM cases c WHERE c.case_id = o.case_id)",
                     $skip_locked,
-                    ")"
+                    ") RETURNING case_id"
                 ))
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                touched.extend(due_again);
                 // Due: pending rows whose time came and held rows due for a re-check. (Claimed
                 // rows with an expired lease were made pending above; the list matches the
                 // partial index's.)
@@ -928,6 +944,8 @@ macro_rules! backend {
                 let mut effects: HashMap<i64, Effect> = HashMap::with_capacity(candidates.len());
                 let mut folded: HashMap<String, Result<(Case, i64), String>> = HashMap::new();
                 for (id, key, case_id, is_publish, body) in candidates {
+                    // Every candidate changes: failed, held, or claimed.
+                    touched.push(case_id.clone());
                     let effect: Effect = match serde_json::from_str(&body) {
                         Ok(e) => e,
                         Err(err) => {
@@ -1026,6 +1044,11 @@ macro_rules! backend {
                             ));
                         }
                     }
+                }
+                touched.sort();
+                touched.dedup();
+                for case_id in &touched {
+                    notify(&mut tx, case_id).await?;
                 }
                 tx.commit().await?;
                 claims.sort_by_key(|(id, _)| *id);
@@ -1164,6 +1187,7 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                notify(&mut tx, &case_id).await?;
                 fail::fail_point!("record.before_commit");
                 tx.commit().await?;
                 match &committed {
@@ -1401,6 +1425,7 @@ backend! {
     foreign_tables = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
     bytes = sqlite_bytes;
     text_param = sqlite_text_param;
+    notify = "";
 }
 
 backend! {
@@ -1421,4 +1446,5 @@ backend! {
     foreign_tables = "SELECT 0::BIGINT";
     bytes = pg_bytes;
     text_param = pg_text_param;
+    notify = "SELECT pg_notify('lockstep_changes', $1)";
 }

@@ -101,6 +101,13 @@ pub enum Error {
         /// The file.
         path: String,
     },
+    /// Change notifications ([`Store::subscribe`](crate::Store::subscribe)) are unavailable
+    /// or stopped.
+    #[error("change notifications: {why}")]
+    Changes {
+        /// Why.
+        why: String,
+    },
     /// The URL is not one the store understands.
     #[error("unsupported database URL {url:?}: expected sqlite://PATH or postgres://...")]
     UnsupportedUrl {

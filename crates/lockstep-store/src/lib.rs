@@ -4,6 +4,7 @@
 
 mod audit;
 mod backend;
+mod changes;
 mod error;
 mod types;
 
@@ -27,6 +28,7 @@ pub use audit::{
     CHECKPOINT_ORIGIN, Checkpoint, CheckpointInfo, KEY_NAME, VerifyFailure, VerifyReport,
     generate_key_file, load_key_file, parse_verifier_key, verifier_key,
 };
+pub use changes::Changes;
 pub use ed25519_dalek::{SigningKey as AuditSigningKey, VerifyingKey as AuditVerifyingKey};
 pub use error::Error;
 pub use types::{
@@ -64,6 +66,8 @@ enum Backend {
     Sqlite {
         write: SqlitePool,
         read: SqlitePool,
+        /// An in-memory database: nothing outside this pool to watch for changes.
+        in_memory: bool,
     },
     Postgres(PgPool),
 }
@@ -94,7 +98,7 @@ impl std::fmt::Debug for Store {
 macro_rules! dispatch {
     ($store:expr, |$w:ident, $r:ident| $body:expr) => {
         match &$store.inner.backend {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { write, read, .. } => {
                 #[allow(unused_variables)]
                 let ($w, $r) = (write, read);
                 #[allow(unused_imports)]
@@ -402,6 +406,7 @@ impl Store {
             return Ok(Backend::Sqlite {
                 write: read.clone(),
                 read,
+                in_memory,
             });
         }
         let options = base
@@ -428,7 +433,11 @@ impl Store {
                 .await
                 .map_err(|e| sqlite_error(&shown, e))?
         };
-        Ok(Backend::Sqlite { write, read })
+        Ok(Backend::Sqlite {
+            write,
+            read,
+            in_memory,
+        })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -439,10 +448,35 @@ impl Store {
         }
     }
 
+    /// Subscribes to commits made by anyone to this database (this process or another):
+    /// [`Changes::changed`] resolves after each. PostgreSQL: `LISTEN lockstep_changes` on a
+    /// connection of its own (every commit that appends events or changes the outbox runs
+    /// `pg_notify`). SQLite: `PRAGMA data_version` polled every
+    /// [`StoreOptions::change_poll`] on a connection of its own that never writes; not
+    /// available for an in-memory database.
+    pub async fn subscribe(&self) -> Result<Changes, Error> {
+        match &self.inner.backend {
+            Backend::Sqlite {
+                in_memory: true, ..
+            } => Err(Error::Changes {
+                why: "an in-memory SQLite database has no other connections to watch".into(),
+            }),
+            // A connection of its own, like the read pool's; it never writes.
+            Backend::Sqlite { read, .. } => {
+                changes::sqlite(
+                    (*read.connect_options()).clone(),
+                    self.inner.opts.change_poll,
+                )
+                .await
+            }
+            Backend::Postgres(pool) => changes::postgres(pool).await,
+        }
+    }
+
     /// Closes the pools.
     pub async fn close(&self) {
         match &self.inner.backend {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }

@@ -61,6 +61,7 @@ conformance!(
     read_only_open_neither_creates_nor_migrates,
     corrupt_rows_are_errors_not_panics,
     create_case_takes_the_database_time,
+    commits_by_another_handle_wake_a_subscriber,
 );
 
 fn automation_authority() -> Authority {
@@ -1507,6 +1508,89 @@ async fn create_case_takes_the_database_time(db: &TestDb) {
     assert_eq!(claims.len(), c.effects_inserted as usize);
     assert!(!claims.is_empty());
     store.verify(None).await.unwrap();
+}
+
+async fn commits_by_another_handle_wake_a_subscriber(db: &TestDb) {
+    // A second handle with pools of its own, as another process would have.
+    let other = Store::open(&db.url).await.unwrap();
+    let mut changes = db.store.subscribe().await.unwrap();
+    let quiet = Duration::from_millis(1000);
+    let bound = Duration::from_secs(5);
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "woke with nothing committed"
+    );
+
+    // A commit (events, outbox rows, an audit entry) by the other handle.
+    other
+        .open_case(&user("alice"), open_case("LS-1"))
+        .await
+        .unwrap();
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a commit by another handle wakes the subscriber")
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "one commit wakes it once"
+    );
+
+    // A claim only changes outbox rows.
+    assert_eq!(
+        other
+            .claim("w", Duration::from_secs(60), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a claim wakes the subscriber")
+        .unwrap();
+
+    // Commits made while nobody waits are not lost; several wake it once.
+    for i in 0..3 {
+        other
+            .handle(
+                &cid("LS-1"),
+                &user("bob"),
+                assess("org/core", Verdict::Investigating, &format!("step {i}")),
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(quiet).await;
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("commits made before the call wake it")
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "coalesced"
+    );
+
+    // The subscriber's own process counts too.
+    db.store
+        .handle(
+            &cid("LS-1"),
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "mine"),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a commit by the subscriber's own store wakes it")
+        .unwrap();
+    drop(changes);
+    other.close().await;
 }
 
 // ----- SQLite-only: files --------------------------------------------------------------------
