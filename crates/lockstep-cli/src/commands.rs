@@ -675,8 +675,10 @@ pub(crate) enum AuditCmd {
         /// A checkpoint written by `lockstep audit checkpoint`.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// Only accept a checkpoint signed by this verifier key (as printed with the checkpoint).
-        #[arg(long)]
+        /// Only accept a checkpoint signed by this verifier key: `lockstep+<hash>+<key>`, as
+        /// `audit checkpoint` prints it (or its checkpoint's `key …` line). Without it, the key
+        /// the checkpoint names is trusted, with a warning.
+        #[arg(long, requires = "checkpoint")]
         trusted_key: Option<String>,
     },
     /// Writes a signed checkpoint (entries, head hash) to stdout, to keep outside the database.
@@ -705,6 +707,13 @@ pub(crate) async fn audit(store: &Store, cmd: AuditCmd) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let report = store.verify(checkpoint.as_ref()).await?;
+            if let (Some(c), None) = (&checkpoint, &trusted_key) {
+                // Whoever can rewrite the database and the checkpoint can sign a new one.
+                eprintln!(
+                    "warning: the checkpoint was checked against the key it names itself ({}); pin your key with --trusted-key",
+                    lockstep_store::verifier_key(&c.key)
+                );
+            }
             println!(
                 "audit ok: {} entries, {} events in {} cases; head {}{}",
                 report.entries,

@@ -259,7 +259,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Audit { command } => {
             let settings = config::Settings::load(config)?;
             runtime()?.block_on(async {
-                let store = lockstep_store::Store::open(&settings.database_url).await?;
+                // Read-only: never creates, migrates or writes the database it audits.
+                let store = lockstep_store::Store::open_read_only(&settings.database_url).await?;
                 commands::audit(&store, command).await
             })
         }

@@ -24,25 +24,26 @@ fn put_int(h: &mut Sha256, v: i64) {
     h.update(v.to_be_bytes());
 }
 
-fn put_str(h: &mut Sha256, s: &str) {
+fn put_str(h: &mut Sha256, s: &[u8]) {
     // usize -> u64 is lossless on every supported target.
     h.update((s.len() as u64).to_be_bytes());
-    h.update(s.as_bytes());
+    h.update(s);
 }
 
-/// One event row as stored.
+/// One event row as read by the verifier: the text columns as the exact bytes stored (a
+/// tampered row may hold bytes that are not UTF-8).
 #[derive(Debug, Clone)]
 pub(crate) struct EventRow {
     pub(crate) audit_id: i64,
-    pub(crate) case_id: String,
+    pub(crate) case_id: Vec<u8>,
     pub(crate) seq: i64,
-    pub(crate) body: String,
+    pub(crate) body: Vec<u8>,
 }
 
 /// `events_hash = SHA-256("lockstep-audit-events-v1\0" ‖ i64(n) ‖ for each event in seq order:
 /// str(case_id) ‖ i64(seq) ‖ str(body))`.
 pub(crate) fn events_hash<'a>(
-    events: impl ExactSizeIterator<Item = (&'a str, i64, &'a str)>,
+    events: impl ExactSizeIterator<Item = (&'a [u8], i64, &'a [u8])>,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(EVENTS_DOMAIN);
@@ -55,39 +56,46 @@ pub(crate) fn events_hash<'a>(
     h.finalize().into()
 }
 
-/// One audit entry as stored.
+/// One audit entry as stored. The writer holds its text columns as `String`s; the verifier
+/// reads them as the exact bytes stored (`Vec<u8>`), which a tampered row may not hold as
+/// UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AuditRow {
+pub(crate) struct AuditRow<T = String> {
     pub(crate) id: i64,
     pub(crate) at: i64,
-    pub(crate) case_id: String,
-    pub(crate) actor: String,
-    pub(crate) authority: String,
-    pub(crate) input: String,
+    pub(crate) case_id: T,
+    pub(crate) actor: T,
+    pub(crate) authority: T,
+    pub(crate) input: T,
     pub(crate) seq_from: i64,
     pub(crate) seq_to: i64,
-    pub(crate) events_hash: String,
-    pub(crate) prev_hash: String,
-    pub(crate) hash: String,
+    pub(crate) events_hash: T,
+    pub(crate) prev_hash: T,
+    pub(crate) hash: T,
 }
 
 /// `hash = SHA-256("lockstep-audit-entry-v1\0" ‖ i64(id) ‖ prev_hash[32] ‖ i64(at) ‖
 /// str(case_id) ‖ str(actor) ‖ str(authority) ‖ str(input) ‖ i64(seq_from) ‖ i64(seq_to) ‖
 /// str(events_hash_hex))`.
-pub(crate) fn entry_hash(prev: &[u8; 32], row: &AuditRow) -> [u8; 32] {
+pub(crate) fn entry_hash<T: AsRef<[u8]>>(prev: &[u8; 32], row: &AuditRow<T>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(ENTRY_DOMAIN);
     put_int(&mut h, row.id);
     h.update(prev);
     put_int(&mut h, row.at);
-    put_str(&mut h, &row.case_id);
-    put_str(&mut h, &row.actor);
-    put_str(&mut h, &row.authority);
-    put_str(&mut h, &row.input);
+    put_str(&mut h, row.case_id.as_ref());
+    put_str(&mut h, row.actor.as_ref());
+    put_str(&mut h, row.authority.as_ref());
+    put_str(&mut h, row.input.as_ref());
     put_int(&mut h, row.seq_from);
     put_int(&mut h, row.seq_to);
-    put_str(&mut h, &row.events_hash);
+    put_str(&mut h, row.events_hash.as_ref());
     h.finalize().into()
+}
+
+/// Bytes shown in a message (invalid UTF-8 replaced).
+fn shown(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 pub(crate) fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
@@ -150,7 +158,7 @@ impl VerifyFailure {
 
     pub(crate) fn event(row: &EventRow, problem: impl Into<String>) -> Error {
         Error::Tampered(Self::Event {
-            case: row.case_id.clone(),
+            case: shown(&row.case_id).into_owned(),
             seq: row.seq,
             problem: problem.into(),
         })
@@ -177,7 +185,7 @@ pub struct VerifyReport {
 pub(crate) struct Verifier<'c> {
     expected_id: i64,
     prev: [u8; 32],
-    case_seq: HashMap<String, i64>,
+    case_seq: HashMap<Vec<u8>, i64>,
     events: u64,
     checkpoint: Option<&'c Checkpoint>,
 }
@@ -194,7 +202,7 @@ impl<'c> Verifier<'c> {
     }
 
     /// Checks that `a` is the next entry (no entry missing, none out of order).
-    pub(crate) fn position(&self, a: &AuditRow) -> Result<(), Error> {
+    pub(crate) fn position(&self, a: &AuditRow<Vec<u8>>) -> Result<(), Error> {
         let id = self.expected_id;
         if a.id > id {
             return Err(VerifyFailure::entry(
@@ -212,7 +220,11 @@ impl<'c> Verifier<'c> {
     }
 
     /// Checks one entry against the chain so far and the events that name it.
-    pub(crate) fn entry(&mut self, a: &AuditRow, events: &[EventRow]) -> Result<(), Error> {
+    pub(crate) fn entry(
+        &mut self,
+        a: &AuditRow<Vec<u8>>,
+        events: &[EventRow],
+    ) -> Result<(), Error> {
         let id = self.expected_id;
         if a.id > id {
             return Err(VerifyFailure::entry(
@@ -226,20 +238,21 @@ impl<'c> Verifier<'c> {
         if a.id < id {
             return Err(VerifyFailure::entry(a.id, "out of order or repeated"));
         }
-        if a.prev_hash != hex::encode(self.prev) {
+        if a.prev_hash != hex::encode(self.prev).as_bytes() {
             return Err(VerifyFailure::entry(
                 id,
                 "prev_hash does not match the previous entry's hash: the chain is broken (entries edited, deleted or reordered)",
             ));
         }
         // The events this entry committed: exactly its case's seq_from..=seq_to.
+        let case = shown(&a.case_id);
         let last = self.case_seq.get(&a.case_id).copied().unwrap_or(0);
         if a.seq_from != last + 1 {
             return Err(VerifyFailure::entry(
                 id,
                 format!(
-                    "covers {}#{}..={} but the case's previous entry ended at #{last}",
-                    a.case_id, a.seq_from, a.seq_to
+                    "covers {case}#{}..={} but the case's previous entry ended at #{last}",
+                    a.seq_from, a.seq_to
                 ),
             ));
         }
@@ -248,8 +261,7 @@ impl<'c> Verifier<'c> {
             return Err(VerifyFailure::entry(
                 id,
                 format!(
-                    "covers {}#{}..={} but {} event rows name it (event rows deleted, added or moved)",
-                    a.case_id,
+                    "covers {case}#{}..={} but {} event rows name it (event rows deleted, added or moved)",
                     a.seq_from,
                     a.seq_to,
                     events.len()
@@ -262,8 +274,9 @@ impl<'c> Verifier<'c> {
                 return Err(VerifyFailure::entry(
                     id,
                     format!(
-                        "expected event {}#{want}, found row {}#{} (an event row's case_id or seq was changed)",
-                        a.case_id, e.case_id, e.seq
+                        "expected event {case}#{want}, found row {}#{} (an event row's case_id or seq was changed)",
+                        shown(&e.case_id),
+                        e.seq
                     ),
                 ));
             }
@@ -271,19 +284,19 @@ impl<'c> Verifier<'c> {
         let computed = events_hash(
             events
                 .iter()
-                .map(|e| (e.case_id.as_str(), e.seq, e.body.as_str())),
+                .map(|e| (e.case_id.as_slice(), e.seq, e.body.as_slice())),
         );
-        if a.events_hash != hex::encode(computed) {
+        if a.events_hash != hex::encode(computed).as_bytes() {
             return Err(VerifyFailure::entry(
                 id,
                 format!(
-                    "events_hash does not match event rows {}#{}..={}: an event row or the entry was changed",
-                    a.case_id, a.seq_from, a.seq_to
+                    "events_hash does not match event rows {case}#{}..={}: an event row or the entry was changed",
+                    a.seq_from, a.seq_to
                 ),
             ));
         }
         let hash = entry_hash(&self.prev, a);
-        if a.hash != hex::encode(hash) {
+        if a.hash != hex::encode(hash).as_bytes() {
             return Err(VerifyFailure::entry(
                 id,
                 "hash does not match the entry's contents: the entry was changed",
@@ -291,7 +304,7 @@ impl<'c> Verifier<'c> {
         }
         // The hashes match; the bodies must still decode (a bug, not tampering, if they don't).
         for e in events {
-            match serde_json::from_str::<Event>(&e.body) {
+            match serde_json::from_slice::<Event>(&e.body) {
                 Ok(ev) if i64::try_from(ev.seq).ok() == Some(e.seq) => {}
                 Ok(ev) => {
                     return Err(VerifyFailure::event(
@@ -331,7 +344,7 @@ impl<'c> Verifier<'c> {
     }
 
     /// Checks the end of the trail: the checkpoint's size and the case rows.
-    pub(crate) fn finish(self, cases: &[(String, i64)]) -> Result<VerifyReport, Error> {
+    pub(crate) fn finish(self, cases: &[(Vec<u8>, i64)]) -> Result<VerifyReport, Error> {
         let entries = self.expected_id - 1;
         if let Some(cp) = self.checkpoint
             && u64::try_from(entries).unwrap_or(0) < cp.size
@@ -348,7 +361,7 @@ impl<'c> Verifier<'c> {
             let logged = self.case_seq.get(case).copied().unwrap_or(0);
             if logged != *version {
                 return Err(Error::Tampered(VerifyFailure::Case {
-                    case: case.clone(),
+                    case: shown(case).into_owned(),
                     problem: format!(
                         "the cases row says version {version} but the audited log ends at #{logged}"
                     ),
@@ -363,7 +376,7 @@ impl<'c> Verifier<'c> {
                 .find(|c| !cases.iter().any(|(k, _)| k == *c))
         {
             return Err(Error::Tampered(VerifyFailure::Case {
-                case: case.clone(),
+                case: shown(case).into_owned(),
                 problem: "audited events exist but the cases row is missing".into(),
             }));
         }
@@ -436,10 +449,18 @@ pub fn verifier_key(key: &VerifyingKey) -> String {
     )
 }
 
-/// Parses a verifier key string made by [`verifier_key`].
+/// Parses a verifier key string made by [`verifier_key`]: `lockstep+<hash>+<key>` as
+/// `lockstep audit checkpoint` prints it, also as written in a checkpoint's key line
+/// (`key lockstep+…`) or in a key file's comment line (`# lockstep+…`).
 pub fn parse_verifier_key(s: &str) -> Result<VerifyingKey, Error> {
     let bad = |why: &str| Error::Checkpoint(format!("verifier key {s:?}: {why}"));
-    let mut parts = s.trim().splitn(3, '+');
+    let t = s.trim();
+    let t = t
+        .strip_prefix("key ")
+        .or_else(|| t.strip_prefix('#'))
+        .unwrap_or(t)
+        .trim();
+    let mut parts = t.splitn(3, '+');
     let (Some(name), Some(hash), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected name+hash+key"));
     };
@@ -686,6 +707,20 @@ mod tests {
         let edited = text.replacen("\n42\n", "\n43\n", 1);
         assert!(Checkpoint::parse(&edited).is_err());
         assert_eq!(parse_verifier_key(&verifier_key(&cp.key)).unwrap(), cp.key);
+        // As the checkpoint writes it, and as the key file's comment line has it.
+        let line = text.lines().find(|l| l.starts_with("key ")).unwrap();
+        assert_eq!(parse_verifier_key(line).unwrap(), cp.key);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        let k = generate_key_file(&p).unwrap();
+        let comment = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("# lockstep+"))
+            .unwrap()
+            .to_owned();
+        assert_eq!(parse_verifier_key(&comment).unwrap(), k.verifying_key());
+        assert!(parse_verifier_key("key lockstep+00000000+AAAA").is_err());
     }
 
     #[test]

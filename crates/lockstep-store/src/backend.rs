@@ -56,6 +56,45 @@ pub(crate) struct Plan {
     pub(crate) delivery: Option<String>,
 }
 
+/// The schema a database holds, as far as it is consistent with this binary.
+pub(crate) enum Schema {
+    /// No tables at all: a new database.
+    Empty,
+    /// Lockstep's, with these migrations applied (all known to this binary, none newer).
+    Lockstep { applied: Vec<i64> },
+}
+
+impl Schema {
+    /// Refuses anything but a database at exactly this binary's schema (for a store that
+    /// must not migrate).
+    pub(crate) fn require_current(
+        self,
+        migrator: &sqlx::migrate::Migrator,
+        path: &str,
+    ) -> Result<(), Error> {
+        let applied = match self {
+            Schema::Empty => {
+                return Err(Error::NotADatabase {
+                    path: path.to_owned(),
+                    why: "it holds no Lockstep schema".into(),
+                });
+            }
+            Schema::Lockstep { applied } => applied,
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let found = applied.iter().copied().max().unwrap_or(0);
+        if found < known {
+            return Err(Error::SchemaTooOld { found, known });
+        }
+        if let Some(m) = migrator.iter().find(|m| !applied.contains(&m.version)) {
+            return Err(Error::SchemaMismatch {
+                why: format!("migration {} was never applied", m.version),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What a commit did.
 pub(crate) enum Written {
     Committed {
@@ -218,7 +257,7 @@ pub(crate) mod fast {
             events_hash: hex::encode(audit::events_hash(
                 plan.events
                     .iter()
-                    .map(|(seq, body)| (plan.case_id.as_str(), *seq, body.as_str())),
+                    .map(|(seq, body)| (plan.case_id.as_bytes(), *seq, body.as_bytes())),
             )),
             prev_hash: head_hash,
             hash: String::new(),
@@ -337,6 +376,29 @@ pub(crate) mod fast {
     }
 }
 
+/// A text column read as the exact bytes stored (SQLite may hold text that is not UTF-8).
+macro_rules! sqlite_bytes {
+    ($c:literal) => {
+        concat!("CAST(", $c, " AS BLOB)")
+    };
+}
+macro_rules! pg_bytes {
+    ($c:literal) => {
+        concat!("convert_to(", $c, ", 'UTF8')")
+    };
+}
+/// A parameter bound as bytes, compared with a text column.
+macro_rules! sqlite_text_param {
+    ($p:literal) => {
+        concat!("CAST(", $p, " AS TEXT)")
+    };
+}
+macro_rules! pg_text_param {
+    ($p:literal) => {
+        concat!("convert_from(", $p, ", 'UTF8')")
+    };
+}
+
 macro_rules! backend {
     (
         mod $m:ident;
@@ -354,6 +416,9 @@ macro_rules! backend {
         ids_in = $ids_in:literal;
         migrations_table = $migrations_table:literal;
         foreign_tables = $foreign_tables:literal;
+        bytes = $bytes:ident;
+        text_param = $text_param:ident;
+        notify = $notify:literal;
     ) => {
         pub(crate) mod $m {
             use std::collections::{HashMap, VecDeque};
@@ -363,7 +428,7 @@ macro_rules! backend {
             use sqlx::migrate::Migrator;
             use sqlx::{Pool, QueryBuilder, Row as _};
 
-            use super::{parse_case_id, parse_time, replay, to_u64, CaseCache, Plan, Written, CHUNK};
+            use super::{parse_case_id, parse_time, replay, to_u64, CaseCache, Plan, Schema, Written, CHUNK};
             use crate::audit::{self, AuditRow, EventRow, Verifier, VerifyReport};
             use crate::error::Error;
             use crate::types::{
@@ -379,44 +444,11 @@ macro_rules! backend {
                 Ok(ms)
             }
 
-            /// Refuses an unknown (newer) or inconsistent schema, then applies migrations.
-            pub(crate) async fn migrate(pool: &Pool<Db>, migrator: &Migrator, path: &str) -> Result<(), Error> {
-                let mut conn = pool.acquire().await?;
+            /// Reads what schema the database holds, refusing an unknown (newer), inconsistent
+            /// or foreign one. Only reads.
+            pub(crate) async fn check_schema(conn: &mut Conn, migrator: &Migrator, path: &str) -> Result<Schema, Error> {
                 let exists: bool = sqlx::query_scalar($migrations_table).fetch_one(&mut *conn).await?;
-                if exists {
-                    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-                    let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    let mut applied = Vec::new();
-                    for r in &rows {
-                        let version: i64 = r.try_get(0)?;
-                        let success: bool = r.try_get(1)?;
-                        let checksum: Vec<u8> = r.try_get(2)?;
-                        applied.push((version, success, checksum));
-                    }
-                    let found = applied.iter().map(|a| a.0).max().unwrap_or(0);
-                    if found > known {
-                        return Err(Error::SchemaTooNew { found, known });
-                    }
-                    for (version, success, checksum) in &applied {
-                        let Some(m) = migrator.iter().find(|m| m.version == *version) else {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} is applied but unknown to this binary"),
-                            });
-                        };
-                        if !success {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} was left half-applied"),
-                            });
-                        }
-                        if m.checksum.as_ref() != checksum.as_slice() {
-                            return Err(Error::SchemaMismatch {
-                                why: format!("migration {version} differs from the one that was applied"),
-                            });
-                        }
-                    }
-                } else {
+                if !exists {
                     let foreign: i64 = sqlx::query_scalar($foreign_tables).fetch_one(&mut *conn).await?;
                     if foreign > 0 {
                         return Err(Error::NotADatabase {
@@ -424,7 +456,50 @@ macro_rules! backend {
                             why: "it holds tables but no Lockstep schema".into(),
                         });
                     }
+                    return Ok(Schema::Empty);
                 }
+                let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+                let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut applied = Vec::new();
+                for r in &rows {
+                    let version: i64 = r.try_get(0)?;
+                    let success: bool = r.try_get(1)?;
+                    let checksum: Vec<u8> = r.try_get(2)?;
+                    applied.push((version, success, checksum));
+                }
+                let found = applied.iter().map(|a| a.0).max().unwrap_or(0);
+                if found > known {
+                    return Err(Error::SchemaTooNew { found, known });
+                }
+                for (version, success, checksum) in &applied {
+                    let Some(m) = migrator.iter().find(|m| m.version == *version) else {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} is applied but unknown to this binary"),
+                        });
+                    };
+                    if !success {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} was left half-applied"),
+                        });
+                    }
+                    if m.checksum.as_ref() != checksum.as_slice() {
+                        return Err(Error::SchemaMismatch {
+                            why: format!("migration {version} differs from the one that was applied"),
+                        });
+                    }
+                }
+                Ok(Schema::Lockstep {
+                    applied: applied.into_iter().map(|a| a.0).collect(),
+                })
+            }
+
+            /// Refuses an unknown (newer), inconsistent or foreign schema, then applies
+            /// migrations.
+            pub(crate) async fn migrate(pool: &Pool<Db>, migrator: &Migrator, path: &str) -> Result<(), Error> {
+                let mut conn = pool.acquire().await?;
+                check_schema(&mut conn, migrator, path).await?;
                 drop(conn);
                 migrator.run(pool).await.map_err(Error::Migrate)
             }
@@ -572,7 +647,7 @@ macro_rules! backend {
                 // single writer, or by a transaction-level advisory lock on PostgreSQL.
                 let seq_from = plan.expected.unwrap_or(0) + 1;
                 let events_hash = hex::encode(audit::events_hash(
-                    plan.events.iter().map(|(seq, body)| (plan.case_id.as_str(), *seq, body.as_str())),
+                    plan.events.iter().map(|(seq, body)| (plan.case_id.as_bytes(), *seq, body.as_bytes())),
                 ));
                 let entry = |head_id: i64, prev_hash: String| -> Result<AuditRow, Error> {
                     let prev = audit::parse_hash(&prev_hash)
@@ -665,11 +740,22 @@ macro_rules! backend {
                         .execute(&mut *conn)
                         .await?;
                 }
+                notify(&mut *conn, &plan.case_id).await?;
                 Ok(Written::Committed {
                     audit_id: row.id,
                     effects_inserted,
                     head: row.hash,
                 })
+            }
+
+            /// Tells subscribers (PostgreSQL `LISTEN lockstep_changes`) that the case's events
+            /// or outbox rows changed; delivered when the transaction commits. SQLite's
+            /// subscribers watch `PRAGMA data_version` instead, so this is a no-op there.
+            async fn notify(conn: &mut Conn, case_id: &str) -> Result<(), Error> {
+                if !$notify.is_empty() {
+                    sqlx::query($notify).bind(case_id).execute(&mut *conn).await?;
+                }
+                Ok(())
             }
 
             /// Writes a plan in its own transaction.
@@ -751,7 +837,16 @@ macro_rules! backend {
                 Ok(out)
             }
 
-            const OUTBOX_COLUMNS: &str = "key, case_id, repo, action, state, epoch, attempts, lease_owner, lease_until, next_attempt_at, held_reason, last_error";
+            /// A claimed row whose lease has lapsed reads as pending, with no owner or lease:
+            /// any claim takes it (and writes it back as pending first).
+            const OUTBOX_COLUMNS: &str = concat!(
+                "key, case_id, repo, action, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN 'pending' ELSE state END, ",
+                "epoch, attempts, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN NULL ELSE lease_owner END, ",
+                "CASE WHEN state = 'claimed' AND lease_until <= (", $now, ") THEN NULL ELSE lease_until END, ",
+                "next_attempt_at, held_reason, last_error"
+            );
 
             fn outbox_entry(r: &<Db as sqlx::Database>::Row) -> Result<OutboxEntry, Error> {
                 let key: String = r.try_get(0)?;
@@ -817,15 +912,39 @@ macro_rules! backend {
                 let mut tx = write_pool.begin_with($begin_write).await?;
                 let now = db_now(&mut tx).await?;
                 let now_ts = parse_time(now, "database clock")?;
-                // Held publications whose case moved on are due again at once.
-                sqlx::query(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE state = 'held' AND next_attempt_at > $1 AND held_version < (SELECT c.version FROM cases c WHERE c.case_id = outbox.case_id)",
-                )
+                // Cases whose outbox rows this claim changes (PostgreSQL notifies them).
+                let mut touched: Vec<String> = Vec::new();
+                // Expired leases return their work to pending. The epoch moves on, so the
+                // worker whose lease lapsed is fenced off (its result is refused as stale) from
+                // now on, whether or not this claim takes the row. On PostgreSQL, rows another
+                // claimer has locked are skipped, not waited for (it is releasing them too).
+                // The repeated `state IN (…)` lets SQLite use the partial index.
+                let released: Vec<String> = sqlx::query_scalar(concat!(
+                    "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, updated_at = $1 ",
+                    "WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND next_attempt_at <= $1",
+                    $skip_locked,
+                    ") RETURNING case_id"
+                ))
                 .bind(now)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
-                // Due: pending rows whose time came, held rows due for a re-check, claimed rows
-                // whose lease expired (their next_attempt_at is the lease's end).
+                touched.extend(released);
+                // Held publications whose case moved on are due again at once (on PostgreSQL,
+                // skipping rows another claimer has locked: every claim runs this statement,
+                // and concurrent claimers must not queue behind each other on it).
+                let due_again: Vec<String> = sqlx::query_scalar(concat!(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE id IN (SELECT o.id FROM outbox o WHERE o.state = 'held' AND o.next_attempt_at > $1 ",
+                    "AND o.held_version < (SELECT c.version FROM cases c WHERE c.case_id = o.case_id)",
+                    $skip_locked,
+                    ") RETURNING case_id"
+                ))
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                touched.extend(due_again);
+                // Due: pending rows whose time came and held rows due for a re-check. (Claimed
+                // rows with an expired lease were made pending above; the list matches the
+                // partial index's.)
                 let candidates: Vec<(i64, String, String, bool, String)> = sqlx::query_as(concat!(
                     "SELECT id, key, case_id, is_publish, effect FROM outbox ",
                     "WHERE state IN ('pending', 'held', 'claimed') AND next_attempt_at <= $1 ",
@@ -840,6 +959,8 @@ macro_rules! backend {
                 let mut effects: HashMap<i64, Effect> = HashMap::with_capacity(candidates.len());
                 let mut folded: HashMap<String, Result<(Case, i64), String>> = HashMap::new();
                 for (id, key, case_id, is_publish, body) in candidates {
+                    // Every candidate changes: failed, held, or claimed.
+                    touched.push(case_id.clone());
                     let effect: Effect = match serde_json::from_str(&body) {
                         Ok(e) => e,
                         Err(err) => {
@@ -938,6 +1059,11 @@ macro_rules! backend {
                             ));
                         }
                     }
+                }
+                touched.sort();
+                touched.dedup();
+                for case_id in &touched {
+                    notify(&mut tx, case_id).await?;
                 }
                 tx.commit().await?;
                 claims.sort_by_key(|(id, _)| *id);
@@ -1076,6 +1202,7 @@ macro_rules! backend {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                notify(&mut tx, &case_id).await?;
                 fail::fail_point!("record.before_commit");
                 tx.commit().await?;
                 match &committed {
@@ -1178,14 +1305,21 @@ macro_rules! backend {
                 let mut tx = read.begin_with($begin_read).await?;
                 let mut verifier = Verifier::new(checkpoint);
                 let mut pending: VecDeque<EventRow> = VecDeque::new();
-                let mut cursor: (i64, String, i64) = (i64::MIN, String::new(), i64::MIN);
+                let mut cursor: (i64, Vec<u8>, i64) = (i64::MIN, Vec::new(), i64::MIN);
                 let mut events_done = false;
                 let mut last_id = i64::MIN;
+                // Text columns are read as the bytes stored: an edit that leaves bytes that are
+                // not UTF-8 must show as tampering, naming the entry, not as a decode error.
+                type Page = Vec<(i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>)>;
                 loop {
-                    let page: Vec<(i64, i64, String, String, String, String, i64, i64, String, String, String)> =
-                        sqlx::query_as(
-                            "SELECT id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
-                        )
+                    let page: Page =
+                        sqlx::query_as(concat!(
+                            "SELECT id, at, ",
+                            $bytes!("case_id"), ", ", $bytes!("actor"), ", ", $bytes!("authority"), ", ", $bytes!("input"),
+                            ", seq_from, seq_to, ",
+                            $bytes!("events_hash"), ", ", $bytes!("prev_hash"), ", ", $bytes!("hash"),
+                            " FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+                        ))
                         .bind(last_id)
                         .bind(PAGE)
                         .fetch_all(&mut *tx)
@@ -1213,9 +1347,10 @@ macro_rules! backend {
                         let mut mine = Vec::new();
                         loop {
                             if pending.is_empty() && !events_done {
-                                let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-                                    "SELECT audit_id, case_id, seq, body FROM events WHERE (audit_id, case_id, seq) > ($1, $2, $3) ORDER BY audit_id, case_id, seq LIMIT $4",
-                                )
+                                let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(concat!(
+                                    "SELECT audit_id, ", $bytes!("case_id"), ", seq, ", $bytes!("body"),
+                                    " FROM events WHERE (audit_id, case_id, seq) > ($1, ", $text_param!("$2"), ", $3) ORDER BY audit_id, case_id, seq LIMIT $4",
+                                ))
                                 .bind(cursor.0)
                                 .bind(cursor.1.clone())
                                 .bind(cursor.2)
@@ -1255,9 +1390,10 @@ macro_rules! backend {
                 }
                 // Events after the last entry.
                 if pending.is_empty() && !events_done {
-                    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-                        "SELECT audit_id, case_id, seq, body FROM events WHERE (audit_id, case_id, seq) > ($1, $2, $3) ORDER BY audit_id, case_id, seq LIMIT 1",
-                    )
+                    let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(concat!(
+                        "SELECT audit_id, ", $bytes!("case_id"), ", seq, ", $bytes!("body"),
+                        " FROM events WHERE (audit_id, case_id, seq) > ($1, ", $text_param!("$2"), ", $3) ORDER BY audit_id, case_id, seq LIMIT 1",
+                    ))
                     .bind(cursor.0)
                     .bind(cursor.1.clone())
                     .bind(cursor.2)
@@ -1276,7 +1412,7 @@ macro_rules! backend {
                         format!("names audit entry {} which does not exist", e.audit_id),
                     ));
                 }
-                let cases: Vec<(String, i64)> = sqlx::query_as("SELECT case_id, version FROM cases ORDER BY case_id")
+                let cases: Vec<(Vec<u8>, i64)> = sqlx::query_as(concat!("SELECT ", $bytes!("case_id"), ", version FROM cases ORDER BY case_id"))
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.rollback().await?;
@@ -1302,6 +1438,9 @@ backend! {
     ids_in = "(SELECT value FROM json_each($4))";
     migrations_table = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
     foreign_tables = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+    bytes = sqlite_bytes;
+    text_param = sqlite_text_param;
+    notify = "";
 }
 
 backend! {
@@ -1320,4 +1459,7 @@ backend! {
     ids_in = "(SELECT jsonb_array_elements_text($4::jsonb)::BIGINT)";
     migrations_table = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
     foreign_tables = "SELECT 0::BIGINT";
+    bytes = pg_bytes;
+    text_param = pg_text_param;
+    notify = "SELECT pg_notify('lockstep_changes', $1)";
 }

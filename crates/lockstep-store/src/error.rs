@@ -70,6 +70,17 @@ pub enum Error {
         /// The highest version this binary knows.
         known: i64,
     },
+    /// The database predates this binary's schema, and the store was opened read-only
+    /// ([`Store::open_read_only`](crate::Store::open_read_only)), which never migrates.
+    #[error(
+        "the database schema is at version {found}, older than this binary's ({known}); it is migrated when Lockstep opens it for writing (nothing was changed)"
+    )]
+    SchemaTooOld {
+        /// The highest version applied in the database.
+        found: i64,
+        /// The highest version this binary knows.
+        known: i64,
+    },
     /// The database's schema does not match this binary's migrations (edited, or half-applied).
     #[error("the database schema is inconsistent: {why} (nothing was changed)")]
     SchemaMismatch {
@@ -81,6 +92,19 @@ pub enum Error {
     NotADatabase {
         /// The file.
         path: String,
+        /// Why.
+        why: String,
+    },
+    /// A read-only open found no database file (nothing was created).
+    #[error("no Lockstep database at {path}: the file does not exist (nothing was created)")]
+    NoDatabase {
+        /// The file.
+        path: String,
+    },
+    /// Change notifications ([`Store::subscribe`](crate::Store::subscribe)) are unavailable
+    /// or stopped.
+    #[error("change notifications: {why}")]
+    Changes {
         /// Why.
         why: String,
     },

@@ -4,6 +4,7 @@
 
 mod audit;
 mod backend;
+mod changes;
 mod error;
 mod types;
 
@@ -18,7 +19,7 @@ use lockstep_core::input::Principal;
 use lockstep_core::{Case, CaseId, Decision, Event, Input, OpenCase, Rejection, Timestamp};
 use serde::Serialize;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -27,6 +28,7 @@ pub use audit::{
     CHECKPOINT_ORIGIN, Checkpoint, CheckpointInfo, KEY_NAME, VerifyFailure, VerifyReport,
     generate_key_file, load_key_file, parse_verifier_key, verifier_key,
 };
+pub use changes::Changes;
 pub use ed25519_dalek::{SigningKey as AuditSigningKey, VerifyingKey as AuditVerifyingKey};
 pub use error::Error;
 pub use types::{
@@ -48,13 +50,24 @@ pub fn schema_version() -> i64 {
         .unwrap_or(0)
 }
 
+/// How a store opens its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Create a missing SQLite file, migrate, read and write.
+    ReadWrite,
+    /// An existing database at this binary's schema; read only.
+    ReadOnly,
+}
+
 enum Backend {
     /// Writes go through a one-connection pool (SQLite has one writer; `BEGIN IMMEDIATE`
     /// takes the write lock up front, so a transaction never fails to upgrade); reads use
-    /// their own pool and see committed data through WAL.
+    /// their own pool and see committed data through WAL. (Read-only: one pool for both.)
     Sqlite {
         write: SqlitePool,
         read: SqlitePool,
+        /// An in-memory database: nothing outside this pool to watch for changes.
+        in_memory: bool,
     },
     Postgres(PgPool),
 }
@@ -85,7 +98,7 @@ impl std::fmt::Debug for Store {
 macro_rules! dispatch {
     ($store:expr, |$w:ident, $r:ident| $body:expr) => {
         match &$store.inner.backend {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { write, read, .. } => {
                 #[allow(unused_variables)]
                 let ($w, $r) = (write, read);
                 #[allow(unused_imports)]
@@ -112,13 +125,23 @@ fn redact(url: &str) -> String {
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// How an existing SQLite file keeps its journal (bytes 18 and 19 of its header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Journal {
+    /// An empty file, or a rollback journal.
+    Rollback,
+    /// Write-ahead log.
+    Wal,
+}
+
 /// Refuses an existing file that is not an SQLite database, before SQLite touches it.
-fn check_sqlite_file(path: &Path) -> Result<(), Error> {
+/// `None`: there is no file.
+fn check_sqlite_file(path: &Path) -> Result<Option<Journal>, Error> {
     use std::io::Read as _;
     let shown = path.display().to_string();
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(Error::Io {
                 path: shown,
@@ -138,23 +161,60 @@ fn check_sqlite_file(path: &Path) -> Result<(), Error> {
             why: "it is a directory".into(),
         });
     }
-    let mut header = Vec::with_capacity(16);
+    let mut header = Vec::with_capacity(20);
     (&mut f)
-        .take(16)
+        .take(20)
         .read_to_end(&mut header)
         .map_err(|source| Error::Io {
             path: shown.clone(),
             source,
         })?;
-    if header.is_empty() || header.as_slice() == SQLITE_HEADER {
-        Ok(())
-    } else {
-        Err(Error::NotADatabase {
+    if header.is_empty() {
+        return Ok(Some(Journal::Rollback));
+    }
+    if header.get(..16) != Some(SQLITE_HEADER.as_slice()) {
+        return Err(Error::NotADatabase {
             path: shown,
             why: "it does not start with the SQLite header (corrupt, or another kind of file)"
                 .into(),
-        })
+        });
     }
+    Ok(Some(if header.get(18..20) == Some([2, 2].as_slice()) {
+        Journal::Wal
+    } else {
+        Journal::Rollback
+    }))
+}
+
+/// Reads the schema of an existing SQLite file on a read-only connection that sets no
+/// journal mode, so nothing is written. A WAL database with no `-wal` file is read as
+/// immutable: a read-only connection would otherwise create `-wal` and `-shm` files.
+async fn inspect_sqlite(
+    base: &SqliteConnectOptions,
+    path: &Path,
+    journal: Journal,
+    shown: &str,
+) -> Result<backend::Schema, Error> {
+    use sqlx::Connection as _;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = journal == Journal::Wal && !Path::new(&wal).exists();
+    let options = base
+        .clone()
+        .read_only(true)
+        .create_if_missing(false)
+        .immutable(immutable);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| sqlite_error(shown, e))?;
+    let schema = backend::sqlite::check_schema(&mut conn, &SQLITE_MIGRATIONS, shown)
+        .await
+        .map_err(|e| match e {
+            Error::Database(d) => sqlite_error(shown, d),
+            e => e,
+        });
+    let _ = conn.close().await;
+    schema
 }
 
 fn sqlite_error(path: &str, e: sqlx::Error) -> Error {
@@ -265,14 +325,44 @@ impl Store {
 
     /// [`Store::open`] with options.
     pub async fn open_with(url: &str, opts: StoreOptions) -> Result<Store, Error> {
+        Self::open_mode(url, opts, Mode::ReadWrite).await
+    }
+
+    /// Opens an existing store for reading and verifying only: nothing is created, migrated
+    /// or written. A missing SQLite file → [`Error::NoDatabase`]; a database without
+    /// Lockstep's schema → [`Error::NotADatabase`]; a schema older than this binary's →
+    /// [`Error::SchemaTooOld`] (newer → [`Error::SchemaTooNew`]). Writes through this store
+    /// fail (SQLite opens the file read-only; PostgreSQL sessions default to read-only
+    /// transactions).
+    pub async fn open_read_only(url: &str) -> Result<Store, Error> {
+        Self::open_mode(url, StoreOptions::default(), Mode::ReadOnly).await
+    }
+
+    async fn open_mode(url: &str, opts: StoreOptions, mode: Mode) -> Result<Store, Error> {
         let backend = if url.starts_with("sqlite:") {
-            Self::open_sqlite(url, &opts).await?
+            Self::open_sqlite(url, &opts, mode).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let shown = redact(url);
+            let mut options = PgConnectOptions::from_str(url)
+                .map_err(|_| Error::UnsupportedUrl { url: shown.clone() })?;
+            if mode == Mode::ReadOnly {
+                options = options.options([("default_transaction_read_only", "on")]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
-                .connect(url)
+                .connect_with(options)
                 .await?;
-            backend::postgres::migrate(&pool, &POSTGRES_MIGRATIONS, &redact(url)).await?;
+            match mode {
+                Mode::ReadWrite => {
+                    backend::postgres::migrate(&pool, &POSTGRES_MIGRATIONS, &shown).await?;
+                }
+                Mode::ReadOnly => {
+                    let mut conn = pool.acquire().await?;
+                    backend::postgres::check_schema(&mut conn, &POSTGRES_MIGRATIONS, &shown)
+                        .await?
+                        .require_current(&POSTGRES_MIGRATIONS, &shown)?;
+                }
+            }
             Backend::Postgres(pool)
         } else {
             return Err(Error::UnsupportedUrl { url: redact(url) });
@@ -286,21 +376,48 @@ impl Store {
         })
     }
 
-    async fn open_sqlite(url: &str, opts: &StoreOptions) -> Result<Backend, Error> {
+    async fn open_sqlite(url: &str, opts: &StoreOptions, mode: Mode) -> Result<Backend, Error> {
         let base = SqliteConnectOptions::from_str(url)
-            .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?;
+            .map_err(|_| Error::UnsupportedUrl { url: redact(url) })?
+            .busy_timeout(opts.busy_timeout)
+            .foreign_keys(false);
         let path = base.get_filename().to_owned();
         let shown = path.display().to_string();
         let in_memory = shown.is_empty() || shown.contains(":memory:");
+        let mut existing = None;
         if !in_memory {
-            check_sqlite_file(&path)?;
+            existing = check_sqlite_file(&path)?;
+        }
+        if mode == Mode::ReadOnly && (in_memory || existing.is_none()) {
+            return Err(Error::NoDatabase { path: shown });
+        }
+        // An existing file is inspected on a read-only connection first, without the
+        // journal-mode pragma (which would rewrite the header of another application's
+        // database and create -wal/-shm files next to it): only a database that is empty or
+        // holds Lockstep's schema is opened for writing.
+        if let Some(kind) = existing {
+            let schema = inspect_sqlite(&base, &path, kind, &shown).await?;
+            if mode == Mode::ReadOnly {
+                schema.require_current(&SQLITE_MIGRATIONS, &shown)?;
+            }
+        }
+        if mode == Mode::ReadOnly {
+            let options = base.read_only(true);
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect_with(options)
+                .await
+                .map_err(|e| sqlite_error(&shown, e))?;
+            return Ok(Backend::Sqlite {
+                write: read.clone(),
+                read,
+                in_memory,
+            });
         }
         let options = base
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(opts.busy_timeout)
-            .foreign_keys(false);
+            .synchronous(SqliteSynchronous::Full);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -321,7 +438,11 @@ impl Store {
                 .await
                 .map_err(|e| sqlite_error(&shown, e))?
         };
-        Ok(Backend::Sqlite { write, read })
+        Ok(Backend::Sqlite {
+            write,
+            read,
+            in_memory,
+        })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -332,10 +453,35 @@ impl Store {
         }
     }
 
+    /// Subscribes to commits made by anyone to this database (this process or another):
+    /// [`Changes::changed`] resolves after each. PostgreSQL: `LISTEN lockstep_changes` on a
+    /// connection of its own (every commit that appends events or changes the outbox runs
+    /// `pg_notify`). SQLite: `PRAGMA data_version` polled every
+    /// [`StoreOptions::change_poll`] on a connection of its own that never writes; not
+    /// available for an in-memory database.
+    pub async fn subscribe(&self) -> Result<Changes, Error> {
+        match &self.inner.backend {
+            Backend::Sqlite {
+                in_memory: true, ..
+            } => Err(Error::Changes {
+                why: "an in-memory SQLite database has no other connections to watch".into(),
+            }),
+            // A connection of its own, like the read pool's; it never writes.
+            Backend::Sqlite { read, .. } => {
+                changes::sqlite(
+                    (*read.connect_options()).clone(),
+                    self.inner.opts.change_poll,
+                )
+                .await
+            }
+            Backend::Postgres(pool) => changes::postgres(pool).await,
+        }
+    }
+
     /// Closes the pools.
     pub async fn close(&self) {
         match &self.inner.backend {
-            Backend::Sqlite { write, read } => {
+            Backend::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }
@@ -363,23 +509,38 @@ impl Store {
         let now = self.now().await?;
         let input = serde_json::json!({ "input": "open_case", "open_case": &open });
         let (_, decision) = Case::open(principal, open, now)?;
-        self.create_case(&decision, &input).await
+        self.create_case_at(&decision, &to_json(&input)?, now.millis())
+            .await
     }
 
     /// Commits the decision that opened a case (from [`Case::open`]): its events, outbox rows
     /// and audit entry, atomically. `input` is what the audit trail records as the command.
     /// A case with the same id → [`Error::DuplicateCase`].
+    ///
+    /// The audit entry's time, the case row's `updated_at` and the outbox rows' times are the
+    /// database clock's, as for every other commit; the events keep the time the decision was
+    /// taken at.
     pub async fn create_case(
         &self,
         decision: &Decision,
         input: &(impl Serialize + ?Sized),
     ) -> Result<Committed, Error> {
+        let input = to_json(input)?;
+        let at = self.now().await?.millis();
+        self.create_case_at(decision, &input, at).await
+    }
+
+    async fn create_case_at(
+        &self,
+        decision: &Decision,
+        input: &str,
+        at: i64,
+    ) -> Result<Committed, Error> {
         let case = Case::replay(&decision.events).map_err(|e| Error::InvalidDecision {
             case: opened_id(decision).map_or_else(|| "(none)".to_owned(), |c| c.to_string()),
             why: e.to_string(),
         })?;
-        let at = decision.events.first().map_or(0, |e| e.at.millis());
-        let plan = plan(None, &case, decision, &to_json(input)?, at, None)?;
+        let plan = plan(None, &case, decision, input, at, None)?;
         let written = dispatch!(self, |w, _r| be::commit(w, &self.inner.cache, &plan)
             .await?);
         let Written::Committed {
@@ -726,4 +887,74 @@ fn opened_id(decision: &Decision) -> Option<CaseId> {
         EventKind::CaseOpened { case_id, .. } => Some(case_id.clone()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The durability settings the store promises, read back from the connections it uses.
+    #[tokio::test]
+    async fn sqlite_connections_run_wal_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let opts = StoreOptions {
+            busy_timeout: Duration::from_millis(4321),
+            ..StoreOptions::default()
+        };
+        let store = Store::open_with(&url, opts).await.unwrap();
+        let Backend::Sqlite { write, read, .. } = &store.inner.backend else {
+            panic!("not sqlite");
+        };
+        assert_eq!(write.options().get_max_connections(), 1, "one writer");
+        for (name, pool) in [("write", write), ("read", read)] {
+            let mut conn = pool.acquire().await.unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(synchronous, 2, "{name}: synchronous = FULL");
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal", "{name}");
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(busy, 4321, "{name}: busy_timeout");
+        }
+        store.close().await;
+    }
+
+    /// The two migration folders must describe the same schema versions: a version missing
+    /// on one backend would leave its databases behind.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let list = |m: &Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert!(!list(&SQLITE_MIGRATIONS).is_empty());
+        assert_eq!(list(&SQLITE_MIGRATIONS), list(&POSTGRES_MIGRATIONS));
+        let files = |dir: &str| -> Vec<String> {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations")
+                .join(dir);
+            let mut names: Vec<String> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(files("sqlite"), files("postgres"), "the same file names");
+        assert_eq!(
+            schema_version(),
+            POSTGRES_MIGRATIONS.iter().map(|m| m.version).max().unwrap()
+        );
+    }
 }

@@ -24,6 +24,9 @@ pub struct StoreOptions {
     /// How many folded cases to keep in memory (keyed by version; a stale entry only costs a
     /// conflict and a re-read).
     pub case_cache: usize,
+    /// SQLite: how often a [`Changes`](crate::Changes) subscription reads `PRAGMA
+    /// data_version` (PostgreSQL pushes notifications instead).
+    pub change_poll: Duration,
 }
 
 impl Default for StoreOptions {
@@ -34,6 +37,7 @@ impl Default for StoreOptions {
             hold_recheck: Duration::from_secs(5),
             conflict_retries: 2,
             case_cache: 1024,
+            change_poll: Duration::from_millis(250),
         }
     }
 }

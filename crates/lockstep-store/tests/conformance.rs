@@ -57,7 +57,11 @@ conformance!(
     audit_detects_every_edit,
     checkpoints_detect_truncation_and_rewrites,
     unknown_newer_schema_is_refused,
+    inconsistent_schemas_are_refused,
+    read_only_open_neither_creates_nor_migrates,
     corrupt_rows_are_errors_not_panics,
+    create_case_takes_the_database_time,
+    commits_by_another_handle_wake_a_subscriber,
 );
 
 fn automation_authority() -> Authority {
@@ -334,22 +338,60 @@ async fn concurrent_claims_are_exclusive_per_epoch(db: &TestDb) {
             .unwrap()
             .is_empty()
     );
-    // Re-deriving the same effects inserts nothing (unique on the key).
-    let entry = store
+    // An effect requested again under a key the outbox holds inserts nothing (unique on the
+    // key): the claimed row keeps its case, action, state and epoch. (The core refuses a key
+    // twice within a case, so the repeat comes from another case's log.)
+    let before = store
         .outbox_entry("LS-1/org/core/1/bulk-0")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(entry.state, OutboxState::Claimed);
-    assert_eq!(entry.epoch, 1);
+    assert_eq!((before.state, before.epoch), (OutboxState::Claimed, 1));
+    let mut other = opened(store, "LS-2").await;
+    let rows = store.outbox(None).await.unwrap().len();
+    let e = Event {
+        seq: other.version + 1,
+        at: other.last_at,
+        by: Actor::Automation,
+        kind: EventKind::EffectRequested {
+            effect: Effect {
+                key: "LS-1/org/core/1/bulk-0".into(),
+                case: other.id.clone(),
+                repo: r("org/extra"),
+                action: Action::CloseDraft { ghsa: ghsa.clone() },
+            },
+        },
+    };
+    let expected = other.version;
+    other.apply(&e).unwrap();
+    let d = Decision {
+        events: vec![e],
+        authority: automation_authority(),
+    };
+    let c = store
+        .append(&other.id, expected, &d, "repeat")
+        .await
+        .unwrap();
+    assert_eq!(c.effects_inserted, 0, "nothing inserted");
+    assert_eq!(c.case.version, expected + 1, "the event itself is recorded");
+    assert_eq!(store.outbox(None).await.unwrap().len(), rows);
+    let after = store
+        .outbox_entry("LS-1/org/core/1/bulk-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, before, "the existing row is untouched");
+    assert_eq!(after.case, cid("LS-1"));
+    assert_eq!(after.action, "request-cve");
 }
 
 async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
     let store = &db.store;
     let case = opened(store, "LS-1").await;
-    let lease = Duration::from_millis(300);
+    opened(store, "LS-2").await;
+    let lease = Duration::from_millis(1000);
     let n = store.outbox(None).await.unwrap().len();
-    assert!(n >= 1);
+    assert!(n >= 3, "the scenario needs three effects, found {n}");
     let a = store.claim("a", lease, 10).await.unwrap();
     assert_eq!(a.len(), n, "every requested effect");
     assert!(a.iter().all(|c| c.epoch == 1 && c.attempts == 1));
@@ -357,13 +399,93 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         store.claim("b", lease, 10).await.unwrap().is_empty(),
         "leased"
     );
+    let raw = |key: String| async move {
+        db.text(
+            "SELECT state || '/' || COALESCE(lease_owner, '-') || '/' || CAST(epoch AS TEXT) FROM outbox WHERE key = $1",
+            &[Bind::Text(key)],
+        )
+        .await
+    };
 
-    // A heartbeat keeps the lease; after it lapses the work returns with a new epoch.
-    store.renew(&a[0].effect.key, 1, lease).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    let b = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
-    assert_eq!(b.len(), n);
-    assert!(b.iter().all(|c| c.epoch == 2 && c.attempts == 2));
+    // A heartbeat extends a[0]'s lease well past the first lease's end (with a margin for a
+    // loaded machine: everything up to the check below must happen within it).
+    let renewed = store
+        .renew(&a[0].effect.key, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(renewed > a[0].lease_until, "{renewed:?}");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    // The other leases lapsed: they read as pending with no owner at once, while the rows wait
+    // for the next claim to write them back.
+    let lapsed = store.outbox_entry(&a[1].effect.key).await.unwrap().unwrap();
+    assert_eq!(
+        (lapsed.state, lapsed.lease_owner, lapsed.lease_until),
+        (OutboxState::Pending, None, None)
+    );
+    assert_eq!(raw(a[1].effect.key.clone()).await, "claimed/a/1");
+    let kept = store.outbox_entry(&a[0].effect.key).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.state, kept.lease_owner.as_deref()),
+        (OutboxState::Claimed, Some("a"))
+    );
+
+    // A claim of one effect returns every lapsed lease's work to pending: owner cleared, and
+    // the epoch moved on, so the worker whose lease lapsed is fenced off.
+    let b = store.claim("b", Duration::from_secs(60), 1).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_ne!(b[0].effect.key, a[0].effect.key, "the renewed lease holds");
+    assert_eq!((b[0].epoch, b[0].attempts), (3, 2), "1, 2 at expiry, 3 now");
+    let mut back = 0;
+    for c in &a[1..] {
+        if c.effect.key == b[0].effect.key {
+            continue;
+        }
+        assert_eq!(
+            raw(c.effect.key.clone()).await,
+            "pending/-/2",
+            "{}",
+            c.effect.key
+        );
+        let err = store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StaleEpoch {
+                    held: 1,
+                    current: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        back += 1;
+    }
+    assert_eq!(back, n - 2);
+    // The renewed lease still holds well past the first lease's end: nobody else gets a[0].
+    let rest = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(rest.len(), n - 2);
+    assert!(rest.iter().all(|c| c.effect.key != a[0].effect.key));
+    assert_eq!(raw(a[0].effect.key.clone()).await, "claimed/a/1");
+
+    // Once the renewed lease lapses too, a[0] goes to the next claim, with a new epoch.
+    let left = renewed.millis() - store.now().await.unwrap().millis();
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(left).unwrap_or(0) + 300,
+    ))
+    .await;
+    let late = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].effect.key, a[0].effect.key);
+    assert_eq!((late[0].epoch, late[0].attempts), (3, 2));
+    let b: Vec<_> = late;
 
     // The first worker's results are fenced off: nothing is written.
     let c0 = &a[0];
@@ -380,7 +502,7 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
             err,
             Error::StaleEpoch {
                 held: 1,
-                current: 2,
+                current: 3,
                 ..
             }
         ),
@@ -899,7 +1021,8 @@ async fn audit_detects_every_edit(db: &TestDb) {
         &[],
     )
     .await;
-    expect_tamper(db, "event audit_id", None).await;
+    // The entry loses an event row that named it.
+    expect_tamper(db, "event audit_id", Some(target as u64)).await;
     db.exec(
         &format!("UPDATE events SET audit_id = $1 {ev}"),
         &[Bind::Int(target)],
@@ -995,7 +1118,16 @@ async fn audit_detects_every_edit(db: &TestDb) {
         &[Bind::Text(b2.clone())],
     )
     .await;
-    expect_tamper(db, "events 2 and 3 swapped", None).await;
+    // The first entry covering either event no longer matches its events_hash.
+    let covering: i64 = db
+        .text(
+            "SELECT CAST(MIN(audit_id) AS TEXT) FROM events WHERE case_id = 'LS-1' AND seq IN (2, 3)",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    expect_tamper(db, "events 2 and 3 swapped", Some(covering as u64)).await;
     db.exec(
         "UPDATE events SET body = $1 WHERE case_id = 'LS-1' AND seq = 2",
         &[Bind::Text(b2)],
@@ -1195,6 +1327,308 @@ async fn corrupt_rows_are_errors_not_panics(db: &TestDb) {
     fresh.close().await;
 }
 
+/// The applied migration `version`'s checksum, hex.
+async fn checksum_hex(db: &TestDb, version: i64) -> String {
+    let hex = match db.kind {
+        Kind::Sqlite { .. } => "lower(hex(checksum))",
+        Kind::Postgres { .. } => "encode(checksum, 'hex')",
+    };
+    db.text(
+        &format!("SELECT {hex} FROM _sqlx_migrations WHERE version = {version}"),
+        &[],
+    )
+    .await
+}
+
+/// A SQL literal of the bytes `hex`.
+fn bytes_sql(db: &TestDb, hex: &str) -> String {
+    match db.kind {
+        Kind::Sqlite { .. } => format!("X'{hex}'"),
+        Kind::Postgres { .. } => format!("decode('{hex}', 'hex')"),
+    }
+}
+
+/// `_sqlx_migrations` as text, to show it was not touched.
+async fn migrations_table(db: &TestDb) -> String {
+    let hex = match db.kind {
+        Kind::Sqlite { .. } => "lower(hex(checksum))",
+        Kind::Postgres { .. } => "encode(checksum, 'hex')",
+    };
+    let concat = match db.kind {
+        Kind::Sqlite { .. } => "group_concat",
+        Kind::Postgres { .. } => "string_agg",
+    };
+    db.text(
+        &format!(
+            "SELECT COALESCE({concat}(CAST(version AS TEXT) || ':' || description || ':' || CASE WHEN success THEN 'ok' ELSE 'dirty' END || ':' || {hex}, ','), '') FROM (SELECT * FROM _sqlx_migrations ORDER BY version) m"
+        ),
+        &[],
+    )
+    .await
+}
+
+async fn inconsistent_schemas_are_refused(db: &TestDb) {
+    opened(&db.store, "LS-1").await;
+    let v = lockstep_store::schema_version();
+    let sum = checksum_hex(db, v).await;
+
+    /// Both ways of opening refuse, with one line, and leave the migrations table alone.
+    async fn refused(db: &TestDb, what: &str) -> String {
+        let table = migrations_table(db).await;
+        let mut why = String::new();
+        for read_only in [false, true] {
+            let err = if read_only {
+                Store::open_read_only(&db.url).await.unwrap_err()
+            } else {
+                Store::open(&db.url).await.unwrap_err()
+            };
+            match &err {
+                Error::SchemaMismatch { why: w } => why = w.clone(),
+                e => panic!("{what}: expected SchemaMismatch, got {e}"),
+            }
+            let msg = err.to_string();
+            assert!(
+                !msg.contains('\n') && msg.contains("nothing was changed"),
+                "{msg}"
+            );
+            assert_eq!(migrations_table(db).await, table, "{what}: untouched");
+        }
+        why
+    }
+
+    // An edited migration: the applied checksum is not the one this binary embeds.
+    db.exec(
+        &format!(
+            "UPDATE _sqlx_migrations SET checksum = {} WHERE version = {v}",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let why = refused(db, "edited").await;
+    assert!(why.contains(&format!("migration {v} differs")), "{why}");
+    db.exec(
+        &format!(
+            "UPDATE _sqlx_migrations SET checksum = {} WHERE version = {v}",
+            bytes_sql(db, &sum)
+        ),
+        &[],
+    )
+    .await;
+    Store::open(&db.url).await.unwrap().close().await;
+
+    // A half-applied migration.
+    db.exec(
+        &format!("UPDATE _sqlx_migrations SET success = FALSE WHERE version = {v}"),
+        &[],
+    )
+    .await;
+    let why = refused(db, "half-applied").await;
+    assert!(why.contains("half-applied"), "{why}");
+    db.exec(
+        &format!("UPDATE _sqlx_migrations SET success = TRUE WHERE version = {v}"),
+        &[],
+    )
+    .await;
+
+    // An older migration this binary does not know.
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (0, 'not ours', TRUE, {}, 0)",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let why = refused(db, "unknown").await;
+    assert!(why.contains("migration 0 is applied but unknown"), "{why}");
+    db.exec("DELETE FROM _sqlx_migrations WHERE version = 0", &[])
+        .await;
+
+    let again = Store::open(&db.url).await.unwrap();
+    again.verify(None).await.unwrap();
+    again.close().await;
+}
+
+async fn read_only_open_neither_creates_nor_migrates(db: &TestDb) {
+    opened(&db.store, "LS-1").await;
+    let ro = Store::open_read_only(&db.url).await.unwrap();
+    assert_eq!(ro.verify(None).await.unwrap().entries, 1);
+    assert_eq!(ro.list_cases().await.unwrap().len(), 1);
+    // Checkpoints only read.
+    let key = lockstep_store::AuditSigningKey::from_bytes(&[3; 32]);
+    assert_eq!(ro.checkpoint(&key).await.unwrap().size, 1);
+    // It cannot write.
+    let err = ro
+        .open_case(&user("alice"), open_case("LS-2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Database(_)), "{err}");
+    assert_eq!(db.store.list_cases().await.unwrap().len(), 1);
+    ro.close().await;
+
+    // A schema older than this binary's is refused, not migrated.
+    let v = lockstep_store::schema_version();
+    let description = db
+        .text(
+            &format!("SELECT description FROM _sqlx_migrations WHERE version = {v}"),
+            &[],
+        )
+        .await;
+    let sum = checksum_hex(db, v).await;
+    db.exec("DELETE FROM _sqlx_migrations", &[]).await;
+    let err = Store::open_read_only(&db.url).await.unwrap_err();
+    match &err {
+        Error::SchemaTooOld { found, known } => assert_eq!((*found, *known), (0, v)),
+        e => panic!("expected SchemaTooOld, got {e}"),
+    }
+    let msg = err.to_string();
+    assert!(!msg.contains('\n') && msg.contains("older"), "{msg}");
+    assert_eq!(migrations_table(db).await, "", "nothing was migrated");
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ({v}, $1, TRUE, {}, 0)",
+            bytes_sql(db, &sum)
+        ),
+        &[Bind::Text(description)],
+    )
+    .await;
+
+    // And a newer one.
+    db.exec(
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000000, 'from the future', TRUE, {}, 0)",
+            bytes_sql(db, "00")
+        ),
+        &[],
+    )
+    .await;
+    let err = Store::open_read_only(&db.url).await.unwrap_err();
+    assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+    db.exec(
+        "DELETE FROM _sqlx_migrations WHERE version = 20991231000000",
+        &[],
+    )
+    .await;
+    let ro = Store::open_read_only(&db.url).await.unwrap();
+    ro.verify(None).await.unwrap();
+    ro.close().await;
+}
+
+async fn create_case_takes_the_database_time(db: &TestDb) {
+    let store = &db.store;
+    // A decision taken at a time of the caller's choosing: a day ahead.
+    let then = Timestamp::from_millis(store.now().await.unwrap().millis() + 86_400_000).unwrap();
+    let (_, decision) = Case::open(&user("alice"), open_case("LS-1"), then).unwrap();
+    let before = store.now().await.unwrap();
+    let c = store.create_case(&decision, "imported").await.unwrap();
+    let after = store.now().await.unwrap();
+    assert_eq!(
+        c.case.opened_at, then,
+        "the events keep the decision's time"
+    );
+    let at: i64 = db
+        .text("SELECT CAST(at AS TEXT) FROM audit WHERE id = 1", &[])
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        (before.millis()..=after.millis()).contains(&at),
+        "the audit time {at} is the database's, not the caller's {}",
+        then.millis()
+    );
+    let listed = &store.list_cases().await.unwrap()[0];
+    assert!((before..=after).contains(&listed.updated_at), "{listed:?}");
+    // Its effects are due at the database's time, not the caller's.
+    let claims = store.claim("w", Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(claims.len(), c.effects_inserted as usize);
+    assert!(!claims.is_empty());
+    store.verify(None).await.unwrap();
+}
+
+async fn commits_by_another_handle_wake_a_subscriber(db: &TestDb) {
+    // A second handle with pools of its own, as another process would have.
+    let other = Store::open(&db.url).await.unwrap();
+    let mut changes = db.store.subscribe().await.unwrap();
+    let quiet = Duration::from_millis(1000);
+    let bound = Duration::from_secs(5);
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "woke with nothing committed"
+    );
+
+    // A commit (events, outbox rows, an audit entry) by the other handle.
+    other
+        .open_case(&user("alice"), open_case("LS-1"))
+        .await
+        .unwrap();
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a commit by another handle wakes the subscriber")
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "one commit wakes it once"
+    );
+
+    // A claim only changes outbox rows.
+    assert_eq!(
+        other
+            .claim("w", Duration::from_secs(60), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a claim wakes the subscriber")
+        .unwrap();
+
+    // Commits made while nobody waits are not lost; several wake it once.
+    for i in 0..3 {
+        other
+            .handle(
+                &cid("LS-1"),
+                &user("bob"),
+                assess("org/core", Verdict::Investigating, &format!("step {i}")),
+            )
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(quiet).await;
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("commits made before the call wake it")
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, changes.changed())
+            .await
+            .is_err(),
+        "coalesced"
+    );
+
+    // The subscriber's own process counts too.
+    db.store
+        .handle(
+            &cid("LS-1"),
+            &user("bob"),
+            assess("org/core", Verdict::Affected, "mine"),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(bound, changes.changed())
+        .await
+        .expect("a commit by the subscriber's own store wakes it")
+        .unwrap();
+    drop(changes);
+    other.close().await;
+}
+
 // ----- SQLite-only: files --------------------------------------------------------------------
 
 #[tokio::test]
@@ -1258,25 +1692,272 @@ async fn sqlite_refuses_a_file_that_is_not_a_database() {
         "the file is untouched"
     );
 
-    // Another application's database.
-    let other = dir.path().join("other.db");
-    {
-        use sqlx::{Connection as _, Executor as _};
-        let mut conn = sqlx::SqliteConnection::connect_with(
-            &sqlx::sqlite::SqliteConnectOptions::new()
+    // Another application's databases, in rollback-journal and in WAL mode: refused, and left
+    // byte for byte as they were, with no -wal or -shm file created next to them.
+    for (name, wal) in [("other.db", false), ("other-wal.db", true)] {
+        let other = dir.path().join(name);
+        {
+            use sqlx::{Connection as _, Executor as _};
+            let mut options = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&other)
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
-        conn.execute("CREATE TABLE notes (x TEXT)").await.unwrap();
-        conn.close().await.unwrap();
+                .create_if_missing(true);
+            if wal {
+                options = options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            }
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            conn.execute("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine')")
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let side = |ext: &str| dir.path().join(format!("{name}-{ext}"));
+        assert!(!side("wal").exists() && !side("shm").exists(), "{name}");
+        let bytes = std::fs::read(&other).unwrap();
+        assert_eq!(bytes[18] == 2, wal, "{name}: the header's journal mode");
+        for read_only in [false, true] {
+            let url = format!("sqlite://{}", other.display());
+            let err = if read_only {
+                Store::open_read_only(&url).await.unwrap_err()
+            } else {
+                Store::open(&url).await.unwrap_err()
+            };
+            assert!(matches!(err, Error::NotADatabase { .. }), "{name}: {err}");
+            assert!(err.to_string().contains("no Lockstep schema"), "{err}");
+            // (Not assert_eq: a failure would print the whole file.)
+            assert!(
+                std::fs::read(&other).unwrap() == bytes,
+                "{name} was changed"
+            );
+            assert!(!side("wal").exists(), "{name}: no -wal file");
+            assert!(!side("shm").exists(), "{name}: no -shm file");
+        }
     }
-    let err = Store::open(&format!("sqlite://{}", other.display()))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
 
     let err = Store::open("mysql://x").await.unwrap_err();
     assert!(matches!(err, Error::UnsupportedUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_read_only_open_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.db");
+    let err = Store::open_read_only(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoDatabase { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        !msg.contains('\n') && msg.contains(&path.display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file was created"
+    );
+    // An empty file holds no schema.
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open_read_only(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn postgres_read_only_refuses_a_database_without_the_schema() {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty()) else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL suite");
+        return;
+    };
+    let name = format!("lockstep_test_empty_{}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = with_database(&admin, &name);
+    let err = Store::open_read_only(&url).await.unwrap_err();
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let created: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(!created, "nothing was migrated");
+    db.close().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_bytes_that_are_not_utf8_name_the_tampered_entry() {
+    let db = TestDb::sqlite().await;
+    history(&db.store).await;
+    db.store.verify(None).await.unwrap();
+    db.drop_guards().await;
+    let target: i64 = db
+        .text(
+            "SELECT CAST(audit_id AS TEXT) FROM events WHERE case_id = 'LS-1' AND seq = 3",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    let event = format!("WHERE seq = 3 AND audit_id = {target}");
+    let entry = "WHERE id = 4".to_owned();
+    let mut columns = vec![
+        ("events", "case_id", &event, target),
+        ("events", "body", &event, target),
+    ];
+    for col in [
+        "case_id",
+        "actor",
+        "authority",
+        "input",
+        "events_hash",
+        "prev_hash",
+        "hash",
+    ] {
+        columns.push(("audit", col, &entry, 4));
+    }
+    for (table, col, row, id) in columns {
+        let orig = db
+            .text(&format!("SELECT hex({col}) FROM {table} {row}"), &[])
+            .await;
+        // Byte 3 becomes 0xFF: still TEXT, no longer UTF-8.
+        let n = db
+            .exec(
+                &format!(
+                    "UPDATE {table} SET {col} = CAST(substr(CAST({col} AS BLOB), 1, 2) || x'ff' || substr(CAST({col} AS BLOB), 4) AS TEXT) {row}"
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(n, 1, "{table}.{col}");
+        let err = db.store.verify(None).await.unwrap_err();
+        assert_eq!(
+            tampered_entry(&err),
+            Some(id as u64),
+            "{table}.{col}: {err}"
+        );
+        assert!(!err.to_string().contains('\n'), "{err}");
+        db.exec(
+            &format!("UPDATE {table} SET {col} = CAST(X'{orig}' AS TEXT) {row}"),
+            &[],
+        )
+        .await;
+        db.store.verify(None).await.unwrap();
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claims_skip_rows_another_claimer_has_locked() {
+    use sqlx::Connection as _;
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL suite");
+        return;
+    };
+    let store = &db.store;
+    let id = cid("LS-1");
+    to_release(store).await;
+    let publish_key = store
+        .outbox(Some(&id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "publish")
+        .unwrap()
+        .key;
+    // Another case's drafts, to be claimed under a lease that lapses.
+    opened(store, "LS-2").await;
+    store
+        .handle(
+            &id,
+            &user("alice"),
+            Input::Command(Command::RevokeFix {
+                repo: r("org/plugin"),
+                reason: "incomplete".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    let first = store
+        .claim("w", Duration::from_millis(200), 100)
+        .await
+        .unwrap();
+    let lapsing: Vec<String> = first
+        .iter()
+        .filter(|c| c.effect.case == cid("LS-2"))
+        .map(|c| c.effect.key.clone())
+        .collect();
+    assert!(lapsing.len() >= 2, "{lapsing:?}");
+    assert_eq!(
+        store
+            .outbox_entry(&publish_key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        OutboxState::Held
+    );
+    // The case moves on, so the next claim releases the held publication; the leases lapse.
+    store
+        .handle(&id, &user("alice"), released("org/plugin", "plugin"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // Another transaction holds the held row and a lapsed one, as a concurrent claimer does
+    // while it releases them.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut tx = locker.begin().await.unwrap();
+    let locked: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM outbox WHERE key = $1 OR key = $2 FOR UPDATE")
+            .bind(&publish_key)
+            .bind(&lapsing[0])
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(locked.len(), 2);
+    let got = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.claim("v", Duration::from_secs(60), 100),
+    )
+    .await
+    .expect("a claim waited for rows another transaction holds")
+    .unwrap();
+    let keys: BTreeSet<String> = got.into_iter().map(|c| c.effect.key).collect();
+    assert!(
+        !keys.contains(&publish_key) && !keys.contains(&lapsing[0]),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&lapsing[1]),
+        "the unlocked lapsed lease was taken: {keys:?}"
+    );
+    tx.rollback().await.unwrap();
+    locker.close().await.unwrap();
+
+    // Once free, the rows go to the next claim.
+    let keys: BTreeSet<String> = store
+        .claim("v", Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.effect.key)
+        .collect();
+    assert!(
+        keys.contains(&publish_key) && keys.contains(&lapsing[0]),
+        "{keys:?}"
+    );
+    db.cleanup().await;
 }
