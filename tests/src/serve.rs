@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr as _;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Environment variable naming a prebuilt `lockstep` binary (built with
 /// `--features failpoints`) to use instead of building one.
@@ -105,7 +105,6 @@ pub struct ServeConfig {
 #[derive(Debug)]
 pub struct Serve {
     child: Child,
-    started: Instant,
 }
 
 impl Serve {
@@ -150,20 +149,12 @@ impl Serve {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", lockstep_bin().display()));
-        Serve {
-            child,
-            started: Instant::now(),
-        }
+        Serve { child }
     }
 
     /// The runtime's worker name (its lease owner): `lockstep-{pid}`.
     pub fn worker(&self) -> String {
         format!("lockstep-{}", self.child.id())
-    }
-
-    /// How long it has been running.
-    pub fn age(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// `Some(status)` once it has exited on its own.
@@ -175,15 +166,6 @@ impl Serve {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-
-    /// Sends SIGINT: a graceful stop (the current pass finishes, then the process exits).
-    /// Poll [`Self::exited`] to see it go.
-    pub fn interrupt(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

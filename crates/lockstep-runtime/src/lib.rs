@@ -470,10 +470,22 @@ impl Runtime {
     }
 
     /// Runs until `shutdown` resolves: does the due work, then sleeps until the next deadline
-    /// or retry, or until [`wake`](Self::wake) is called. It does not poll busily.
+    /// or retry, until [`wake`](Self::wake) is called, or until anyone commits to the store (a
+    /// CLI command in another process, another instance; see `Store::subscribe`). It does
+    /// not poll busily.
     pub async fn serve(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tokio::pin!(shutdown);
+        let mut changes = match self.store.subscribe().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "commits by other processes will be noticed only at the next timer");
+                None
+            }
+        };
         loop {
+            if let Some(c) = &mut changes {
+                c.mark_seen();
+            }
             let report = self.run_once().await?;
             if report.executed > 0 || report.ticks > 0 {
                 tracing::info!(
@@ -494,9 +506,21 @@ impl Runtime {
             }
             .min(self.opts.idle_wake)
             .max(Duration::from_millis(10));
+            let committed = async {
+                match &mut changes {
+                    Some(c) => {
+                        if let Err(e) = c.changed().await {
+                            tracing::warn!(error = %e, "stopped watching for commits");
+                            changes = None;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = self.wake.notified() => {}
+                () = committed => {}
                 () = tokio::time::sleep(sleep) => {}
             }
         }

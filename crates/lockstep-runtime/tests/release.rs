@@ -351,3 +351,86 @@ async fn leases_stay_alive_while_effects_wait_in_the_pacer() {
         assert_eq!(w.sim.advisories(repo).unwrap().len(), 1, "{repo}");
     }
 }
+
+#[tokio::test]
+async fn serve_notices_commits_from_another_process() {
+    let w = world(FaultConfig::default()).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn({
+        let rt = w.runtime.clone();
+        async move {
+            rt.serve(async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    // serve does the first case's drafts, then sleeps (its idle timer is minutes away).
+    let drafts = |n: usize| {
+        ["org/core", "org/extra", "org/plugin"]
+            .iter()
+            .all(|r| w.sim.advisories(r).unwrap().len() == n)
+    };
+    for _ in 0..100 {
+        if drafts(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(drafts(1));
+    // Let its pass finish (links, CVE requests, reading GitHub back) so that it sleeps.
+    for _ in 0..100 {
+        let busy = w
+            .store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .any(|e| !matches!(e.state, lockstep_store::OutboxState::Done));
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = w.sim.ledger().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.sim.ledger().len(), before, "serve is idle");
+    // Another process (its own pool on the same file, like a CLI command) opens a second case.
+    let other = Store::open(&format!(
+        "sqlite://{}",
+        w._dir.path().join("l.db").display()
+    ))
+    .await
+    .unwrap();
+    let mut open = other.case(&w.case).await.unwrap();
+    let opening = OpenCase {
+        case_id: "LS-RT-2".parse().unwrap(),
+        workflow: open.workflow.clone(),
+        scope: Default::default(),
+        vulnerability: std::mem::replace(
+            &mut open.vulnerability,
+            Vulnerability {
+                summary: String::new(),
+                description: String::new(),
+                rating: Rating::Severity(Severity::Low),
+                cwes: Default::default(),
+                credits: Vec::new(),
+            },
+        ),
+        embargo_until: None,
+    };
+    let alice = Principal::user("alice".parse().unwrap());
+    other.open_case(&alice, opening).await.unwrap();
+    // No wake() call: serve must notice the commit itself, well before any timer.
+    let started = std::time::Instant::now();
+    while !drafts(2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not notice another process's commit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}

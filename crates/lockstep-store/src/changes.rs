@@ -53,6 +53,13 @@ impl Changes {
             why: "the watcher stopped".into(),
         })
     }
+
+    /// Forgets the commits seen so far: the next [`changed`](Changes::changed) waits for a
+    /// later one. Call it before doing the work a change asks for, so that a commit made
+    /// during the work still wakes the next wait.
+    pub fn mark_seen(&mut self) {
+        self.rx.borrow_and_update();
+    }
 }
 
 fn bump(tx: &watch::Sender<u64>) {
