@@ -192,8 +192,12 @@ async fn journey() -> anyhow::Result<()> {
         .scope()
         .filter(|(_, p)| p.advisory.cve.is_some())
         .count();
+    let linked = case
+        .scope()
+        .filter(|(_, p)| p.advisory.linked.len() == repos.len() - 1)
+        .count();
     demo.say(&format!(
-        "{drafts} draft advisories open on GitHub, each linking its {} siblings; {cves} CVEs assigned",
+        "{drafts} draft advisories open on GitHub, {linked} of them linking all {} siblings; {cves} CVEs assigned",
         repos.len() - 1
     ));
     demo.say(&format!(
@@ -221,7 +225,20 @@ async fn journey() -> anyhow::Result<()> {
         });
         demo.act(&maintainer(repo), Some(repo), input).await?;
     }
-    demo.say("every maintainer assesses: 9 SDKs affected, swift-sdk not affected");
+    let case = demo.store.case(&demo.case).await?;
+    let affected = case
+        .scope()
+        .filter(|(_, p)| matches!(p.assessment, Assessment::Affected { .. }))
+        .count();
+    let not_affected: Vec<&str> = case
+        .scope()
+        .filter(|(_, p)| matches!(p.assessment, Assessment::NotAffected { .. }))
+        .map(|(r, _)| r.name())
+        .collect();
+    demo.say(&format!(
+        "every maintainer assesses: {affected} SDKs affected, not affected: {}",
+        not_affected.join(", ")
+    ));
 
     // Fixes arrive one by one; publication holds until the last.
     let order = [7usize, 1, 4, 0, 8, 2, 5, 3, 9, 6];
@@ -268,9 +285,18 @@ async fn journey() -> anyhow::Result<()> {
                 .max()
                 .zip(times.iter().min())
                 .map_or(0, |(a, b)| (*a - *b).num_milliseconds());
+            let closed: Vec<String> = demo
+                .store
+                .case(&demo.case)
+                .await?
+                .scope()
+                .filter(|(_, p)| p.advisory.state == RemoteState::Closed)
+                .map(|(r, _)| r.name().to_owned())
+                .collect();
             demo.say(&format!(
-                "{published} advisories published together in {} ms (first to last: {spread} ms); swift-sdk's draft closed",
-                release.elapsed().as_millis()
+                "{published} advisories published together in {} ms (first to last: {spread} ms); drafts closed: {}",
+                release.elapsed().as_millis(),
+                closed.join(", ")
             ));
         }
     }
