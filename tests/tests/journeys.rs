@@ -890,10 +890,11 @@ async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
         .stdout(predicate::str::contains("leaked"));
 }
 
-/// A running `lockstep serve`, killed when dropped.
+/// A running `lockstep serve`, killed when dropped, with every log line it wrote.
 struct Service {
     child: std::process::Child,
     url: String,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Service {
@@ -904,6 +905,10 @@ impl Drop for Service {
 }
 
 fn serve(w: &World, secret: &str) -> Service {
+    serve_logging(w, secret, "info")
+}
+
+fn serve_logging(w: &World, secret: &str, rust_log: &str) -> Service {
     use std::io::BufRead;
     let bin = lockstep_e2e::serve::lockstep_bin().to_path_buf();
     let mut child = std::process::Command::new(bin)
@@ -918,28 +923,36 @@ fn serve(w: &World, secret: &str) -> Service {
         .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
         .env("LOCKSTEP_WEBHOOK_SECRET", secret)
         .env("LOCKSTEP_WORKFLOWS_DIR", w.dir.path())
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = std::io::BufReader::new(stderr).lines();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let addr = loop {
         let line = lines
             .next()
             .expect("serve exited before listening")
             .unwrap();
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        logs.lock().unwrap().push(line);
         if v["message"] == "listening" {
             break v["addr"].as_str().unwrap().to_owned();
         }
     };
     // Keep draining the logs so the pipe never fills.
-    std::thread::spawn(move || for _ in lines {});
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
     Service {
         child,
         url: format!("http://{addr}"),
+        logs,
     }
 }
 
@@ -1262,4 +1275,104 @@ async fn a_leak_reported_by_webhook_releases_the_fixed_advisories() {
         .filter(|e| e.is_publish() && e.applied && e.repo.as_deref() == Some("org/core"))
         .count();
     assert_eq!(core_publishes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_any_log_and_no_embargoed_text_above_debug() {
+    let w = World::new().await;
+    let service = serve_logging(&w, "whsec-very-secret-value", "trace");
+    w.sim.set_webhook(
+        &format!("{}/webhooks/github", service.url),
+        Some("whsec-very-secret-value"),
+    );
+    let http = reqwest::Client::new();
+    let summary = "Embargoed summary: rebinding via Host";
+    let description = "Embargoed detail: the Host header is never compared.";
+    let opened = http
+        .post(format!("{}/api/cases", service.url))
+        .bearer_auth("tok-alice")
+        .json(&serde_json::json!({
+            "workflow_name": "w", "summary": summary, "description": description,
+            "severity": "high"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 201);
+    let case = opened.json::<Value>().await.unwrap()["case_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (who, repo, verdict) in [
+        ("bob", "org/core", "affected"),
+        ("alice", "org/extra", "not_affected"),
+        ("dave", "org/plugin", "affected"),
+    ] {
+        let r = http
+            .post(format!("{}/api/cases/{case}/assess", service.url))
+            .bearer_auth(format!("tok-{who}"))
+            .json(&serde_json::json!({"repo": repo, "verdict": verdict, "reason": "checked"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for (who, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
+        let r = http
+            .post(format!("{}/api/cases/{case}/fix-ready", service.url))
+            .bearer_auth(format!("tok-{who}"))
+            .json(&serde_json::json!({"repo": repo, "patched_versions": "2.0.1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for _ in 0..100 {
+        if w.sim
+            .ledger()
+            .iter()
+            .filter(|e| e.is_publish() && e.applied)
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        w.sim
+            .ledger()
+            .iter()
+            .filter(|e| e.is_publish() && e.applied)
+            .count(),
+        2,
+        "the release ran"
+    );
+    w.sim.flush_webhooks().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = service.logs.lock().unwrap().clone();
+    assert!(
+        logs.len() > 50,
+        "TRACE logging produced {} lines",
+        logs.len()
+    );
+    for line in &logs {
+        for secret in [
+            "tok-alice",
+            "tok-bob",
+            "tok-dave",
+            "whsec-very-secret-value",
+        ] {
+            assert!(!line.contains(secret), "a secret in the logs: {line}");
+        }
+        let level = serde_json::from_str::<Value>(line).unwrap_or(Value::Null)["level"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if matches!(level.as_str(), "INFO" | "WARN" | "ERROR") {
+            for text in [summary, description, "rebinding via Host", "never compared"] {
+                assert!(!line.contains(text), "embargoed text at {level}: {line}");
+            }
+        }
+    }
 }
