@@ -78,10 +78,14 @@ pub struct WaveItem {
     pub attempt: Attempt,
 }
 
+/// A cached `200` for a conditional GET: what a `304` stands for. The `Link` header is
+/// part of it: GitHub need not repeat it on the `304`, and a page without its `next` link
+/// would end a listing early (and a retried create would then miss its draft).
 #[derive(Clone)]
 struct CachedGet {
     etag: HeaderValue,
     body: String,
+    links: Vec<HeaderValue>,
 }
 
 struct Resp {
@@ -407,6 +411,12 @@ impl GithubClient {
             && let Some(c) = cached
         {
             self.bump(|s| s.not_modified += 1);
+            let mut headers = headers;
+            if !headers.contains_key(LINK) {
+                for l in c.links {
+                    headers.append(LINK, l);
+                }
+            }
             return Ok(Resp {
                 status: 200,
                 headers,
@@ -427,6 +437,7 @@ impl GithubClient {
                 CachedGet {
                     etag: etag.clone(),
                     body: text.clone(),
+                    links: headers.get_all(LINK).iter().cloned().collect(),
                 },
             );
         }
