@@ -748,11 +748,23 @@ impl Drop for RunningSim {
 }
 
 /// Serves `sim` on `addr` in a background task. If the configuration has no
-/// `api_base_url`, the simulator's base URL becomes `http://{bound address}`.
+/// `api_base_url`, the simulator's base URL becomes `http://{bound address}` (with the
+/// loopback address when bound to an unspecified one such as `0.0.0.0`); set
+/// `api_base_url` (`--public-url`) when clients reach it under another name.
 pub async fn spawn(sim: Simulator, addr: SocketAddr) -> std::io::Result<RunningSim> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let base_url = format!("http://{addr}");
+    let reachable = if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(loopback, addr.port())
+    } else {
+        addr
+    };
+    let base_url = format!("http://{reachable}");
     {
         let mut st = sim.lock();
         if st.config.api_base_url.is_none() {
@@ -789,17 +801,95 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let running = spawn(sim, addr).await?;
-    tracing::info!(base_url = %running.base_url, "lockstep-sim listening");
+    tracing::info!(
+        base_url = %running.base_url,
+        public_url = %running.sim.api_base_url(),
+        "lockstep-sim listening"
+    );
     shutdown.await;
     running.shutdown().await
 }
 
+/// How the standalone server runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL clients reach the server at, used in `url` fields, `Link` headers and
+    /// webhook payloads (needed behind a proxy, or when listening on `0.0.0.0`). `None`:
+    /// `http://{bound address}`.
+    pub public_url: Option<String>,
+    /// If set, the `/_sim/*` admin routes require `x-sim-admin-token: {this}`.
+    pub admin_token: Option<String>,
+}
+
+impl ServeConfig {
+    /// Listen on `listen`, no public URL, no admin token.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            public_url: None,
+            admin_token: None,
+        }
+    }
+
+    /// The simulator configuration this asks for (defaults otherwise). Refuses a public
+    /// URL that is not an absolute `http`/`https` URL without query or fragment, and an
+    /// empty admin token.
+    pub fn sim_config(&self) -> Result<SimConfig, String> {
+        let api_base_url = match &self.public_url {
+            None => None,
+            Some(raw) => {
+                let url = reqwest::Url::parse(raw.trim())
+                    .map_err(|e| format!("--public-url {raw:?}: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host_str().is_none()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    return Err(format!(
+                        "--public-url {raw:?}: expected http(s)://host[:port][/path]"
+                    ));
+                }
+                Some(url.as_str().trim_end_matches('/').to_owned())
+            }
+        };
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("the admin token is empty".to_owned());
+        }
+        Ok(SimConfig {
+            api_base_url,
+            admin_token: self.admin_token.clone(),
+            ..SimConfig::default()
+        })
+    }
+}
+
 /// Standalone server: default configuration, the demo seed ([`seed::demo`]: the ten MCP
-/// SDK repositories, admin `lockstep-bot` with token [`seed::DEMO_ADMIN_TOKEN`]), until Ctrl-C.
+/// SDK repositories, admin `lockstep-bot` with token [`seed::DEMO_ADMIN_TOKEN`], and the
+/// demo GitHub App), until Ctrl-C.
 pub async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let sim = Simulator::new(SimConfig::default());
+    serve_with(ServeConfig::new(addr)).await
+}
+
+/// [`serve`] with a public URL and an admin token.
+pub async fn serve_with(config: ServeConfig) -> std::io::Result<()> {
+    let sim_config = config
+        .sim_config()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let sim = Simulator::new(sim_config);
     seed::demo(&sim).map_err(std::io::Error::other)?;
-    serve_with_shutdown(sim, addr, async {
+    tracing::info!(
+        app_id = seed::DEMO_APP_ID,
+        installation_id = seed::DEMO_INSTALLATION_ID,
+        admin_routes_guarded = config.admin_token.is_some(),
+        "demo data seeded (App key: crates/lockstep-sim/demo/demo-app-key.pem)"
+    );
+    serve_with_shutdown(sim, config.listen, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

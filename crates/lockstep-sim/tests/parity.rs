@@ -1,6 +1,7 @@
 //! Details where the simulator must answer as GitHub does: rate-limit headers on every
 //! response (§7, §9.9), report-template 422s (§9.2), `Link` and ETags across a 304
-//! (§9.1, §9.10), collaborator-permission authority, and the response observer.
+//! (§9.1, §9.10), collaborator-permission authority, the standalone server's public URL and
+//! admin token, and the response observer.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use lockstep_sim::{
-    InjectedFault, LimitStatus, Observed, ReportTemplate, SecondaryLimits, SimConfig,
+    InjectedFault, LimitStatus, Observed, ReportTemplate, SecondaryLimits, ServeConfig, SimConfig,
     TemplateSection,
 };
 use reqwest::{Method, StatusCode};
@@ -373,6 +374,93 @@ async fn collaborator_permissions_need_push_access() {
     // A private repository stays invisible (404) to outsiders.
     let hidden = format!("/repos/{PRIVATE_REPO}/collaborators/alice/permission");
     assert_eq!(api.get(&hidden, Some(OUTSIDER)).await.status, 404);
+}
+
+#[tokio::test]
+async fn serve_config_sets_the_public_url_and_guards_admin_routes() {
+    let config = ServeConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        public_url: Some("https://sim.example.test/api/".into()),
+        admin_token: Some("s3cret-admin".into()),
+    };
+    let sim_config = config.sim_config().unwrap();
+    assert_eq!(
+        sim_config.api_base_url.as_deref(),
+        Some("https://sim.example.test/api")
+    );
+    let sim = seeded(SimConfig {
+        secondary: SecondaryLimits::unlimited(),
+        ..sim_config
+    });
+    let running = lockstep_sim::spawn(sim.clone(), config.listen)
+        .await
+        .unwrap();
+    // Bound to 0.0.0.0, reachable on loopback.
+    assert!(
+        running.base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        running.base_url
+    );
+    let api = Api::new(&running.base_url);
+    for i in 0..3 {
+        let a = api.create(REPO, ADMIN, &format!("p{i}")).await;
+        assert!(
+            a["url"].as_str().unwrap().starts_with(
+                "https://sim.example.test/api/repos/acme/widget/security-advisories/GHSA-"
+            ),
+            "{}",
+            a["url"]
+        );
+    }
+    let page = api
+        .get(
+            &format!("/repos/{REPO}/security-advisories?per_page=2"),
+            Some(ADMIN),
+        )
+        .await;
+    let link = page.header("link").unwrap();
+    assert!(
+        link.starts_with("<https://sim.example.test/api/repos/acme/widget/security-advisories?"),
+        "{link}"
+    );
+    // Admin routes want the token.
+    let c = reqwest::Client::new();
+    let ledger = format!("{}/_sim/ledger", running.base_url);
+    assert_eq!(c.get(&ledger).send().await.unwrap().status(), 401);
+    let wrong = c
+        .get(&ledger)
+        .header("x-sim-admin-token", "guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = c
+        .get(&ledger)
+        .header("x-sim-admin-token", "s3cret-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // Bad settings are refused before anything is served.
+    for bad in ["ftp://x", "not a url", "https://x/?q=1", "http://"] {
+        let c = ServeConfig {
+            public_url: Some(bad.into()),
+            ..ServeConfig::new("127.0.0.1:0".parse().unwrap())
+        };
+        assert!(c.sim_config().is_err(), "{bad}");
+    }
+    let empty = ServeConfig {
+        admin_token: Some(" ".into()),
+        ..ServeConfig::new("127.0.0.1:0".parse().unwrap())
+    };
+    assert!(empty.sim_config().is_err());
+    assert_eq!(
+        ServeConfig::new("127.0.0.1:0".parse().unwrap())
+            .sim_config()
+            .unwrap()
+            .api_base_url,
+        None
+    );
 }
 
 #[tokio::test]
