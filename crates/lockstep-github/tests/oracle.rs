@@ -87,7 +87,7 @@ fn rich_draft(m: &str, rating: Option<Rating>) -> NewAdvisory {
 async fn every_request_body_validates_against_the_openapi_request_schema() {
     let (sim, running, _c) = start().await;
     sim.set_cve_policy(lockstep_sim::CvePolicy::Manual);
-    let px = proxy(&sim, &running).await;
+    let px = proxy(&running).await;
     let c = client(&px.base_url, ADMIN_TOKEN);
     let r = repo(REPO);
     let r2 = repo(REPO2);
