@@ -88,6 +88,17 @@ struct CachedGet {
     links: Vec<HeaderValue>,
 }
 
+/// How a write gets its pacer slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// One write in flight per token: every attempt takes the serial permit.
+    Serial,
+    /// Part of a burst whose permit the caller holds: the first attempt's slot is
+    /// reserved already; a retry after a rate-limit refusal takes one more slot of the
+    /// burst (never the serial permit, which the burst holds).
+    Burst,
+}
+
 struct Resp {
     status: u16,
     headers: HeaderMap,
@@ -467,26 +478,37 @@ impl GithubClient {
     }
 
     /// Sends one logical request: paces writes, follows same-origin redirects (GET
-    /// only), honours rate limits (waits then retries, also for writes: GitHub refuses
-    /// those before applying), retries GETs after 5xx/transport errors, and never
+    /// only), honours rate limits, retries GETs after 5xx/transport errors, and never
     /// retries a write whose outcome is unknown.
+    ///
+    /// A rate-limit refusal (GitHub refuses before applying) holds every write of the
+    /// token until the advertised time ([`Pacer::block_until`]). The request is sent
+    /// again after that time while the wait is within `max_wait` and `rate_limit_retries`
+    /// are left; otherwise the refusal is returned, and later writes that would have to
+    /// wait beyond `max_wait` are refused without being sent.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
-        mut reserved: bool,
+        slot: Slot,
     ) -> Result<Resp> {
         let write = !matches!(method, Method::GET | Method::HEAD);
         let mut path = path.to_owned();
         let (mut redirects, mut rl_tries, mut read_tries) = (0u32, 0u32, 0u32);
+        let mut first = true;
         loop {
-            let permit = if write && !reserved {
-                Some(self.pacer.acquire().await)
-            } else {
-                None
+            let permit = match (write, slot) {
+                (false, _) => None,
+                (true, Slot::Serial) => Some(self.pacer.acquire_within(self.retry.max_wait).await?),
+                (true, Slot::Burst) => {
+                    if !first {
+                        self.pacer.reserve_in_burst(self.retry.max_wait).await?;
+                    }
+                    None
+                }
             };
-            reserved = false;
+            first = false;
             let outcome = self.send_once(&method, &path, body).await;
             drop(permit);
             let err = match outcome {
@@ -513,21 +535,26 @@ impl GithubClient {
                 Ok(r) => classify(r.status, &r.headers, &r.body, write),
                 Err(e) => e,
             };
-            if err.is_rate_limit() && rl_tries < self.retry.rate_limit_retries {
+            if err.is_rate_limit() {
                 let wait = self.rate_limit_wait(&err, rl_tries);
-                if wait <= self.retry.max_wait {
+                // Whatever happens next, no write of this token goes out before then.
+                self.pacer
+                    .hold(tokio::time::Instant::now() + wait, err.clone());
+                if rl_tries < self.retry.rate_limit_retries && wait <= self.retry.max_wait {
                     tracing::warn!(
                         %method, path, wait_ms = wait.as_millis() as u64,
                         "rate limited by GitHub; waiting before retrying (not applied)"
                     );
-                    if write {
-                        self.pacer.block_until(tokio::time::Instant::now() + wait);
-                    }
                     rl_tries += 1;
                     self.bump(|s| s.retries += 1);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
+                tracing::warn!(
+                    %method, path, wait_ms = wait.as_millis() as u64,
+                    "rate limited by GitHub; returning the refusal (not applied)"
+                );
+                return Err(err);
             }
             let read_retryable = matches!(err, Error::Server { .. } | Error::Transport { .. });
             if !write && read_retryable && read_tries < self.retry.read_retries {
@@ -548,6 +575,16 @@ impl GithubClient {
         }
     }
 
+    /// The wait before trying again after a rate-limit refusal that [`Self::send`] gave
+    /// back (it had used `rate_limit_retries` already): GitHub's advertised time, or the
+    /// backoff continued from there.
+    fn wait_after_refusal(&self, err: &Error, refusals: u32) -> Duration {
+        self.rate_limit_wait(err, self.retry.rate_limit_retries.saturating_add(refusals))
+    }
+
+    /// Runs `f` until it succeeds. After a failure that may clear, the next call is an
+    /// [`Attempt::Retry`] (which reconciles first). After a rate-limit refusal it waits
+    /// GitHub's advertised time, or returns the refusal when that is beyond `max_wait`.
     async fn reconcile_loop<T, F, Fut>(&self, first: Attempt, what: &str, mut f: F) -> Result<T>
     where
         F: FnMut(Attempt) -> Fut,
@@ -556,11 +593,28 @@ impl GithubClient {
         let attempts = self.retry.write_attempts.max(1);
         let mut attempt = first;
         let mut backoff = self.retry.write_backoff;
-        let mut i = 0;
+        let (mut i, mut refusals) = (0, 0);
         loop {
             i += 1;
             match f(attempt).await {
                 Ok(v) => return Ok(v),
+                Err(e) if e.is_rate_limit() => {
+                    let wait = self.wait_after_refusal(&e, refusals);
+                    refusals += 1;
+                    if wait > self.retry.max_wait || i >= attempts {
+                        return Err(e);
+                    }
+                    self.pacer
+                        .hold(tokio::time::Instant::now() + wait, e.clone());
+                    tracing::info!(
+                        what,
+                        attempt = i,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; retrying through reconciliation after GitHub's wait"
+                    );
+                    attempt = Attempt::Retry;
+                    tokio::time::sleep(wait).await;
+                }
                 Err(e) if e.is_retryable() && i < attempts => {
                     tracing::info!(what, attempt = i, error = %e, "retrying through reconciliation");
                     attempt = Attempt::Retry;
@@ -589,7 +643,7 @@ impl GithubClient {
 
     /// `GET /user`: who the credentials act as.
     pub async fn authenticated_user(&self) -> Result<User> {
-        let r = self.send(Method::GET, "/user", None, false).await?;
+        let r = self.send(Method::GET, "/user", None, Slot::Serial).await?;
         decode(&r, "user")
     }
 
@@ -601,7 +655,7 @@ impl GithubClient {
             repo.owner(),
             repo.name()
         );
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         decode(&r, "permission")
     }
 
@@ -615,7 +669,7 @@ impl GithubClient {
     /// Like [`Self::get_advisory`], also telling whether it changed since the last poll.
     pub async fn poll_advisory(&self, repo: &RepoName, ghsa: &str) -> Result<Polled<Advisory>> {
         let path = Self::advisory_path(repo, ghsa)?;
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         Ok(Polled {
             value: decode(&r, "advisory")?,
             changed: !r.from_cache,
@@ -644,7 +698,7 @@ impl GithubClient {
                 p
             }
         };
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         let items: Vec<Advisory> = decode(&r, "advisory list")?;
         let next = match link_next(&r.headers) {
             Some(url) => Some(PageCursor(
@@ -724,7 +778,7 @@ impl GithubClient {
                 Method::POST,
                 &Self::advisories_path(repo),
                 Some(&body),
-                false,
+                Slot::Serial,
             )
             .await?;
         let adv: Advisory = decode(&r, "advisory")?;
@@ -757,7 +811,8 @@ impl GithubClient {
         ghsa: &str,
         update: &AdvisoryUpdate,
     ) -> Result<Advisory> {
-        self.patch(repo, ghsa, &update.to_body(), false).await
+        self.patch(repo, ghsa, &update.to_body(), Slot::Serial)
+            .await
     }
 
     async fn patch(
@@ -765,15 +820,13 @@ impl GithubClient {
         repo: &RepoName,
         ghsa: &str,
         body: &Value,
-        reserved: bool,
+        slot: Slot,
     ) -> Result<Advisory> {
         let path = Self::advisory_path(repo, ghsa)?;
         if body.as_object().is_none_or(serde_json::Map::is_empty) {
             return Err(Error::InvalidInput("empty update".into()));
         }
-        let r = self
-            .send(Method::PATCH, &path, Some(body), reserved)
-            .await?;
+        let r = self.send(Method::PATCH, &path, Some(body), slot).await?;
         decode(&r, "advisory")
     }
 
@@ -866,7 +919,7 @@ impl GithubClient {
         ghsa: &str,
         content: Option<&AdvisoryUpdate>,
         attempt: Attempt,
-        reserved: bool,
+        slot: Slot,
     ) -> Result<Advisory> {
         if attempt == Attempt::Retry
             && let Some(done) = self.publish_precheck(repo, ghsa).await?
@@ -875,7 +928,7 @@ impl GithubClient {
             return Ok(done);
         }
         let adv = self
-            .patch(repo, ghsa, &Self::publish_body(content), reserved)
+            .patch(repo, ghsa, &Self::publish_body(content), slot)
             .await?;
         if adv.state != AdvisoryState::Published {
             return Err(Error::Other {
@@ -897,7 +950,7 @@ impl GithubClient {
         content: Option<&AdvisoryUpdate>,
         attempt: Attempt,
     ) -> Result<Advisory> {
-        self.publish_inner(repo, ghsa, content, attempt, false)
+        self.publish_inner(repo, ghsa, content, attempt, Slot::Serial)
             .await
     }
 
@@ -913,42 +966,118 @@ impl GithubClient {
             .await
     }
 
-    /// Publishes a release wave: the retried items are reconciled first (concurrent
-    /// GETs), then the remaining PATCHes are sent **concurrently** within one pacer burst
-    /// (no spacing), so the window in which some are public and others not is one round
-    /// trip. Failures with an unknown or retryable outcome are then retried through
-    /// [`Self::ensure_published`]. Results are in input order.
+    /// Publishes a release wave. Every second between two publications is a second in
+    /// which some advisories are public and others are not, so the wave goes out in rounds
+    /// of concurrent requests, never one item at a time:
+    ///
+    /// 1. the `Retry` items are read first, concurrently (already published is success);
+    /// 2. the remaining PATCHes go out **concurrently** in one pacer burst (no spacing;
+    ///    a wave larger than the window budget is split into budget-sized bursts, the
+    ///    remainder first);
+    /// 3. items that failed in a way that may clear (5xx, lost response, rate limit) are
+    ///    re-read concurrently at once, and what is still a draft is published in the next
+    ///    concurrent burst. Later rounds back off (`write_backoff`, doubling), and wait out
+    ///    a rate limit's advertised time; a refusal longer than `max_wait` is returned.
+    ///
+    /// At most `write_attempts` rounds. Results are in input order.
     pub async fn publish_wave(&self, items: &[WaveItem]) -> Vec<Result<Advisory>> {
         let mut results: Vec<Option<Result<Advisory>>> = vec![None; items.len()];
-        // Reconcile retried items before the burst, so the burst itself is only PATCHes.
-        let checks = join_all(items.iter().map(|it| async move {
-            if it.attempt == Attempt::Retry {
-                Some(self.publish_precheck(&it.repo, &it.ghsa).await)
-            } else {
-                None
+        let (mut check, mut send): (Vec<usize>, Vec<usize>) =
+            (0..items.len()).partition(|&i| items[i].attempt == Attempt::Retry);
+        let rounds = self.retry.write_attempts.max(1);
+        let mut backoff = self.retry.write_backoff;
+        let mut round = 0;
+        loop {
+            round += 1;
+            // Read first (concurrently): an earlier attempt may have published it.
+            let checks = join_all(
+                check
+                    .iter()
+                    .map(|&i| self.publish_precheck(&items[i].repo, &items[i].ghsa)),
+            )
+            .await;
+            for (&i, c) in check.iter().zip(checks) {
+                match c {
+                    Ok(Some(done)) => results[i] = Some(Ok(done)),
+                    Ok(None) => send.push(i),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
             }
-        }))
-        .await;
-        let mut pending = Vec::new();
-        for (i, c) in checks.into_iter().enumerate() {
-            match c {
-                Some(Ok(Some(done))) => results[i] = Some(Ok(done)),
-                Some(Err(e)) => results[i] = Some(Err(e)),
-                Some(Ok(None)) | None => pending.push(i),
+            send.sort_unstable();
+            self.wave_bursts(items, &send, &mut results).await;
+            // What may clear: retry it (reading first), unless GitHub asked for a longer wait.
+            let mut wait = Duration::ZERO;
+            let mut again = Vec::new();
+            for (i, r) in results.iter().enumerate() {
+                match r {
+                    Some(Err(e)) if e.is_rate_limit() => {
+                        let w = self.wait_after_refusal(e, 0);
+                        if w <= self.retry.max_wait {
+                            wait = wait.max(w);
+                            again.push(i);
+                        }
+                    }
+                    Some(Err(e)) if e.is_retryable() => again.push(i),
+                    _ => {}
+                }
             }
+            if again.is_empty() || round >= rounds {
+                break;
+            }
+            // The first re-check goes out at once; later rounds back off.
+            let mut pause = wait;
+            if round >= 2 {
+                pause = pause.max(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            tracing::info!(
+                round,
+                failed = again.len(),
+                pause_ms = pause.as_millis() as u64,
+                "re-checking the wave's failures concurrently"
+            );
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            for &i in &again {
+                results[i] = None;
+            }
+            check = again;
+            send = Vec::new();
         }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::other("wave item not processed"))))
+            .collect()
+    }
+
+    /// Sends the publishing PATCHes of `pending` concurrently, in bursts of at most the
+    /// pacing budget (the remainder first, so the full bursts that follow start windows).
+    /// Each burst holds the token's serial permit until its last response has arrived.
+    async fn wave_bursts(
+        &self,
+        items: &[WaveItem],
+        pending: &[usize],
+        results: &mut [Option<Result<Advisory>>],
+    ) {
         let max = usize::try_from(self.pacer.config().max_burst())
             .unwrap_or(usize::MAX)
             .max(1);
-        // The remainder first, so that the full burst that follows starts the next window.
         for chunk in pending.rchunks(max).rev() {
             let n = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-            if let Err(e) = self.pacer.acquire_burst(n).await {
-                for &i in chunk {
-                    results[i] = Some(Err(e.clone()));
+            let permit = match self
+                .pacer
+                .acquire_burst_within(n, self.retry.max_wait)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    for &i in chunk {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
             let outs = join_all(chunk.iter().map(|&i| {
                 let it = &items[i];
                 self.publish_inner(
@@ -956,30 +1085,15 @@ impl GithubClient {
                     &it.ghsa,
                     it.content.as_ref(),
                     Attempt::First,
-                    true,
+                    Slot::Burst,
                 )
             }))
             .await;
+            drop(permit);
             for (&i, out) in chunk.iter().zip(outs) {
                 results[i] = Some(out);
             }
         }
-        // Retry failures (serially, paced) through reconciliation.
-        for (i, slot) in results.iter_mut().enumerate() {
-            if let Some(Err(e)) = slot
-                && e.is_retryable()
-            {
-                let it = &items[i];
-                *slot = Some(
-                    self.ensure_published(&it.repo, &it.ghsa, it.content.as_ref(), Attempt::Retry)
-                        .await,
-                );
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::other("wave item not processed"))))
-            .collect()
     }
 
     /// Closes a draft without publishing. With [`Attempt::Retry`] it reads first:
@@ -1002,7 +1116,7 @@ impl GithubClient {
             }
         }
         let body = json!({"state": TargetState::Closed});
-        self.patch(repo, ghsa, &body, false).await
+        self.patch(repo, ghsa, &body, Slot::Serial).await
     }
 
     /// [`Self::close`] until it succeeds, reconciling before every retry.
@@ -1023,7 +1137,7 @@ impl GithubClient {
     /// [`CveRequest::AlreadyRequested`].
     pub async fn request_cve(&self, repo: &RepoName, ghsa: &str) -> Result<CveRequest> {
         let path = format!("{}/cve", Self::advisory_path(repo, ghsa)?);
-        match self.send(Method::POST, &path, None, false).await {
+        match self.send(Method::POST, &path, None, Slot::Serial).await {
             Ok(_) => Ok(CveRequest::Requested),
             Err(e) if e.is_already_exists() => Ok(CveRequest::AlreadyRequested),
             Err(e) => Err(e),
@@ -1034,7 +1148,7 @@ impl GithubClient {
     /// if it was made already, so a retry is harmless). The fork appears asynchronously.
     pub async fn create_private_fork(&self, repo: &RepoName, ghsa: &str) -> Result<RepoRef> {
         let path = format!("{}/forks", Self::advisory_path(repo, ghsa)?);
-        let r = self.send(Method::POST, &path, None, false).await?;
+        let r = self.send(Method::POST, &path, None, Slot::Serial).await?;
         decode(&r, "repository")
     }
 }
@@ -1048,7 +1162,7 @@ mod tests {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 HeaderValue::from_str(v).unwrap(),
             );
         }

@@ -106,7 +106,9 @@ impl Error {
     /// Whether trying again later can succeed: rate limits, 5xx and transport errors.
     ///
     /// For a write whose [`Error::write_outcome_unknown`] is true, retry only through a
-    /// reconciling path ([`Attempt::Retry`](crate::Attempt::Retry)), never blindly.
+    /// reconciling path ([`Attempt::Retry`](crate::Attempt::Retry)), never blindly. For a
+    /// rate limit, not before its `retry_after` (the adapter holds the token's writes
+    /// until then, and refuses those that would have to wait beyond `max_wait`).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -10,10 +10,12 @@
 //!   `GET /user`, repository permission.
 //! * Write safety: octocrab's retry layer is off; writes are never retried blindly.
 //!   [`Attempt::Retry`] reconciles first (list + marker for a create, GET for publish and
-//!   close). Rate-limit refusals are retried after the advertised wait (GitHub refuses them
-//!   before applying).
+//!   close). Rate-limit refusals (GitHub refuses them before applying) hold the token's
+//!   writes until the advertised time; they are retried after it, or returned when it is
+//!   beyond `max_wait`.
 //! * Pacing: [`Pacer`] serialises content-creating requests per token within an 80/min and
-//!   500/h budget with spacing; [`Pacer::acquire_burst`] lets a release wave go out at once.
+//!   500/h budget with spacing; [`Pacer::acquire_burst`] lets a release wave go out at once
+//!   (and holds ordinary writes back until it completes).
 //! * Conditional GETs: ETags per URL, `If-None-Match`, a 304 returns the cached body.
 //! * [`webhook`]: `X-Hub-Signature-256` verification (constant time) and typed events.
 //!
