@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use http::header::{ACCEPT, ETAG, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use octocrab::Octocrab;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,9 @@ const MAX_REDIRECTS: u32 = 5;
 const MAX_PAGES: u32 = 1_000;
 const MAX_ETAG_ENTRIES: usize = 4_096;
 const MAX_MESSAGE: usize = 400;
+/// The REST API version every request asks for (github-api.md §1).
+pub(crate) const API_VERSION: &str = "2022-11-28";
+const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-github-api-version");
 
 /// Request counters of one client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -309,6 +312,8 @@ impl GithubClient {
             .base_uri(config.api_base.as_str())
             .map_err(cfg_err)?
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            // On every request octocrab sends, the App's token mint included.
+            .add_header(API_VERSION_HEADER, API_VERSION.to_owned())
             .set_connect_timeout(Some(config.connect_timeout))
             .set_read_timeout(Some(config.read_timeout))
             .set_write_timeout(Some(config.read_timeout));
@@ -1162,7 +1167,7 @@ mod tests {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 HeaderValue::from_str(v).unwrap(),
             );
         }
@@ -1236,5 +1241,35 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn already_exists_is_only_the_cve_answers() {
+        let v = |body: &str| classify(422, &HeaderMap::new(), body, true);
+        for yes in [
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists","field":"cve_id"}]}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists"}]}"#,
+            r#"{"message":"This advisory already has a CVE ID."}"#,
+            r#"{"message":"A CVE ID has already been requested for this advisory.","errors":[]}"#,
+        ] {
+            assert!(v(yes).is_already_exists(), "{yes}");
+        }
+        for no in [
+            // Refusals that merely mention "already" are not success.
+            r#"{"message":"This advisory is already closed."}"#,
+            r#"{"message":"Advisory already published; it cannot be changed."}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists","field":"summary"}]}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"invalid","field":"cve_id","message":"already"}]}"#,
+        ] {
+            assert!(!v(no).is_already_exists(), "{no}");
+        }
+        // Only a 422.
+        let e = classify(
+            400,
+            &HeaderMap::new(),
+            r#"{"message":"This advisory already has a CVE ID."}"#,
+            true,
+        );
+        assert!(!e.is_already_exists());
     }
 }

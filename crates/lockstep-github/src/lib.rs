@@ -16,6 +16,7 @@
 //! * Pacing: [`Pacer`] serialises content-creating requests per token within an 80/min and
 //!   500/h budget with spacing; [`Pacer::acquire_burst`] lets a release wave go out at once
 //!   (and holds ordinary writes back until it completes).
+//! * Every request carries `X-GitHub-Api-Version: 2022-11-28`.
 //! * Conditional GETs: ETags per URL, `If-None-Match`, a 304 returns the cached body.
 //! * [`webhook`]: `X-Hub-Signature-256` verification (constant time) and typed events.
 //!
@@ -34,7 +35,7 @@ pub use config::{
     ApiBase, Credentials, DEFAULT_API_URL, ENV_ALLOWED_PRIVATE_HOSTS, ENV_API_URL, ENV_APP_ID,
     ENV_APP_INSTALLATION_ID, ENV_APP_KEY_FILE, ENV_TOKEN, GithubConfig, RetryConfig,
 };
-pub use error::{Error, FieldError, Result};
+pub use error::{CVE_ALREADY_MESSAGES, Error, FieldError, Result};
 pub use pacer::{BurstPermit, Pacer, PacerStats, PacingConfig, WritePermit};
 pub use secrecy::SecretString;
 pub use types::{
