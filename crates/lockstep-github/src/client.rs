@@ -410,6 +410,13 @@ impl GithubClient {
             .execute(request)
             .await
             .map_err(|e| transport(&e, write))?;
+        // The server has answered (a write is applied); the answer is lost before it is read.
+        fail::fail_point!("github.after_send_before_response", |_| Err(
+            Error::Transport {
+                message: "fail point github.after_send_before_response".into(),
+                outcome_unknown: write,
+            }
+        ));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = match self.crab.body_to_string(response).await {

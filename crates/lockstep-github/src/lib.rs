@@ -17,6 +17,8 @@
 //!   500/h budget with spacing; [`Pacer::acquire_burst`] lets a release wave go out at once
 //!   (and holds ordinary writes back until it completes).
 //! * Every request carries `X-GitHub-Api-Version: 2022-11-28`.
+//! * Fail point (feature `failpoints`): `github.after_send_before_response`, after GitHub
+//!   answered (a write is applied) and before the answer is read.
 //! * Conditional GETs: ETags per URL, `If-None-Match`, a 304 returns the cached body.
 //! * [`webhook`]: `X-Hub-Signature-256` verification (constant time) and typed events.
 //!
