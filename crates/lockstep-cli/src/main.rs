@@ -139,11 +139,18 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum SimCmd {
-    /// Serves the simulator, seeded with the ten MCP SDK repositories.
+    /// Serves the simulator, seeded with the ten MCP SDK repositories and a demo GitHub App.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3001")]
         listen: SocketAddr,
+        /// The URL clients reach the simulator at, for `url` fields and `Link` headers
+        /// (default: http://LISTEN-ADDRESS).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Require this value in `x-sim-admin-token` on the `/_sim/*` admin routes.
+        #[arg(long, env = "LOCKSTEP_SIM_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
 }
 
@@ -323,12 +330,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Cmd::Sim {
-            command: SimCmd::Serve { listen },
+            command:
+                SimCmd::Serve {
+                    listen,
+                    public_url,
+                    admin_token,
+                },
         } => {
             logging::init();
+            let config = lockstep_sim::ServeConfig {
+                listen,
+                public_url,
+                admin_token,
+            };
+            config.sim_config().map_err(anyhow::Error::msg)?;
             runtime()?.block_on(async {
                 tracing::info!(%listen, "simulator listening");
-                Ok(lockstep_sim::serve(listen).await?)
+                Ok(lockstep_sim::serve_with(config).await?)
             })
         }
         Cmd::Workflow {

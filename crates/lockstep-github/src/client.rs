@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use http::header::{ACCEPT, ETAG, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use octocrab::Octocrab;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,9 @@ const MAX_REDIRECTS: u32 = 5;
 const MAX_PAGES: u32 = 1_000;
 const MAX_ETAG_ENTRIES: usize = 4_096;
 const MAX_MESSAGE: usize = 400;
+/// The REST API version every request asks for (github-api.md §1).
+pub(crate) const API_VERSION: &str = "2022-11-28";
+const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-github-api-version");
 
 /// Request counters of one client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,10 +81,25 @@ pub struct WaveItem {
     pub attempt: Attempt,
 }
 
+/// A cached `200` for a conditional GET: what a `304` stands for. The `Link` header is
+/// part of it: GitHub need not repeat it on the `304`, and a page without its `next` link
+/// would end a listing early (and a retried create would then miss its draft).
 #[derive(Clone)]
 struct CachedGet {
     etag: HeaderValue,
     body: String,
+    links: Vec<HeaderValue>,
+}
+
+/// How a write gets its pacer slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// One write in flight per token: every attempt takes the serial permit.
+    Serial,
+    /// Part of a burst whose permit the caller holds: the first attempt's slot is
+    /// reserved already; a retry after a rate-limit refusal takes one more slot of the
+    /// burst (never the serial permit, which the burst holds).
+    Burst,
 }
 
 struct Resp {
@@ -294,6 +312,8 @@ impl GithubClient {
             .base_uri(config.api_base.as_str())
             .map_err(cfg_err)?
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            // On every request octocrab sends, the App's token mint included.
+            .add_header(API_VERSION_HEADER, API_VERSION.to_owned())
             .set_connect_timeout(Some(config.connect_timeout))
             .set_read_timeout(Some(config.read_timeout))
             .set_write_timeout(Some(config.read_timeout));
@@ -390,6 +410,13 @@ impl GithubClient {
             .execute(request)
             .await
             .map_err(|e| transport(&e, write))?;
+        // The server has answered (a write is applied); the answer is lost before it is read.
+        fail::fail_point!("github.after_send_before_response", |_| Err(
+            Error::Transport {
+                message: "fail point github.after_send_before_response".into(),
+                outcome_unknown: write,
+            }
+        ));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = match self.crab.body_to_string(response).await {
@@ -407,6 +434,12 @@ impl GithubClient {
             && let Some(c) = cached
         {
             self.bump(|s| s.not_modified += 1);
+            let mut headers = headers;
+            if !headers.contains_key(LINK) {
+                for l in c.links {
+                    headers.append(LINK, l);
+                }
+            }
             return Ok(Resp {
                 status: 200,
                 headers,
@@ -427,6 +460,7 @@ impl GithubClient {
                 CachedGet {
                     etag: etag.clone(),
                     body: text.clone(),
+                    links: headers.get_all(LINK).iter().cloned().collect(),
                 },
             );
         }
@@ -456,26 +490,37 @@ impl GithubClient {
     }
 
     /// Sends one logical request: paces writes, follows same-origin redirects (GET
-    /// only), honours rate limits (waits then retries, also for writes: GitHub refuses
-    /// those before applying), retries GETs after 5xx/transport errors, and never
+    /// only), honours rate limits, retries GETs after 5xx/transport errors, and never
     /// retries a write whose outcome is unknown.
+    ///
+    /// A rate-limit refusal (GitHub refuses before applying) holds every write of the
+    /// token until the advertised time ([`Pacer::block_until`]). The request is sent
+    /// again after that time while the wait is within `max_wait` and `rate_limit_retries`
+    /// are left; otherwise the refusal is returned, and later writes that would have to
+    /// wait beyond `max_wait` are refused without being sent.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
-        mut reserved: bool,
+        slot: Slot,
     ) -> Result<Resp> {
         let write = !matches!(method, Method::GET | Method::HEAD);
         let mut path = path.to_owned();
         let (mut redirects, mut rl_tries, mut read_tries) = (0u32, 0u32, 0u32);
+        let mut first = true;
         loop {
-            let permit = if write && !reserved {
-                Some(self.pacer.acquire().await)
-            } else {
-                None
+            let permit = match (write, slot) {
+                (false, _) => None,
+                (true, Slot::Serial) => Some(self.pacer.acquire_within(self.retry.max_wait).await?),
+                (true, Slot::Burst) => {
+                    if !first {
+                        self.pacer.reserve_in_burst(self.retry.max_wait).await?;
+                    }
+                    None
+                }
             };
-            reserved = false;
+            first = false;
             let outcome = self.send_once(&method, &path, body).await;
             drop(permit);
             let err = match outcome {
@@ -502,21 +547,26 @@ impl GithubClient {
                 Ok(r) => classify(r.status, &r.headers, &r.body, write),
                 Err(e) => e,
             };
-            if err.is_rate_limit() && rl_tries < self.retry.rate_limit_retries {
+            if err.is_rate_limit() {
                 let wait = self.rate_limit_wait(&err, rl_tries);
-                if wait <= self.retry.max_wait {
+                // Whatever happens next, no write of this token goes out before then.
+                self.pacer
+                    .hold(tokio::time::Instant::now() + wait, err.clone());
+                if rl_tries < self.retry.rate_limit_retries && wait <= self.retry.max_wait {
                     tracing::warn!(
                         %method, path, wait_ms = wait.as_millis() as u64,
                         "rate limited by GitHub; waiting before retrying (not applied)"
                     );
-                    if write {
-                        self.pacer.block_until(tokio::time::Instant::now() + wait);
-                    }
                     rl_tries += 1;
                     self.bump(|s| s.retries += 1);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
+                tracing::warn!(
+                    %method, path, wait_ms = wait.as_millis() as u64,
+                    "rate limited by GitHub; returning the refusal (not applied)"
+                );
+                return Err(err);
             }
             let read_retryable = matches!(err, Error::Server { .. } | Error::Transport { .. });
             if !write && read_retryable && read_tries < self.retry.read_retries {
@@ -537,6 +587,16 @@ impl GithubClient {
         }
     }
 
+    /// The wait before trying again after a rate-limit refusal that [`Self::send`] gave
+    /// back (it had used `rate_limit_retries` already): GitHub's advertised time, or the
+    /// backoff continued from there.
+    fn wait_after_refusal(&self, err: &Error, refusals: u32) -> Duration {
+        self.rate_limit_wait(err, self.retry.rate_limit_retries.saturating_add(refusals))
+    }
+
+    /// Runs `f` until it succeeds. After a failure that may clear, the next call is an
+    /// [`Attempt::Retry`] (which reconciles first). After a rate-limit refusal it waits
+    /// GitHub's advertised time, or returns the refusal when that is beyond `max_wait`.
     async fn reconcile_loop<T, F, Fut>(&self, first: Attempt, what: &str, mut f: F) -> Result<T>
     where
         F: FnMut(Attempt) -> Fut,
@@ -545,11 +605,28 @@ impl GithubClient {
         let attempts = self.retry.write_attempts.max(1);
         let mut attempt = first;
         let mut backoff = self.retry.write_backoff;
-        let mut i = 0;
+        let (mut i, mut refusals) = (0, 0);
         loop {
             i += 1;
             match f(attempt).await {
                 Ok(v) => return Ok(v),
+                Err(e) if e.is_rate_limit() => {
+                    let wait = self.wait_after_refusal(&e, refusals);
+                    refusals += 1;
+                    if wait > self.retry.max_wait || i >= attempts {
+                        return Err(e);
+                    }
+                    self.pacer
+                        .hold(tokio::time::Instant::now() + wait, e.clone());
+                    tracing::info!(
+                        what,
+                        attempt = i,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited; retrying through reconciliation after GitHub's wait"
+                    );
+                    attempt = Attempt::Retry;
+                    tokio::time::sleep(wait).await;
+                }
                 Err(e) if e.is_retryable() && i < attempts => {
                     tracing::info!(what, attempt = i, error = %e, "retrying through reconciliation");
                     attempt = Attempt::Retry;
@@ -578,7 +655,7 @@ impl GithubClient {
 
     /// `GET /user`: who the credentials act as.
     pub async fn authenticated_user(&self) -> Result<User> {
-        let r = self.send(Method::GET, "/user", None, false).await?;
+        let r = self.send(Method::GET, "/user", None, Slot::Serial).await?;
         decode(&r, "user")
     }
 
@@ -590,7 +667,7 @@ impl GithubClient {
             repo.owner(),
             repo.name()
         );
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         decode(&r, "permission")
     }
 
@@ -604,7 +681,7 @@ impl GithubClient {
     /// Like [`Self::get_advisory`], also telling whether it changed since the last poll.
     pub async fn poll_advisory(&self, repo: &RepoName, ghsa: &str) -> Result<Polled<Advisory>> {
         let path = Self::advisory_path(repo, ghsa)?;
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         Ok(Polled {
             value: decode(&r, "advisory")?,
             changed: !r.from_cache,
@@ -633,7 +710,7 @@ impl GithubClient {
                 p
             }
         };
-        let r = self.send(Method::GET, &path, None, false).await?;
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         let items: Vec<Advisory> = decode(&r, "advisory list")?;
         let next = match link_next(&r.headers) {
             Some(url) => Some(PageCursor(
@@ -713,7 +790,7 @@ impl GithubClient {
                 Method::POST,
                 &Self::advisories_path(repo),
                 Some(&body),
-                false,
+                Slot::Serial,
             )
             .await?;
         let adv: Advisory = decode(&r, "advisory")?;
@@ -746,7 +823,8 @@ impl GithubClient {
         ghsa: &str,
         update: &AdvisoryUpdate,
     ) -> Result<Advisory> {
-        self.patch(repo, ghsa, &update.to_body(), false).await
+        self.patch(repo, ghsa, &update.to_body(), Slot::Serial)
+            .await
     }
 
     async fn patch(
@@ -754,15 +832,13 @@ impl GithubClient {
         repo: &RepoName,
         ghsa: &str,
         body: &Value,
-        reserved: bool,
+        slot: Slot,
     ) -> Result<Advisory> {
         let path = Self::advisory_path(repo, ghsa)?;
         if body.as_object().is_none_or(serde_json::Map::is_empty) {
             return Err(Error::InvalidInput("empty update".into()));
         }
-        let r = self
-            .send(Method::PATCH, &path, Some(body), reserved)
-            .await?;
+        let r = self.send(Method::PATCH, &path, Some(body), slot).await?;
         decode(&r, "advisory")
     }
 
@@ -855,7 +931,7 @@ impl GithubClient {
         ghsa: &str,
         content: Option<&AdvisoryUpdate>,
         attempt: Attempt,
-        reserved: bool,
+        slot: Slot,
     ) -> Result<Advisory> {
         if attempt == Attempt::Retry
             && let Some(done) = self.publish_precheck(repo, ghsa).await?
@@ -864,7 +940,7 @@ impl GithubClient {
             return Ok(done);
         }
         let adv = self
-            .patch(repo, ghsa, &Self::publish_body(content), reserved)
+            .patch(repo, ghsa, &Self::publish_body(content), slot)
             .await?;
         if adv.state != AdvisoryState::Published {
             return Err(Error::Other {
@@ -886,7 +962,7 @@ impl GithubClient {
         content: Option<&AdvisoryUpdate>,
         attempt: Attempt,
     ) -> Result<Advisory> {
-        self.publish_inner(repo, ghsa, content, attempt, false)
+        self.publish_inner(repo, ghsa, content, attempt, Slot::Serial)
             .await
     }
 
@@ -902,42 +978,118 @@ impl GithubClient {
             .await
     }
 
-    /// Publishes a release wave: the retried items are reconciled first (concurrent
-    /// GETs), then the remaining PATCHes are sent **concurrently** within one pacer burst
-    /// (no spacing), so the window in which some are public and others not is one round
-    /// trip. Failures with an unknown or retryable outcome are then retried through
-    /// [`Self::ensure_published`]. Results are in input order.
+    /// Publishes a release wave. Every second between two publications is a second in
+    /// which some advisories are public and others are not, so the wave goes out in rounds
+    /// of concurrent requests, never one item at a time:
+    ///
+    /// 1. the `Retry` items are read first, concurrently (already published is success);
+    /// 2. the remaining PATCHes go out **concurrently** in one pacer burst (no spacing;
+    ///    a wave larger than the window budget is split into budget-sized bursts, the
+    ///    remainder first);
+    /// 3. items that failed in a way that may clear (5xx, lost response, rate limit) are
+    ///    re-read concurrently at once, and what is still a draft is published in the next
+    ///    concurrent burst. Later rounds back off (`write_backoff`, doubling), and wait out
+    ///    a rate limit's advertised time; a refusal longer than `max_wait` is returned.
+    ///
+    /// At most `write_attempts` rounds. Results are in input order.
     pub async fn publish_wave(&self, items: &[WaveItem]) -> Vec<Result<Advisory>> {
         let mut results: Vec<Option<Result<Advisory>>> = vec![None; items.len()];
-        // Reconcile retried items before the burst, so the burst itself is only PATCHes.
-        let checks = join_all(items.iter().map(|it| async move {
-            if it.attempt == Attempt::Retry {
-                Some(self.publish_precheck(&it.repo, &it.ghsa).await)
-            } else {
-                None
+        let (mut check, mut send): (Vec<usize>, Vec<usize>) =
+            (0..items.len()).partition(|&i| items[i].attempt == Attempt::Retry);
+        let rounds = self.retry.write_attempts.max(1);
+        let mut backoff = self.retry.write_backoff;
+        let mut round = 0;
+        loop {
+            round += 1;
+            // Read first (concurrently): an earlier attempt may have published it.
+            let checks = join_all(
+                check
+                    .iter()
+                    .map(|&i| self.publish_precheck(&items[i].repo, &items[i].ghsa)),
+            )
+            .await;
+            for (&i, c) in check.iter().zip(checks) {
+                match c {
+                    Ok(Some(done)) => results[i] = Some(Ok(done)),
+                    Ok(None) => send.push(i),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
             }
-        }))
-        .await;
-        let mut pending = Vec::new();
-        for (i, c) in checks.into_iter().enumerate() {
-            match c {
-                Some(Ok(Some(done))) => results[i] = Some(Ok(done)),
-                Some(Err(e)) => results[i] = Some(Err(e)),
-                Some(Ok(None)) | None => pending.push(i),
+            send.sort_unstable();
+            self.wave_bursts(items, &send, &mut results).await;
+            // What may clear: retry it (reading first), unless GitHub asked for a longer wait.
+            let mut wait = Duration::ZERO;
+            let mut again = Vec::new();
+            for (i, r) in results.iter().enumerate() {
+                match r {
+                    Some(Err(e)) if e.is_rate_limit() => {
+                        let w = self.wait_after_refusal(e, 0);
+                        if w <= self.retry.max_wait {
+                            wait = wait.max(w);
+                            again.push(i);
+                        }
+                    }
+                    Some(Err(e)) if e.is_retryable() => again.push(i),
+                    _ => {}
+                }
             }
+            if again.is_empty() || round >= rounds {
+                break;
+            }
+            // The first re-check goes out at once; later rounds back off.
+            let mut pause = wait;
+            if round >= 2 {
+                pause = pause.max(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            tracing::info!(
+                round,
+                failed = again.len(),
+                pause_ms = pause.as_millis() as u64,
+                "re-checking the wave's failures concurrently"
+            );
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            for &i in &again {
+                results[i] = None;
+            }
+            check = again;
+            send = Vec::new();
         }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::other("wave item not processed"))))
+            .collect()
+    }
+
+    /// Sends the publishing PATCHes of `pending` concurrently, in bursts of at most the
+    /// pacing budget (the remainder first, so the full bursts that follow start windows).
+    /// Each burst holds the token's serial permit until its last response has arrived.
+    async fn wave_bursts(
+        &self,
+        items: &[WaveItem],
+        pending: &[usize],
+        results: &mut [Option<Result<Advisory>>],
+    ) {
         let max = usize::try_from(self.pacer.config().max_burst())
             .unwrap_or(usize::MAX)
             .max(1);
-        // The remainder first, so that the full burst that follows starts the next window.
         for chunk in pending.rchunks(max).rev() {
             let n = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-            if let Err(e) = self.pacer.acquire_burst(n).await {
-                for &i in chunk {
-                    results[i] = Some(Err(e.clone()));
+            let permit = match self
+                .pacer
+                .acquire_burst_within(n, self.retry.max_wait)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    for &i in chunk {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
             let outs = join_all(chunk.iter().map(|&i| {
                 let it = &items[i];
                 self.publish_inner(
@@ -945,30 +1097,15 @@ impl GithubClient {
                     &it.ghsa,
                     it.content.as_ref(),
                     Attempt::First,
-                    true,
+                    Slot::Burst,
                 )
             }))
             .await;
+            drop(permit);
             for (&i, out) in chunk.iter().zip(outs) {
                 results[i] = Some(out);
             }
         }
-        // Retry failures (serially, paced) through reconciliation.
-        for (i, slot) in results.iter_mut().enumerate() {
-            if let Some(Err(e)) = slot
-                && e.is_retryable()
-            {
-                let it = &items[i];
-                *slot = Some(
-                    self.ensure_published(&it.repo, &it.ghsa, it.content.as_ref(), Attempt::Retry)
-                        .await,
-                );
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::other("wave item not processed"))))
-            .collect()
     }
 
     /// Closes a draft without publishing. With [`Attempt::Retry`] it reads first:
@@ -991,7 +1128,7 @@ impl GithubClient {
             }
         }
         let body = json!({"state": TargetState::Closed});
-        self.patch(repo, ghsa, &body, false).await
+        self.patch(repo, ghsa, &body, Slot::Serial).await
     }
 
     /// [`Self::close`] until it succeeds, reconciling before every retry.
@@ -1012,7 +1149,7 @@ impl GithubClient {
     /// [`CveRequest::AlreadyRequested`].
     pub async fn request_cve(&self, repo: &RepoName, ghsa: &str) -> Result<CveRequest> {
         let path = format!("{}/cve", Self::advisory_path(repo, ghsa)?);
-        match self.send(Method::POST, &path, None, false).await {
+        match self.send(Method::POST, &path, None, Slot::Serial).await {
             Ok(_) => Ok(CveRequest::Requested),
             Err(e) if e.is_already_exists() => Ok(CveRequest::AlreadyRequested),
             Err(e) => Err(e),
@@ -1023,7 +1160,7 @@ impl GithubClient {
     /// if it was made already, so a retry is harmless). The fork appears asynchronously.
     pub async fn create_private_fork(&self, repo: &RepoName, ghsa: &str) -> Result<RepoRef> {
         let path = format!("{}/forks", Self::advisory_path(repo, ghsa)?);
-        let r = self.send(Method::POST, &path, None, false).await?;
+        let r = self.send(Method::POST, &path, None, Slot::Serial).await?;
         decode(&r, "repository")
     }
 }
@@ -1037,7 +1174,7 @@ mod tests {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 HeaderValue::from_str(v).unwrap(),
             );
         }
@@ -1111,5 +1248,35 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn already_exists_is_only_the_cve_answers() {
+        let v = |body: &str| classify(422, &HeaderMap::new(), body, true);
+        for yes in [
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists","field":"cve_id"}]}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists"}]}"#,
+            r#"{"message":"This advisory already has a CVE ID."}"#,
+            r#"{"message":"A CVE ID has already been requested for this advisory.","errors":[]}"#,
+        ] {
+            assert!(v(yes).is_already_exists(), "{yes}");
+        }
+        for no in [
+            // Refusals that merely mention "already" are not success.
+            r#"{"message":"This advisory is already closed."}"#,
+            r#"{"message":"Advisory already published; it cannot be changed."}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"already_exists","field":"summary"}]}"#,
+            r#"{"message":"Validation Failed","errors":[{"code":"invalid","field":"cve_id","message":"already"}]}"#,
+        ] {
+            assert!(!v(no).is_already_exists(), "{no}");
+        }
+        // Only a 422.
+        let e = classify(
+            400,
+            &HeaderMap::new(),
+            r#"{"message":"This advisory already has a CVE ID."}"#,
+            true,
+        );
+        assert!(!e.is_already_exists());
     }
 }

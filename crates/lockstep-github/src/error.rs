@@ -19,6 +19,13 @@ pub struct FieldError {
     pub message: Option<String>,
 }
 
+/// The messages of a 422 to a repeated `POST …/{ghsa}/cve`: a CVE requested before (by
+/// an attempt whose answer was lost, say) or assigned already.
+pub const CVE_ALREADY_MESSAGES: &[&str] = &[
+    "This advisory already has a CVE ID.",
+    "A CVE ID has already been requested for this advisory.",
+];
+
 /// Everything that can go wrong talking to GitHub.
 ///
 /// Messages come from GitHub's error bodies (never from request bodies or tokens).
@@ -106,7 +113,9 @@ impl Error {
     /// Whether trying again later can succeed: rate limits, 5xx and transport errors.
     ///
     /// For a write whose [`Error::write_outcome_unknown`] is true, retry only through a
-    /// reconciling path ([`Attempt::Retry`](crate::Attempt::Retry)), never blindly.
+    /// reconciling path ([`Attempt::Retry`](crate::Attempt::Retry)), never blindly. For a
+    /// rate limit, not before its `retry_after` (the adapter holds the token's writes
+    /// until then, and refuses those that would have to wait beyond `max_wait`).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -153,17 +162,21 @@ impl Error {
         }
     }
 
-    /// True for a 422 whose errors carry `code == "already_exists"` (e.g. a CVE already
-    /// requested or assigned).
+    /// True for GitHub's answer to a repeated CVE request: a 422 whose `errors` carry
+    /// `code: "already_exists"` (on `cve_id`, or on no field), or whose message is one of
+    /// the exact texts GitHub (and the simulator) give for it: [`CVE_ALREADY_MESSAGES`].
+    /// Any other 422 mentioning "already" is a refusal, not a success.
     pub fn is_already_exists(&self) -> bool {
         match self {
             Self::Validation {
-                errors, message, ..
+                status: 422,
+                errors,
+                message,
             } => {
-                errors
-                    .iter()
-                    .any(|e| e.code.as_deref() == Some("already_exists"))
-                    || message.to_ascii_lowercase().contains("already")
+                errors.iter().any(|e| {
+                    e.code.as_deref() == Some("already_exists")
+                        && e.field.as_deref().is_none_or(|f| f == "cve_id")
+                }) || CVE_ALREADY_MESSAGES.contains(&message.trim())
             }
             _ => false,
         }

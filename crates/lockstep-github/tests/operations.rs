@@ -582,33 +582,58 @@ async fn connection_refused_is_a_known_outcome() {
 }
 
 #[tokio::test]
-async fn github_app_installation_tokens_are_minted_and_cached() {
+async fn github_app_installation_tokens_are_minted_by_the_simulator_and_cached() {
     let (sim, running, _c) = start().await;
-    let px = proxy(&sim, &running).await;
-    let mut cfg = config(&px.base_url, "unused");
-    cfg.credentials = Credentials::App {
-        app_id: APP_ID,
-        installation_id: INSTALLATION_ID,
-        private_key_pem: SecretString::from(app_key_pem()),
-    };
+    install_app(&sim);
+    let cfg = app_config(&running.base_url);
     assert!(!format!("{cfg:?}").contains("PRIVATE KEY"));
     let c = GithubClient::new(cfg.clone()).unwrap();
     assert!(c.identity().starts_with("app:4242"));
-    for _ in 0..3 {
-        assert_eq!(c.authenticated_user().await.unwrap().login, APP_BOT);
-    }
+    // An installation token is not a user: GitHub refuses GET /user for it.
+    let e = c.authenticated_user().await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Forbidden { message } if message == "Resource not accessible by integration"),
+        "{e:?}"
+    );
     let m = marker("c", REPO);
-    c.create_draft(&repo(REPO), &draft("x", &m), &m, Attempt::First)
+    let (a, _) = c
+        .create_draft(&repo(REPO), &draft("x", &m), &m, Attempt::First)
         .await
         .unwrap();
-    assert_eq!(px.mints(), 1, "one installation token, cached");
-    // Tokens that expire within the refresh margin are re-minted.
-    *px.state.token_ttl.lock().unwrap() = chrono::Duration::seconds(20);
+    assert_eq!(
+        sim.advisory(REPO, &a.ghsa_id).unwrap()["author"]["login"],
+        APP_BOT
+    );
+    for _ in 0..3 {
+        c.get_advisory(&repo(REPO), &a.ghsa_id).await.unwrap();
+    }
+    let p = c.repo_permission(&repo(REPO), "alice").await.unwrap();
+    assert!(p.is_admin());
+    assert_eq!(
+        sim.installation_tokens_minted(),
+        1,
+        "one installation token, cached"
+    );
+    // The mint went through the pipeline with the App's JWT, not a token.
+    let mints: Vec<_> = sim
+        .ledger()
+        .into_iter()
+        .filter(|e| e.op == "create_installation_token")
+        .collect();
+    assert_eq!(mints.len(), 1);
+    assert_eq!(mints[0].status, 201);
+    assert_eq!(
+        mints[0].path,
+        format!("/app/installations/{INSTALLATION_ID}/access_tokens")
+    );
+    // Tokens that expire within octocrab's 30 s refresh margin are minted again.
+    sim.set_installation_token_ttl(Duration::from_secs(20));
     let c2 = GithubClient::new(cfg).unwrap();
-    c2.authenticated_user().await.unwrap();
-    c2.authenticated_user().await.unwrap();
-    assert_eq!(px.mints(), 3);
-    // A wrong key is refused by the token endpoint.
+    c2.get_advisory(&repo(REPO), &a.ghsa_id).await.unwrap();
+    c2.get_advisory(&repo(REPO), &a.ghsa_id).await.unwrap();
+    assert_eq!(sim.installation_tokens_minted(), 3);
+    // Another key, or another App id: the simulator refuses the JWT (401), nothing is
+    // minted, nothing is read.
     let other_key = std::process::Command::new("openssl")
         .args(["genrsa", "-traditional", "2048"])
         .output()
@@ -616,15 +641,32 @@ async fn github_app_installation_tokens_are_minted_and_cached() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     if let Some(pem) = other_key {
-        let mut bad = config(&px.base_url, "unused");
+        let mut bad = app_config(&running.base_url);
         bad.credentials = Credentials::App {
             app_id: APP_ID,
             installation_id: INSTALLATION_ID,
             private_key_pem: SecretString::from(pem),
         };
-        let c3 = GithubClient::new(bad).unwrap();
-        assert!(c3.authenticated_user().await.is_err());
+        let e = GithubClient::new(bad)
+            .unwrap()
+            .get_advisory(&repo(REPO), &a.ghsa_id)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
     }
+    let mut wrong_app = app_config(&running.base_url);
+    wrong_app.credentials = Credentials::App {
+        app_id: 1,
+        installation_id: INSTALLATION_ID,
+        private_key_pem: SecretString::from(app_key_pem()),
+    };
+    let e = GithubClient::new(wrong_app)
+        .unwrap()
+        .get_advisory(&repo(REPO), &a.ghsa_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
+    assert_eq!(sim.installation_tokens_minted(), 3);
 }
 
 #[tokio::test]
@@ -688,4 +730,91 @@ async fn config_from_lookup_and_base_url_validation() {
     assert!(ApiBase::parse("https://10.0.0.5", &["10.0.0.5".into()]).is_ok());
     assert!(ApiBase::parse("http://127.0.0.1:8080", &[]).is_ok());
     assert!(ApiBase::parse("http://localhost:8080", &[]).is_ok());
+}
+
+#[tokio::test]
+async fn pagination_survives_304s_without_link() {
+    let (sim, _running, c) = start().await;
+    let r = repo(REPO);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let m = marker(&format!("case-304-{i}"), REPO);
+        ids.push(
+            c.create_draft(&r, &draft("x", &m), &m, Attempt::First)
+                .await
+                .unwrap()
+                .0
+                .ghsa_id,
+        );
+    }
+    let q = ListQuery {
+        per_page: Some(2),
+        ..ListQuery::default()
+    };
+    let first = c.list_advisories(&r, &q).await.unwrap();
+    assert_eq!(first.len(), 5);
+    let before = sim.ledger().len();
+    // Every page is unchanged: three 304s, none of them repeating `Link`.
+    let again = c.list_advisories(&r, &q).await.unwrap();
+    let lists: Vec<_> = sim.ledger()[before..].to_vec();
+    assert_eq!(lists.len(), 3, "all three pages were asked for");
+    assert!(lists.iter().all(|e| e.status == 304));
+    assert_eq!(c.stats().not_modified, 3);
+    assert_eq!(
+        again.iter().map(|a| a.ghsa_id.clone()).collect::<Vec<_>>(),
+        ids,
+        "the cached pages kept their next links"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_create_finds_its_draft_past_a_cached_first_page() {
+    let (sim, _running, c) = start().await;
+    let r = repo(REPO);
+    // 100 advisories fill the first page of the adapter's listing (per_page = 100).
+    for i in 0..100 {
+        let m = marker(&format!("case-filler-{i}"), REPO);
+        sim.create_as(
+            "alice",
+            REPO,
+            &serde_json::json!({
+                "summary": "filler",
+                "description": format!("d\n{m}"),
+                "vulnerabilities": [],
+            }),
+        )
+        .unwrap();
+    }
+    // The draft of an earlier attempt, 101st: on page two.
+    let target = marker("case-target", REPO);
+    let earlier = sim
+        .create_as(
+            "alice",
+            REPO,
+            &serde_json::json!({
+                "summary": "x",
+                "description": format!("Embargoed details of x.\n\n{target}"),
+                "vulnerabilities": [],
+            }),
+        )
+        .unwrap();
+    // A listing caches both pages…
+    assert!(
+        c.find_by_marker(&r, "<!-- nothing -->")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let before = sim.ledger().len();
+    // …so the retried create's listing is answered 304, 304 (no Link on either).
+    let (a, origin) = c
+        .create_draft(&r, &draft("x", &target), &target, Attempt::Retry)
+        .await
+        .unwrap();
+    assert_eq!(origin, DraftOrigin::Adopted);
+    assert_eq!(a.ghsa_id, earlier["ghsa_id"].as_str().unwrap());
+    let after = sim.ledger()[before..].to_vec();
+    assert_eq!(after.iter().filter(|e| e.status == 304).count(), 2);
+    assert_eq!(writes(&sim.ledger(), "POST"), 0, "no duplicate draft");
+    assert_eq!(sim.advisory_states(REPO).unwrap().len(), 101);
 }

@@ -87,7 +87,7 @@ fn rich_draft(m: &str, rating: Option<Rating>) -> NewAdvisory {
 async fn every_request_body_validates_against_the_openapi_request_schema() {
     let (sim, running, _c) = start().await;
     sim.set_cve_policy(lockstep_sim::CvePolicy::Manual);
-    let px = proxy(&sim, &running).await;
+    let px = proxy(&running).await;
     let c = client(&px.base_url, ADMIN_TOKEN);
     let r = repo(REPO);
     let r2 = repo(REPO2);
@@ -256,4 +256,43 @@ async fn every_request_body_validates_against_the_openapi_request_schema() {
     assert_eq!(creates, 3, "three POSTs (the retried create was adopted)");
     assert!(updates >= 9, "{updates}");
     assert_eq!(empties, 2);
+}
+
+/// Every request, the App's token requests included, names the API version (§1).
+#[tokio::test]
+async fn every_request_names_the_api_version() {
+    let (sim, running, _c) = start().await;
+    install_app(&sim);
+    let px = proxy(&running).await;
+    let pat = client(&px.base_url, ADMIN_TOKEN);
+    let app = lockstep_github::GithubClient::new(app_config(&px.base_url)).unwrap();
+    for c in [&pat, &app] {
+        let m = marker("case-version", REPO);
+        let r = repo(REPO);
+        let (a, _) = c
+            .ensure_draft(&r, &draft("v", &m), &m, Attempt::Retry)
+            .await
+            .unwrap();
+        c.get_advisory(&r, &a.ghsa_id).await.unwrap();
+        c.request_cve(&r, &a.ghsa_id).await.unwrap();
+        c.publish(&r, &a.ghsa_id, None, Attempt::Retry)
+            .await
+            .unwrap();
+    }
+    pat.authenticated_user().await.unwrap();
+    let captured = px.captured();
+    assert!(
+        captured.iter().any(|c| c.path.ends_with("/access_tokens")),
+        "the token request went through the proxy"
+    );
+    for c in &captured {
+        assert_eq!(
+            c.api_version.as_deref(),
+            Some("2022-11-28"),
+            "{} {}",
+            c.method,
+            c.path
+        );
+    }
+    assert!(captured.len() >= 12, "{}", captured.len());
 }

@@ -1,7 +1,8 @@
 //! Token redaction: every log line at TRACE (this crate, octocrab, hyper, tower, the
 //! simulator, and `log` records bridged into tracing) during a full run of operations,
 //! with a personal token and with a GitHub App, must not contain a token, the App's
-//! private key, or the embargoed advisory text.
+//! private key, the App's JWTs, the installation tokens the simulator minted, or the
+//! embargoed advisory text.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,10 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use lockstep_github::{
-    AdvisoryUpdate, Attempt, Credentials, FieldUpdate, GithubClient, ListQuery, SecretString,
-    WaveItem,
-};
+use lockstep_github::{AdvisoryUpdate, Attempt, FieldUpdate, GithubClient, ListQuery, WaveItem};
 use lockstep_sim::InjectedFault;
 
 #[derive(Clone, Default)]
@@ -33,7 +31,8 @@ async fn exercise(c: &GithubClient, repo_name: &str, case: &str) {
     let r = repo(repo_name);
     let m = marker(case, repo_name);
     let d = draft("SECRET-SUMMARY-TEXT", &m);
-    c.authenticated_user().await.unwrap();
+    // (Refused for an App installation token: logged as an error path.)
+    let _ = c.authenticated_user().await;
     c.repo_permission(&r, "alice").await.unwrap();
     let (a, _) = c.ensure_draft(&r, &d, &m, Attempt::Retry).await.unwrap();
     c.get_advisory(&r, &a.ghsa_id).await.unwrap();
@@ -89,25 +88,40 @@ async fn no_token_or_embargoed_text_in_trace_logs() {
     sim.inject(InjectedFault::ResetAfterApply, 1);
     exercise(&c, REPO, "case-redact").await;
 
-    let px = proxy(&sim, &running).await;
+    // The App: the simulator verifies its JWTs and mints installation tokens; a recording
+    // proxy in front of it collects every credential that went over the wire.
+    install_app(&sim);
+    sim.set_installation_token_ttl(std::time::Duration::from_secs(20));
+    let px = proxy(&running).await;
     let key = app_key_pem();
-    let mut cfg = config(&px.base_url, "unused");
-    cfg.credentials = Credentials::App {
-        app_id: APP_ID,
-        installation_id: INSTALLATION_ID,
-        private_key_pem: SecretString::from(key.clone()),
-    };
+    let cfg = app_config(&px.base_url);
     tracing::debug!(config = ?cfg, client = ?c, "debug impls");
     let app = GithubClient::new(cfg).unwrap();
     exercise(&app, REPO2, "case-redact-app").await;
-    assert!(px.mints() >= 1);
-    let minted: Vec<String> = px
-        .captured()
-        .iter()
-        .filter_map(|c| c.authorization.clone())
-        .filter_map(|a| a.strip_prefix("Bearer ").map(str::to_owned))
-        .collect();
-    assert!(!minted.is_empty());
+    // Tokens that expire within the refresh margin are minted again: several JWTs and
+    // several installation tokens went by.
+    assert!(
+        sim.installation_tokens_minted() >= 2,
+        "{}",
+        sim.installation_tokens_minted()
+    );
+    let credentials = |mint: bool| -> Vec<String> {
+        px.captured()
+            .iter()
+            .filter(|c| c.path.ends_with("/access_tokens") == mint)
+            .filter_map(|c| c.authorization.clone())
+            .filter_map(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("token "))
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let jwts = credentials(true);
+    let tokens = credentials(false);
+    assert!(jwts.len() >= 2, "{}", jwts.len());
+    assert!(jwts.iter().all(|j| j.split('.').count() == 3), "App JWTs");
+    assert!(!tokens.is_empty() && tokens.iter().all(|t| t.starts_with("ghs_")));
 
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.lines().count() > 50, "logs were captured:\n{logs}");
@@ -120,13 +134,21 @@ async fn no_token_or_embargoed_text_in_trace_logs() {
         .collect();
     let mut forbidden: Vec<String> = vec![
         ADMIN_TOKEN.into(),
-        "ghs_Minted".into(),
+        // No installation token at all, whatever its value.
+        "ghs_".into(),
         key_body,
         "EMBARGOED-DESCRIPTION-TEXT".into(),
         "Embargoed details".into(),
         "SECRET-SUMMARY-TEXT".into(),
     ];
-    forbidden.extend(minted);
+    forbidden.extend(tokens);
+    for jwt in &jwts {
+        forbidden.push(jwt.clone());
+        // Each part on its own: the claims and the signature.
+        forbidden.extend(jwt.split('.').skip(1).map(str::to_owned));
+    }
+    // The RS256 JWT header is the same for every App JWT: a JWT in any form shows it.
+    forbidden.push(jwts[0].split('.').next().unwrap().to_owned());
     for f in forbidden {
         assert!(!logs.contains(&f), "{f:?} leaked into the logs");
     }

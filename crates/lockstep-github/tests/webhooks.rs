@@ -1,5 +1,7 @@
 //! Webhook verification against the simulator's signed deliveries: published advisory,
-//! release, ping; wrong secret and unsigned deliveries are rejected before parsing.
+//! reported advisory, release, ping; wrong secret and unsigned deliveries are rejected
+//! before parsing. Every `repository_advisory` payload validates against the oracle's
+//! webhook schemas.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -94,6 +96,27 @@ async fn simulator_deliveries_verify_and_parse() {
         WebhookEvent::Release { action, tag_name, repository, .. }
             if action == "published" && tag_name == "v1.2.3" && repository == REPO
     ));
+    // A private vulnerability report arrives as repository_advisory/reported.
+    let report = sim
+        .report_as(
+            "mallory",
+            REPO,
+            &serde_json::json!({"summary": "found a bug", "description": "details"}),
+        )
+        .unwrap();
+    sim.flush_webhooks().await;
+    let last = seen.lock().unwrap().last().cloned().unwrap().unwrap();
+    assert_eq!(
+        last,
+        WebhookEvent::RepositoryAdvisory {
+            action: AdvisoryAction::Reported,
+            ghsa_id: report["ghsa_id"].as_str().unwrap().to_owned(),
+            state: Some("triage".into()),
+            repository: REPO.into(),
+            installation_id: None,
+        }
+    );
+    assert_eq!(check_advisory_webhooks(&sim), 2, "published and reported");
 }
 
 #[tokio::test]

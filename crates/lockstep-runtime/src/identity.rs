@@ -47,7 +47,14 @@ pub async fn principal(
                 Ok(p) if p.is_admin() || p.role_name.as_deref() == Some("maintain") => {
                     github_maintains.insert(repo.clone());
                 }
-                Ok(_) | Err(lockstep_github::Error::NotFound { .. }) => {}
+                // GitHub hides the repository (404), or will not tell an identity without
+                // push access (403, what the CLI's own-token lookup gets for a reader):
+                // either way GitHub grants this caller nothing there.
+                Ok(_)
+                | Err(
+                    lockstep_github::Error::NotFound { .. }
+                    | lockstep_github::Error::Forbidden { .. },
+                ) => {}
                 Err(e) => return Err(e.into()),
             }
         }

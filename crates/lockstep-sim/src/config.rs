@@ -145,6 +145,9 @@ pub enum InjectedFault {
     ResetAfterApply,
     /// Next write(s) are refused with a secondary rate limit and `retry-after`.
     SecondaryLimit,
+    /// Next request(s) of any method (reads too) are refused with a secondary rate limit
+    /// and `retry-after`.
+    SecondaryLimitAny,
 }
 
 /// When a requested CVE gets its identifier.
@@ -192,6 +195,9 @@ pub struct SimConfig {
     pub require_user_agent: bool,
     /// If set, `/_sim/*` admin routes require header `x-sim-admin-token` with this value.
     pub admin_token: Option<String>,
+    /// Lifetime of minted App installation tokens (GitHub: one hour).
+    #[serde(with = "millis", rename = "installation_token_ttl_ms")]
+    pub installation_token_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -208,6 +214,7 @@ impl Default for SimConfig {
             republish_is_error: false,
             require_user_agent: false,
             admin_token: None,
+            installation_token_ttl: Duration::from_secs(3_600),
         }
     }
 }

@@ -68,6 +68,36 @@ impl ApiError {
         }
     }
 
+    /// `repository-advisory-description-validation-error`: a private vulnerability
+    /// report's description does not follow the repository's report template.
+    pub(crate) fn template(violations: &[crate::model::TemplateViolation]) -> Self {
+        let errors: Vec<Value> = violations
+            .iter()
+            .map(|v| {
+                let mut e = json!({
+                    "resource": "RepositoryAdvisory",
+                    "field": "description",
+                    "code": v.code,
+                    "section": v.section,
+                });
+                if let (Some(o), Value::Object(m)) = (&v.option, &mut e) {
+                    m.insert("option".into(), Value::String(o.clone()));
+                }
+                e
+            })
+            .collect();
+        Self {
+            status: 422,
+            body: json!({
+                "message": "Advisory description does not satisfy this repository's report template.",
+                "documentation_url": "https://docs.github.com/code-security/security-advisories/guidance-on-reporting-and-writing-information-about-vulnerabilities/privately-reporting-a-security-vulnerability",
+                "errors": errors,
+                "status": "422",
+            }),
+            headers: Vec::new(),
+        }
+    }
+
     /// `validation-error` for schema violations, aggregating every problem found.
     pub(crate) fn schema(problems: Vec<Problem>) -> Self {
         let text: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
@@ -133,6 +163,12 @@ pub enum SimError {
     /// The repository already exists.
     #[error("repository {0} already exists")]
     RepoExists(String),
+    /// The App was never registered.
+    #[error("unknown app {0}")]
+    UnknownApp(u64),
+    /// A key could not be read (expected an RSA public key in PEM).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
     /// A name could not be parsed (expected `owner/name`).
     #[error("invalid name {0:?}")]
     InvalidName(String),

@@ -29,10 +29,12 @@
 #![recursion_limit = "256"]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod app;
 mod config;
 mod error;
 mod ledger;
 mod model;
+mod observe;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod seed;
@@ -56,10 +58,15 @@ pub use config::{
 };
 pub use error::{ApiError, SimError};
 pub use ledger::{FaultKind, LedgerEntry, Via};
-pub use model::{AccountKind, AdvisoryState, OrgRole, Permission};
+pub use model::{AccountKind, AdvisoryState, OrgRole, Permission, ReportTemplate, TemplateSection};
+pub use observe::Observed;
 pub use webhook::{WebhookDelivery, WebhookTarget, signature_256};
 
 use crate::model::Team;
+use crate::observe::Observer;
+
+/// The REST API version the simulator serves by default (`X-GitHub-Api-Version`).
+pub const API_VERSION: &str = "2022-11-28";
 use crate::state::{Ctx, OpOk, State, split_repo};
 use crate::validate::BodyKind;
 
@@ -191,6 +198,130 @@ impl Simulator {
         Ok(())
     }
 
+    /// Registers a GitHub App: its id, its slug, and the RSA public key (PEM) its JWTs
+    /// are verified with. Creates its bot account `{slug}[bot]`, which installation tokens
+    /// act as.
+    pub fn add_app(&self, app_id: u64, slug: &str, public_key_pem: &str) -> Result<(), SimError> {
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
+            .map_err(|e| SimError::InvalidKey(e.to_string()))?;
+        let mut st = self.lock();
+        let bot = st.ensure_account(&format!("{slug}[bot]"), AccountKind::Bot);
+        st.apps.insert(
+            app_id,
+            app::App {
+                id: app_id,
+                slug: slug.to_owned(),
+                bot,
+                key,
+            },
+        );
+        Ok(())
+    }
+
+    /// Installs App `app_id` on `account`, for `repos` (`owner/name`; every repository of
+    /// the account when empty), giving its bot `permission` on them.
+    pub fn add_installation(
+        &self,
+        installation_id: u64,
+        app_id: u64,
+        account: &str,
+        repos: &[&str],
+        permission: Permission,
+    ) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let bot = st
+            .apps
+            .get(&app_id)
+            .map(|a| a.bot.clone())
+            .ok_or(SimError::UnknownApp(app_id))?;
+        let account_key = st.ensure_account(account, AccountKind::Organization);
+        let keys: Vec<String> = if repos.is_empty() {
+            st.repos
+                .iter()
+                .filter(|(_, r)| r.owner.eq_ignore_ascii_case(account))
+                .map(|(k, _)| k.clone())
+                .collect()
+        } else {
+            let mut keys = Vec::new();
+            for r in repos {
+                let k = repo_key(r);
+                if !st.repos.contains_key(&k) {
+                    return Err(SimError::UnknownRepo((*r).to_owned()));
+                }
+                keys.push(k);
+            }
+            keys
+        };
+        for k in &keys {
+            if let Some(r) = st.repos.get_mut(k) {
+                r.perms.insert(bot.clone(), permission);
+            }
+        }
+        st.installations.insert(
+            installation_id,
+            app::Installation {
+                id: installation_id,
+                app_id,
+                account: account_key,
+                repos: if repos.is_empty() {
+                    std::collections::BTreeSet::new()
+                } else {
+                    keys.into_iter().collect()
+                },
+                permission,
+                created_at: Utc::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Lifetime of installation tokens minted from now on (GitHub: one hour).
+    pub fn set_installation_token_ttl(&self, ttl: Duration) {
+        self.lock().config.installation_token_ttl = ttl;
+    }
+
+    /// How many installation tokens have been minted.
+    pub fn installation_tokens_minted(&self) -> u64 {
+        self.lock().tokens_minted
+    }
+
+    /// Sets the report template of a repository: private vulnerability reports whose
+    /// description does not follow it are refused with 422 (`missing_section`,
+    /// `empty_section`, `unchecked_required_option`, `sections_out_of_order`). `None`
+    /// removes it.
+    pub fn set_report_template(
+        &self,
+        repo: &str,
+        template: Option<ReportTemplate>,
+    ) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let r = st
+            .repos
+            .get_mut(&repo_key(repo))
+            .ok_or_else(|| SimError::UnknownRepo(repo.to_owned()))?;
+        r.report_template = template;
+        Ok(())
+    }
+
+    /// Calls `f` with every API response from now on (outside the simulator's lock, on
+    /// the task serving the request), including responses a reset-after-apply drops.
+    /// Replaces any earlier observer.
+    pub fn observe(&self, f: impl Fn(&Observed) + Send + Sync + 'static) {
+        self.lock().observer = Some(Observer(Arc::new(f)));
+    }
+
+    /// Removes the observer.
+    pub fn clear_observer(&self) {
+        self.lock().observer = None;
+    }
+
+    pub(crate) fn notify(&self, o: &Observed) {
+        let observer = self.lock().observer.clone();
+        if let Some(f) = observer {
+            (f.0)(o);
+        }
+    }
+
     // ------------------------------------------------------------ knobs
 
     /// Current fault configuration.
@@ -277,6 +408,7 @@ impl Simulator {
             now,
             wall: Utc::now(),
             drop_cvss: false,
+            integration: false,
         }
     }
 
@@ -355,6 +487,7 @@ impl Simulator {
             now,
             wall,
             drop_cvss: false,
+            integration: false,
         };
         let res = f(&mut st, &ctx);
         let (status, applied, ghsa, from, to, events, out) = match res {
@@ -615,11 +748,23 @@ impl Drop for RunningSim {
 }
 
 /// Serves `sim` on `addr` in a background task. If the configuration has no
-/// `api_base_url`, the simulator's base URL becomes `http://{bound address}`.
+/// `api_base_url`, the simulator's base URL becomes `http://{bound address}` (with the
+/// loopback address when bound to an unspecified one such as `0.0.0.0`); set
+/// `api_base_url` (`--public-url`) when clients reach it under another name.
 pub async fn spawn(sim: Simulator, addr: SocketAddr) -> std::io::Result<RunningSim> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let base_url = format!("http://{addr}");
+    let reachable = if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(loopback, addr.port())
+    } else {
+        addr
+    };
+    let base_url = format!("http://{reachable}");
     {
         let mut st = sim.lock();
         if st.config.api_base_url.is_none() {
@@ -656,17 +801,95 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let running = spawn(sim, addr).await?;
-    tracing::info!(base_url = %running.base_url, "lockstep-sim listening");
+    tracing::info!(
+        base_url = %running.base_url,
+        public_url = %running.sim.api_base_url(),
+        "lockstep-sim listening"
+    );
     shutdown.await;
     running.shutdown().await
 }
 
+/// How the standalone server runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL clients reach the server at, used in `url` fields, `Link` headers and
+    /// webhook payloads (needed behind a proxy, or when listening on `0.0.0.0`). `None`:
+    /// `http://{bound address}`.
+    pub public_url: Option<String>,
+    /// If set, the `/_sim/*` admin routes require `x-sim-admin-token: {this}`.
+    pub admin_token: Option<String>,
+}
+
+impl ServeConfig {
+    /// Listen on `listen`, no public URL, no admin token.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            public_url: None,
+            admin_token: None,
+        }
+    }
+
+    /// The simulator configuration this asks for (defaults otherwise). Refuses a public
+    /// URL that is not an absolute `http`/`https` URL without query or fragment, and an
+    /// empty admin token.
+    pub fn sim_config(&self) -> Result<SimConfig, String> {
+        let api_base_url = match &self.public_url {
+            None => None,
+            Some(raw) => {
+                let url = reqwest::Url::parse(raw.trim())
+                    .map_err(|e| format!("--public-url {raw:?}: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host_str().is_none()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    return Err(format!(
+                        "--public-url {raw:?}: expected http(s)://host[:port][/path]"
+                    ));
+                }
+                Some(url.as_str().trim_end_matches('/').to_owned())
+            }
+        };
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("the admin token is empty".to_owned());
+        }
+        Ok(SimConfig {
+            api_base_url,
+            admin_token: self.admin_token.clone(),
+            ..SimConfig::default()
+        })
+    }
+}
+
 /// Standalone server: default configuration, the demo seed ([`seed::demo`]: the ten MCP
-/// SDK repositories, admin `lockstep-bot` with token [`seed::DEMO_ADMIN_TOKEN`]), until Ctrl-C.
+/// SDK repositories, admin `lockstep-bot` with token [`seed::DEMO_ADMIN_TOKEN`], and the
+/// demo GitHub App), until Ctrl-C.
 pub async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let sim = Simulator::new(SimConfig::default());
+    serve_with(ServeConfig::new(addr)).await
+}
+
+/// [`serve`] with a public URL and an admin token.
+pub async fn serve_with(config: ServeConfig) -> std::io::Result<()> {
+    let sim_config = config
+        .sim_config()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let sim = Simulator::new(sim_config);
     seed::demo(&sim).map_err(std::io::Error::other)?;
-    serve_with_shutdown(sim, addr, async {
+    tracing::info!(
+        app_id = seed::DEMO_APP_ID,
+        installation_id = seed::DEMO_INSTALLATION_ID,
+        admin_routes_guarded = config.admin_token.is_some(),
+        "demo data seeded (App key: crates/lockstep-sim/demo/demo-app-key.pem)"
+    );
+    serve_with_shutdown(sim, config.listen, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

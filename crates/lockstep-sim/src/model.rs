@@ -232,6 +232,113 @@ pub(crate) struct Repo {
     pub(crate) perms: BTreeMap<String, Permission>,
     /// Upper-cased GHSA id → advisory.
     pub(crate) advisories: BTreeMap<String, Advisory>,
+    /// The template private vulnerability reports must follow, if any.
+    pub(crate) report_template: Option<ReportTemplate>,
+}
+
+/// A repository's private-vulnerability-report template: the sections a report's
+/// description must have, in this order. A section is a Markdown heading (`## Impact`,
+/// any level) followed by its text up to the next heading.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTemplate {
+    /// The sections, in order.
+    pub sections: Vec<TemplateSection>,
+}
+
+/// One section of a [`ReportTemplate`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSection {
+    /// The heading text.
+    pub name: String,
+    /// The section must be present and not empty.
+    pub required: bool,
+    /// Checkbox options the reporter must tick in this section (`- [x] {option}`).
+    pub required_options: Vec<String>,
+}
+
+/// One violation of a report template (`errors[]` item of
+/// `repository-advisory-description-validation-error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TemplateViolation {
+    pub(crate) code: &'static str,
+    pub(crate) section: String,
+    pub(crate) option: Option<String>,
+}
+
+/// Splits a Markdown description into `(heading, body)` sections.
+fn sections(description: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in description.lines() {
+        let t = line.trim_start();
+        let hashes = t.bytes().take_while(|b| *b == b'#').count();
+        if (1..=6).contains(&hashes) && t[hashes..].starts_with(' ') {
+            out.push((
+                t[hashes..].trim().trim_end_matches('#').trim().to_owned(),
+                String::new(),
+            ));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+fn ticked(body: &str, option: &str) -> bool {
+    body.lines().any(|l| {
+        let l = l.trim_start().trim_start_matches(['-', '*']).trim_start();
+        (l.starts_with("[x]") || l.starts_with("[X]")) && l[3..].trim() == option.trim()
+    })
+}
+
+impl ReportTemplate {
+    /// Every way `description` fails the template (empty when it follows it).
+    pub(crate) fn check(&self, description: &str) -> Vec<TemplateViolation> {
+        let found = sections(description);
+        let pos = |name: &str| found.iter().position(|(h, _)| h.eq_ignore_ascii_case(name));
+        let mut out = Vec::new();
+        let mut last: Option<usize> = None;
+        let mut out_of_order_reported = false;
+        for sec in &self.sections {
+            let Some(i) = pos(&sec.name) else {
+                if sec.required {
+                    out.push(TemplateViolation {
+                        code: "missing_section",
+                        section: sec.name.clone(),
+                        option: None,
+                    });
+                }
+                continue;
+            };
+            if last.is_some_and(|l| i < l) && !out_of_order_reported {
+                out_of_order_reported = true;
+                out.push(TemplateViolation {
+                    code: "sections_out_of_order",
+                    section: sec.name.clone(),
+                    option: None,
+                });
+            }
+            last = Some(last.map_or(i, |l| l.max(i)));
+            let body = &found[i].1;
+            if sec.required && body.trim().is_empty() {
+                out.push(TemplateViolation {
+                    code: "empty_section",
+                    section: sec.name.clone(),
+                    option: None,
+                });
+            }
+            for opt in &sec.required_options {
+                if !ticked(body, opt) {
+                    out.push(TemplateViolation {
+                        code: "unchecked_required_option",
+                        section: sec.name.clone(),
+                        option: Some(opt.clone()),
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Repo {
@@ -263,7 +370,18 @@ pub(crate) fn render_user(u: &Account, urls: &Urls<'_>) -> Value {
         AccountKind::Bot => "BOT_kgDO",
         AccountKind::User => "U_kgDO",
     };
-    let user_base = format!("{api}/users/{login}");
+    // A bot's login has brackets (`name[bot]`), which GitHub percent-encodes in URLs;
+    // its page is the App's.
+    let in_url = login.replace('[', "%5B").replace(']', "%5D");
+    let user_base = format!("{api}/users/{in_url}");
+    let html_url = match u.kind {
+        AccountKind::Bot => format!(
+            "{}/apps/{}",
+            urls.html,
+            login.strip_suffix("[bot]").unwrap_or(login)
+        ),
+        _ => format!("{}/{in_url}", urls.html),
+    };
     json!({
         "login": login,
         "id": u.id,
@@ -271,7 +389,7 @@ pub(crate) fn render_user(u: &Account, urls: &Urls<'_>) -> Value {
         "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", u.id),
         "gravatar_id": "",
         "url": user_base,
-        "html_url": format!("{}/{login}", urls.html),
+        "html_url": html_url,
         "followers_url": format!("{user_base}/followers"),
         "following_url": format!("{user_base}/following{{/other_user}}"),
         "gists_url": format!("{user_base}/gists{{/gist_id}}"),

@@ -91,6 +91,18 @@ pub const DEMO_REPORTER: &str = "security-researcher";
 /// Token of [`DEMO_REPORTER`].
 pub const DEMO_REPORTER_TOKEN: &str = "ghp_lockstepDemoReporterToken0000000000";
 
+/// Id of the demo GitHub App.
+pub const DEMO_APP_ID: u64 = 1001;
+/// Slug of the demo GitHub App (its bot is `lockstep-demo[bot]`).
+pub const DEMO_APP_SLUG: &str = "lockstep-demo";
+/// Its installation on the `modelcontextprotocol` organisation (admin on every SDK repo).
+pub const DEMO_INSTALLATION_ID: u64 = 2001;
+/// The demo App's public key (its JWTs are checked against it).
+pub const DEMO_APP_PUBLIC_KEY_PEM: &str = include_str!("../demo/demo-app-key.pub.pem");
+/// The demo App's private key: public by design (`demo/README.md`), for clients of the
+/// standalone simulator. Never register it with a real App.
+pub const DEMO_APP_PRIVATE_KEY_PEM: &str = include_str!("../demo/demo-app-key.pem");
+
 /// Seeds the demo data set into `sim`.
 pub fn demo(sim: &Simulator) -> Result<(), SimError> {
     sim.add_user(DEMO_ADMIN, DEMO_ADMIN_TOKEN);
@@ -102,5 +114,13 @@ pub fn demo(sim: &Simulator) -> Result<(), SimError> {
         sim.grant(sdk.repo, DEMO_MAINTAINER, Permission::Maintain)?;
     }
     sim.set_org_role("modelcontextprotocol", DEMO_ADMIN, OrgRole::SecurityManager)?;
+    sim.add_app(DEMO_APP_ID, DEMO_APP_SLUG, DEMO_APP_PUBLIC_KEY_PEM)?;
+    sim.add_installation(
+        DEMO_INSTALLATION_ID,
+        DEMO_APP_ID,
+        "modelcontextprotocol",
+        &[],
+        Permission::Admin,
+    )?;
     Ok(())
 }

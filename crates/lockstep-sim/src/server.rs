@@ -41,9 +41,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::Simulator;
+use crate::app::AppCaller;
 use crate::config::{FaultConfig, InjectedFault};
 use crate::error::ApiError;
 use crate::ledger::{FaultKind, LedgerEntry, Via};
+use crate::observe::Observed;
 use crate::state::{Ctx, ListQuery, OpOk, State as SimState};
 use crate::validate::{self, BodyKind};
 
@@ -201,6 +203,8 @@ impl Connected<IncomingStream<'_, SimListener>> for ConnHandle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route<'a> {
     User,
+    /// `GET /rate_limit` (free: not charged).
+    RateLimit,
     Repo(&'a str, &'a str),
     CollaboratorPermission(&'a str, &'a str, &'a str),
     ListRepo(&'a str, &'a str),
@@ -211,6 +215,16 @@ enum Route<'a> {
     Cve(&'a str, &'a str, &'a str),
     Fork(&'a str, &'a str, &'a str),
     ListOrg(&'a str),
+    /// `GET /app` (App JWT).
+    App,
+    /// `GET /app/installations` (App JWT).
+    AppInstallations,
+    /// `GET /app/installations/{id}` (App JWT).
+    AppInstallation(&'a str),
+    /// `POST /app/installations/{id}/access_tokens` (App JWT).
+    AppToken(&'a str),
+    /// `GET /repos/{o}/{r}/installation` (App JWT).
+    RepoInstallation(&'a str, &'a str),
     NotFound,
 }
 
@@ -227,6 +241,7 @@ impl<'a> Route<'a> {
         };
         match (m, segs.as_slice()) {
             (&Method::GET, ["user"]) => Self::User,
+            (&Method::GET, ["rate_limit"]) => Self::RateLimit,
             (&Method::GET, ["repos", o, r]) => Self::Repo(o, r),
             (&Method::GET, ["repos", o, r, "collaborators", u, "permission"]) => {
                 Self::CollaboratorPermission(o, r, u)
@@ -243,6 +258,11 @@ impl<'a> Route<'a> {
                 Self::Fork(o, r, g)
             }
             (&Method::GET, ["orgs", org, "security-advisories"]) => Self::ListOrg(org),
+            (&Method::GET, ["app"]) => Self::App,
+            (&Method::GET, ["app", "installations"]) => Self::AppInstallations,
+            (&Method::GET, ["app", "installations", id]) => Self::AppInstallation(id),
+            (&Method::POST, ["app", "installations", id, "access_tokens"]) => Self::AppToken(id),
+            (&Method::GET, ["repos", o, r, "installation"]) => Self::RepoInstallation(o, r),
             _ => Self::NotFound,
         }
     }
@@ -250,6 +270,7 @@ impl<'a> Route<'a> {
     fn op(&self) -> &'static str {
         match self {
             Self::User => "get_user",
+            Self::RateLimit => "rate_limit",
             Self::Repo(..) => "get_repo",
             Self::CollaboratorPermission(..) => "get_collaborator_permission",
             Self::ListRepo(..) => "list",
@@ -260,6 +281,11 @@ impl<'a> Route<'a> {
             Self::Cve(..) => "request_cve",
             Self::Fork(..) => "fork",
             Self::ListOrg(..) => "list_org",
+            Self::App => "get_app",
+            Self::AppInstallations => "list_installations",
+            Self::AppInstallation(..) => "get_installation",
+            Self::AppToken(..) => "create_installation_token",
+            Self::RepoInstallation(..) => "get_repo_installation",
             Self::NotFound => "not_found",
         }
     }
@@ -274,9 +300,39 @@ impl<'a> Route<'a> {
             | Self::Get(o, r, _)
             | Self::Update(o, r, _)
             | Self::Cve(o, r, _)
-            | Self::Fork(o, r, _) => Some(format!("{o}/{r}")),
+            | Self::Fork(o, r, _)
+            | Self::RepoInstallation(o, r) => Some(format!("{o}/{r}")),
             _ => None,
         }
+    }
+
+    /// Routes authenticated with an App JWT rather than a token.
+    fn is_app(&self) -> bool {
+        matches!(
+            self,
+            Self::App
+                | Self::AppInstallations
+                | Self::AppInstallation(..)
+                | Self::AppToken(..)
+                | Self::RepoInstallation(..)
+        )
+    }
+}
+
+fn dispatch_app(
+    st: &mut SimState,
+    route: Route<'_>,
+    caller: &AppCaller,
+    body: &[u8],
+    ctx: &Ctx<'_>,
+) -> Result<OpOk, ApiError> {
+    match route {
+        Route::App => st.op_get_app(caller),
+        Route::AppInstallations => st.op_list_installations(caller),
+        Route::AppInstallation(id) => st.op_get_installation(caller, id),
+        Route::AppToken(id) => st.op_mint_token(caller, id, body, ctx.wall),
+        Route::RepoInstallation(o, r) => st.op_repo_installation(caller, o, r),
+        _ => Err(ApiError::not_found()),
     }
 }
 
@@ -320,15 +376,15 @@ fn dispatch(
         }
         Route::Cve(o, r, g) => st.op_request_cve(o, r, g, ctx),
         Route::Fork(o, r, g) => st.op_fork(o, r, g, ctx),
-        Route::NotFound => Err(ApiError::not_found()),
+        _ => Err(ApiError::not_found()),
     }
 }
 
 // ------------------------------------------------------------------ pipeline
 
 pub(crate) enum Processed {
-    Respond(Response),
-    Reset,
+    Respond(Response, Option<Observed>),
+    Reset(Option<Observed>),
 }
 
 enum Auth<'a> {
@@ -475,6 +531,59 @@ fn build_response(status: u16, body: Option<&Value>, headers: &[(&str, String)])
     resp
 }
 
+/// Whose primary budget a request is counted against.
+struct Bucket {
+    key: String,
+    authenticated: bool,
+}
+
+fn rate_headers(info: &RateInfo) -> [(&'static str, String); 5] {
+    [
+        ("x-ratelimit-limit", info.limit.to_string()),
+        (
+            "x-ratelimit-remaining",
+            info.limit.saturating_sub(info.used).to_string(),
+        ),
+        ("x-ratelimit-used", info.used.to_string()),
+        ("x-ratelimit-reset", info.reset.to_string()),
+        ("x-ratelimit-resource", "core".to_owned()),
+    ]
+}
+
+/// The response being built for one request.
+struct Exchange {
+    entry: LedgerEntry,
+    hdrs: Vec<(&'static str, String)>,
+    bucket: Bucket,
+    now: Instant,
+}
+
+impl Exchange {
+    /// Charges the request against its primary budget.
+    fn charge(&self, st: &mut SimState) {
+        st.primary_charge(&self.bucket.key, 1);
+    }
+
+    /// Records the entry and builds the response. Every response carries the
+    /// `x-ratelimit-*` headers of its budget (after any charge).
+    fn finish(self, st: &mut SimState, status: u16, body: Option<&Value>) -> Processed {
+        let Exchange {
+            mut entry,
+            mut hdrs,
+            bucket,
+            now,
+        } = self;
+        if !hdrs.iter().any(|(k, _)| *k == "x-ratelimit-limit") {
+            let info = st.primary_info(&bucket.key, bucket.authenticated, now);
+            hdrs.extend(rate_headers(&info));
+        }
+        entry.status = status;
+        let observed = st.observing().then(|| Observed::new(&entry, &hdrs, body));
+        st.push_ledger(entry);
+        Processed::Respond(build_response(status, body, &hdrs), observed)
+    }
+}
+
 impl Simulator {
     /// Runs one API request through the whole pipeline (synchronously, under the lock).
     pub(crate) fn process_http(
@@ -498,7 +607,7 @@ impl Simulator {
         let query = uri.query();
         let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         let route = Route::parse(method, path);
-        let mut entry = LedgerEntry {
+        let entry = LedgerEntry {
             seq: 0,
             at: wall,
             method: method.as_str().to_owned(),
@@ -519,84 +628,100 @@ impl Simulator {
             fault: None,
             body_sha256: (!body.is_empty()).then(|| hex::encode(Sha256::digest(body))),
         };
-        let mut hdrs: Vec<(&str, String)> = vec![
-            ("x-github-request-id", request_id),
-            ("x-github-api-version-selected", "2022-11-28".to_owned()),
-            ("x-github-media-type", "github.v3; format=json".to_owned()),
-            (
-                "vary",
-                "Accept, Authorization, Cookie, X-GitHub-OTP".to_owned(),
-            ),
-        ];
-        let finish = |st: &mut SimState,
-                      entry: LedgerEntry,
-                      status: u16,
-                      body: Option<&Value>,
-                      hdrs: &[(&str, String)]| {
-            let mut entry = entry;
-            entry.status = status;
-            st.push_ledger(entry);
-            Processed::Respond(build_response(status, body, hdrs))
+        // Until the credentials are checked, the request counts as anonymous.
+        let mut x = Exchange {
+            entry,
+            hdrs: vec![
+                ("x-github-request-id", request_id),
+                ("x-github-api-version-selected", "2022-11-28".to_owned()),
+                ("x-github-media-type", "github.v3; format=json".to_owned()),
+                (
+                    "vary",
+                    "Accept, Authorization, Cookie, X-GitHub-OTP".to_owned(),
+                ),
+            ],
+            bucket: Bucket {
+                key: "anonymous".to_owned(),
+                authenticated: false,
+            },
+            now,
         };
+        let auth = parse_auth(headers);
+        // A known, unexpired token is counted against its own budget from the start.
+        if let Auth::Token(t) = &auth
+            && let Some(login) = st.token_login(t, wall)
+        {
+            x.bucket = Bucket {
+                key: login.to_ascii_lowercase(),
+                authenticated: true,
+            };
+        }
 
         // API version.
         let drop_cvss = match headers
             .get("x-github-api-version")
             .map(|v| v.to_str().unwrap_or(""))
         {
-            None | Some("2022-11-28") => false,
+            None | Some(crate::API_VERSION) => false,
             Some("2026-03-10") => {
-                hdrs[1].1 = "2026-03-10".to_owned();
+                x.hdrs[1].1 = "2026-03-10".to_owned();
                 true
             }
             Some(other) => {
                 let e = ApiError::bad_request(&format!("API version {other:?} is not supported."));
-                return finish(&mut st, entry, 400, Some(&e.body), &hdrs);
+                return x.finish(&mut st, 400, Some(&e.body));
             }
         };
         if st.config.require_user_agent && !headers.contains_key(http::header::USER_AGENT) {
             let e = ApiError::forbidden(
                 "Request forbidden by administrative rules. Please make sure your request has a User-Agent header.",
             );
-            return finish(&mut st, entry, 403, Some(&e.body), &hdrs);
+            return x.finish(&mut st, 403, Some(&e.body));
         }
-        // Authentication.
-        let actor: Option<String> = match parse_auth(headers) {
-            Auth::Anonymous => None,
-            Auth::Token(t) => match st.tokens.get(t).cloned() {
-                Some(key) => st.accounts.get(&key).map(|a| a.login.clone()),
-                None => {
-                    let e = ApiError::unauthorized_bad_credentials();
-                    return finish(&mut st, entry, 401, Some(&e.body), &hdrs);
+        // Authentication: an App JWT on the App routes, a token everywhere else.
+        let mut app_caller: Option<AppCaller> = None;
+        let mut integration = false;
+        let actor: Option<String> = if route.is_app() {
+            let jwt = match &auth {
+                Auth::Token(t) => Some(*t),
+                _ => None,
+            };
+            match st.verify_app_jwt(jwt, wall) {
+                Ok(c) => {
+                    x.bucket = Bucket {
+                        key: format!("app:{}", c.app_id),
+                        authenticated: true,
+                    };
+                    app_caller = Some(c);
                 }
-            },
-            Auth::Malformed => {
-                let e = ApiError::unauthorized_bad_credentials();
-                return finish(&mut st, entry, 401, Some(&e.body), &hdrs);
+                Err(e) => return x.finish(&mut st, e.status, Some(&e.body)),
+            }
+            None
+        } else {
+            match auth {
+                Auth::Anonymous => None,
+                Auth::Token(t) => match st.token_login(t, wall) {
+                    Some(login) => {
+                        integration = st.is_installation_token(t);
+                        Some(login)
+                    }
+                    None => {
+                        let e = ApiError::unauthorized_bad_credentials();
+                        return x.finish(&mut st, 401, Some(&e.body));
+                    }
+                },
+                Auth::Malformed => {
+                    let e = ApiError::unauthorized_bad_credentials();
+                    return x.finish(&mut st, 401, Some(&e.body));
+                }
             }
         };
-        entry.actor = actor.clone();
-        let bucket = actor
-            .as_deref()
-            .map_or_else(|| "anonymous".to_owned(), str::to_ascii_lowercase);
+        x.entry.actor = actor.clone();
         let rl_status = st.config.primary.status.code();
-        let rate_headers = |info: &RateInfo| -> Vec<(&'static str, String)> {
-            vec![
-                ("x-ratelimit-limit", info.limit.to_string()),
-                (
-                    "x-ratelimit-remaining",
-                    info.limit.saturating_sub(info.used).to_string(),
-                ),
-                ("x-ratelimit-used", info.used.to_string()),
-                ("x-ratelimit-reset", info.reset.to_string()),
-                ("x-ratelimit-resource", "core".to_owned()),
-            ]
-        };
         // Primary limit.
-        let info = st.primary_info(&bucket, actor.is_some(), now);
+        let info = st.primary_info(&x.bucket.key, x.bucket.authenticated, now);
         if info.used >= info.limit {
-            let mut h = hdrs.clone();
-            h.extend(rate_headers(&info));
+            x.hdrs.extend(rate_headers(&info));
             let msg = match &actor {
                 Some(a) => format!("API rate limit exceeded for user {a}."),
                 None => "API rate limit exceeded.".to_owned(),
@@ -606,41 +731,43 @@ impl Simulator {
                 &msg,
                 "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
             );
-            entry.fault = Some(FaultKind::PrimaryLimit);
-            return finish(&mut st, entry, rl_status, Some(&e.body), &h);
+            x.entry.fault = Some(FaultKind::PrimaryLimit);
+            return x.finish(&mut st, rl_status, Some(&e.body));
         }
-        let charge = |st: &mut SimState, hdrs: &mut Vec<(&str, String)>| {
-            st.primary_charge(&bucket, 1);
-            let info = st.primary_info(&bucket, actor.is_some(), now);
-            hdrs.extend(rate_headers(&info));
-        };
         // 5xx before applying.
         let faults = st.config.faults.clone();
         if route != Route::NotFound && (write || !faults.error_5xx_writes_only) {
             let forced = st.take_injected(InjectedFault::Error5xx);
             if forced || st.roll(faults.error_5xx) {
-                charge(&mut st, &mut hdrs);
+                x.charge(&mut st);
                 let status = [500u16, 502, 503][st.fault_rng_index(3)];
                 let e = ApiError::basic(status, "Server Error", "https://docs.github.com/rest");
-                entry.fault = Some(FaultKind::Error5xx);
-                return finish(&mut st, entry, status, Some(&e.body), &hdrs);
+                x.entry.fault = Some(FaultKind::Error5xx);
+                return x.finish(&mut st, status, Some(&e.body));
             }
         }
-        // Secondary limits on content creation.
-        if write && route != Route::NotFound {
-            let forced = st.take_injected(InjectedFault::SecondaryLimit);
-            let refuse = if forced || st.roll(faults.secondary_limit) {
+        // Secondary limits: content creation (writes), or an injected refusal of any request.
+        if route != Route::NotFound && !route.is_app() {
+            let any = st.take_injected(InjectedFault::SecondaryLimitAny);
+            let refuse = if any {
                 Some((st.config.secondary.status.code(), faults.retry_after))
+            } else if write {
+                let forced = st.take_injected(InjectedFault::SecondaryLimit);
+                if forced || st.roll(faults.secondary_limit) {
+                    Some((st.config.secondary.status.code(), faults.retry_after))
+                } else {
+                    st.secondary_check(&x.bucket.key, now)
+                        .map(|d| (st.config.secondary.status.code(), d))
+                }
             } else {
-                st.secondary_check(&bucket, now)
-                    .map(|d| (st.config.secondary.status.code(), d))
+                None
             };
             if let Some((status, retry)) = refuse {
-                charge(&mut st, &mut hdrs);
+                x.charge(&mut st);
                 let e = secondary_error(status, retry);
-                hdrs.extend(e.headers.iter().cloned());
-                entry.fault = Some(FaultKind::SecondaryLimit);
-                return finish(&mut st, entry, status, Some(&e.body), &hdrs);
+                x.hdrs.extend(e.headers.iter().cloned());
+                x.entry.fault = Some(FaultKind::SecondaryLimit);
+                return x.finish(&mut st, status, Some(&e.body));
             }
         }
         // The operation itself.
@@ -649,54 +776,93 @@ impl Simulator {
             now,
             wall,
             drop_cvss,
+            integration,
         };
-        let result = dispatch(&mut st, route, path, query, body, &ctx);
+        if route == Route::RateLimit {
+            // "Accessing this endpoint does not count against your REST API rate limit."
+            let info = st.primary_info(&x.bucket.key, x.bucket.authenticated, now);
+            let core = json!({
+                "limit": info.limit,
+                "used": info.used,
+                "remaining": info.limit.saturating_sub(info.used),
+                "reset": info.reset,
+                "resource": "core",
+            });
+            let other = |limit: u32, resource: &str| json!({"limit": limit, "used": 0, "remaining": limit, "reset": info.reset, "resource": resource});
+            let body = json!({
+                "resources": {
+                    "core": core,
+                    "search": other(30, "search"),
+                    "graphql": other(5_000, "graphql"),
+                    "integration_manifest": other(5_000, "integration_manifest"),
+                    "code_search": other(10, "code_search"),
+                },
+                "rate": core,
+            });
+            return x.finish(&mut st, 200, Some(&body));
+        }
+        let result = match &app_caller {
+            Some(c) => dispatch_app(&mut st, route, c, body, &ctx),
+            None => dispatch(&mut st, route, path, query, body, &ctx),
+        };
         let ok = match result {
             Ok(ok) => ok,
             Err(e) => {
-                charge(&mut st, &mut hdrs);
-                hdrs.extend(e.headers.iter().cloned());
-                return finish(&mut st, entry, e.status, Some(&e.body), &hdrs);
+                x.charge(&mut st);
+                x.hdrs.extend(e.headers.iter().cloned());
+                return x.finish(&mut st, e.status, Some(&e.body));
             }
         };
-        entry.applied = ok.applied;
-        entry.ghsa_id.clone_from(&ok.ghsa);
+        x.entry.applied = ok.applied;
+        x.entry.ghsa_id.clone_from(&ok.ghsa);
         if ok.repo.is_some() {
-            entry.repo.clone_from(&ok.repo);
+            x.entry.repo.clone_from(&ok.repo);
         }
-        entry.state_from = ok.state_from;
-        entry.state_to = ok.state_to;
-        hdrs.extend(ok.headers.iter().cloned());
-        // Conditional GET.
+        x.entry.state_from = ok.state_from;
+        x.entry.state_to = ok.state_to;
+        // Conditional GET. The entity tag covers the body and the page's `Link`: a page
+        // that gained a next page is a different representation.
         if !write && ok.status == 200 {
-            let bytes = serde_json::to_vec(&ok.body).unwrap_or_default();
-            let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
-            hdrs.push(("etag", etag.clone()));
+            let mut digest = Sha256::new();
+            digest.update(serde_json::to_vec(&ok.body).unwrap_or_default());
+            for (k, v) in &ok.headers {
+                if k.eq_ignore_ascii_case("link") {
+                    digest.update(b"\nlink: ");
+                    digest.update(v.as_bytes());
+                }
+            }
+            let etag = format!("\"{}\"", hex::encode(digest.finalize()));
+            x.hdrs.push(("etag", etag.clone()));
             if if_none_match(headers, &etag) {
-                // A 304 does not count against the primary limit.
-                let info = st.primary_info(&bucket, actor.is_some(), now);
-                hdrs.extend(rate_headers(&info));
-                return finish(&mut st, entry, 304, None, &hdrs);
+                // A 304 is not charged, and (like GitHub, which need not repeat it) it
+                // carries no `Link`: the client keeps the links of the page it cached.
+                return x.finish(&mut st, 304, None);
             }
         }
-        charge(&mut st, &mut hdrs);
+        x.hdrs.extend(ok.headers.iter().cloned());
+        x.charge(&mut st);
         let events = ok.events;
         // Reset after apply.
         if write && (200..300).contains(&ok.status) {
             let forced = st.take_injected(InjectedFault::ResetAfterApply);
             if forced || st.roll(faults.reset_after_apply) {
-                entry.fault = Some(FaultKind::ResetAfterApply);
-                entry.delivered = false;
-                entry.status = ok.status;
-                st.push_ledger(entry);
+                x.entry.fault = Some(FaultKind::ResetAfterApply);
+                x.entry.delivered = false;
+                x.entry.status = ok.status;
+                let info = st.primary_info(&x.bucket.key, x.bucket.authenticated, now);
+                x.hdrs.extend(rate_headers(&info));
+                let observed = st
+                    .observing()
+                    .then(|| Observed::new(&x.entry, &x.hdrs, Some(&ok.body)));
+                st.push_ledger(x.entry);
                 for ev in events {
                     st.emit(ev);
                 }
-                return Processed::Reset;
+                return Processed::Reset(observed);
             }
         }
         let status = ok.status;
-        let result = finish(&mut st, entry, status, Some(&ok.body), &hdrs);
+        let result = x.finish(&mut st, status, Some(&ok.body));
         for ev in events {
             st.emit(ev);
         }
@@ -726,9 +892,18 @@ async fn api_entry(State(sim): State<Simulator>, req: Request) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match sim.process_http(&parts.method, &parts.uri, &parts.headers, &body) {
-        Processed::Respond(r) => r,
-        Processed::Reset => match conn {
+    let (processed, observed) =
+        match sim.process_http(&parts.method, &parts.uri, &parts.headers, &body) {
+            Processed::Respond(r, o) => (Some(r), o),
+            Processed::Reset(o) => (None, o),
+        };
+    // Observers run outside the simulator's lock.
+    if let Some(o) = observed {
+        sim.notify(&o);
+    }
+    match processed {
+        Some(r) => r,
+        None => match conn {
             Some(c) => {
                 c.kill();
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()

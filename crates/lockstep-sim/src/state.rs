@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use crate::app::{App, Installation, TokenMeta};
 use crate::config::{CvePolicy, InjectedFault, SimConfig};
 use crate::error::ApiError;
 use crate::ledger::LedgerEntry;
@@ -17,6 +18,7 @@ use crate::model::{
     Permission, Repo, Team, Urls, render_advisory, render_full_repo, render_simple_repo,
     render_user,
 };
+use crate::observe::Observer;
 use crate::validate::{AdvisoryInput, Field, is_cve_id, is_cwe_id};
 use crate::webhook::{Hooks, Prepared, WebhookDelivery, signature_256};
 
@@ -53,6 +55,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
     pub(crate) wall: DateTime<Utc>,
     pub(crate) drop_cvss: bool,
+    /// The actor authenticated with an App installation token.
+    pub(crate) integration: bool,
 }
 
 #[derive(Debug)]
@@ -68,13 +72,19 @@ pub(crate) struct State {
     pub(crate) api_base: String,
     pub(crate) accounts: BTreeMap<String, Account>,
     pub(crate) tokens: HashMap<String, String>,
+    /// Expiry and origin of tokens that have them (installation tokens).
+    pub(crate) token_meta: HashMap<String, TokenMeta>,
+    pub(crate) apps: BTreeMap<u64, App>,
+    pub(crate) installations: BTreeMap<u64, Installation>,
+    pub(crate) tokens_minted: u64,
+    pub(crate) observer: Option<Observer>,
     pub(crate) org_roles: HashMap<(String, String), OrgRole>,
     pub(crate) teams: BTreeMap<(String, String), Team>,
     pub(crate) repos: BTreeMap<String, Repo>,
     next_id: u64,
     adv_seq: u64,
     ghsa_ids: HashSet<String>,
-    id_rng: StdRng,
+    pub(crate) id_rng: StdRng,
     pub(crate) fault_rng: StdRng,
     pub(crate) injected: HashMap<InjectedFault, u32>,
     pub(crate) ledger: Vec<LedgerEntry>,
@@ -120,6 +130,11 @@ impl State {
             api_base,
             accounts: BTreeMap::new(),
             tokens: HashMap::new(),
+            token_meta: HashMap::new(),
+            apps: BTreeMap::new(),
+            installations: BTreeMap::new(),
+            tokens_minted: 0,
+            observer: None,
             org_roles: HashMap::new(),
             teams: BTreeMap::new(),
             repos: BTreeMap::new(),
@@ -151,6 +166,32 @@ impl State {
     /// Rolls a probability with the fault RNG (no draw at all when `p <= 0`).
     pub(crate) fn roll(&mut self, p: f64) -> bool {
         p > 0.0 && (p >= 1.0 || self.fault_rng.random::<f64>() < p)
+    }
+
+    /// The login a token acts as, unless it is unknown or has expired.
+    pub(crate) fn token_login(&self, token: &str, wall: DateTime<Utc>) -> Option<String> {
+        if self
+            .token_meta
+            .get(token)
+            .and_then(|m| m.expires_at)
+            .is_some_and(|exp| exp <= wall)
+        {
+            return None;
+        }
+        let key = self.tokens.get(token)?;
+        self.accounts.get(key).map(|a| a.login.clone())
+    }
+
+    /// True for an App installation token (`ghs_…`).
+    pub(crate) fn is_installation_token(&self, token: &str) -> bool {
+        self.token_meta
+            .get(token)
+            .is_some_and(|m| m.installation.is_some())
+    }
+
+    /// Whether an observer wants to see responses.
+    pub(crate) fn observing(&self) -> bool {
+        self.observer.is_some()
     }
 
     pub(crate) fn take_injected(&mut self, f: InjectedFault) -> bool {
@@ -247,6 +288,7 @@ impl State {
                 pvr_enabled: true,
                 perms: BTreeMap::new(),
                 advisories: BTreeMap::new(),
+                report_template: None,
             },
         );
         Ok(())
@@ -629,6 +671,14 @@ impl State {
 
     pub(crate) fn op_user(&self, ctx: &Ctx<'_>) -> Result<OpOk, ApiError> {
         let actor = ctx.actor.ok_or_else(ApiError::requires_auth)?;
+        if ctx.integration {
+            // An installation token acts as the App, not as a user.
+            return Err(ApiError::basic(
+                403,
+                "Resource not accessible by integration",
+                "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+            ));
+        }
         let mut u = self.render_actor(actor);
         if let Value::Object(m) = &mut u {
             m.insert("name".into(), Value::Null);
@@ -670,6 +720,20 @@ impl State {
         }
         let key = self.repo_for_read(owner, name, ctx.actor)?;
         let repo = self.repos.get(&key).ok_or_else(ApiError::not_found)?;
+        // Users need push access; an installation token needs only the installation
+        // (metadata read) on the repository.
+        let allowed = if ctx.integration {
+            self.effective_perm(repo, ctx.actor).is_some()
+        } else {
+            self.effective_perm(repo, ctx.actor) >= Some(Permission::Write)
+        };
+        if !allowed {
+            return Err(ApiError::basic(
+                403,
+                "Must have push access to view repository collaborators.",
+                "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user",
+            ));
+        }
         let account = self
             .accounts
             .get(&lc(user))
@@ -932,6 +996,12 @@ impl State {
         let actor = ctx.actor.ok_or_else(ApiError::requires_auth)?;
         let repo = self.repos.get(&key).ok_or_else(ApiError::not_found)?;
         let cvss = self.check_common(repo, &input)?;
+        if report && let Some(t) = &repo.report_template {
+            let violations = t.check(input.description.value().map_or("", String::as_str));
+            if !violations.is_empty() {
+                return Err(ApiError::template(&violations));
+            }
+        }
         let ghsa = self.new_ghsa();
         self.adv_seq += 1;
         let actor_login = self.display_login(actor);

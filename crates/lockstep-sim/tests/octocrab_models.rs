@@ -162,3 +162,53 @@ async fn octocrab_round_trip() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The answers around the advisories deserialise too: `/user`, collaborator permissions,
+/// `/rate_limit`, and a rate-limit refusal (with its reset time).
+#[tokio::test]
+async fn octocrab_reads_identity_permissions_and_rate_limits() {
+    let (sim, running, _api) = start().await;
+    let gh = client(&running.base_url, ADMIN);
+    let me = gh.current().user().await.unwrap();
+    assert_eq!(me.login, "alice");
+    let p = gh
+        .repos("acme", "widget")
+        .get_contributor_permission("alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p.role_name, "admin");
+    assert_eq!(p.user.author.login, "alice");
+    // GitHub's legacy `permission` values are admin, write, read and none; octocrab
+    // 0.54.9's enum knows only admin of those (pull/push/maintain/triage otherwise), so it
+    // cannot read a writer's answer. The adapter decodes this endpoint with its own type.
+    // If octocrab learns the legacy values, this starts failing: then use its model.
+    let writer = gh
+        .repos("acme", "widget")
+        .get_contributor_permission("bob")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&writer, octocrab::Error::Json { source, .. } if source.to_string().contains("unknown variant `write`")),
+        "{writer:?}"
+    );
+    let before = gh.ratelimit().get().await.unwrap();
+    assert_eq!(before.rate.limit, 5_000);
+    assert_eq!(before.resources.core.remaining, before.rate.remaining);
+    let after = gh.ratelimit().get().await.unwrap();
+    assert_eq!(after.rate.used, before.rate.used, "/rate_limit is free");
+    sim.set_primary_limits(lockstep_sim::PrimaryLimits {
+        authenticated: 1,
+        ..lockstep_sim::PrimaryLimits::default()
+    });
+    let limited = gh.current().user().await.unwrap_err();
+    match limited {
+        octocrab::Error::GitHub { source, .. } => {
+            assert_eq!(source.status_code.as_u16(), 403);
+            assert!(source.message.contains("rate limit"), "{}", source.message);
+            assert!(source.rate_limit_reset_at().is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+}

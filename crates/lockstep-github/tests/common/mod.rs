@@ -1,9 +1,20 @@
-//! Shared fixtures: a seeded simulator, clients, and a capturing proxy that also plays
-//! GitHub's App token endpoint.
+//! Shared fixtures: a seeded simulator whose every response is checked, clients, a GitHub
+//! App registered in the simulator, and a capturing proxy.
+//!
+//! **Every response is checked.** [`serve`] (and so [`start`]) installs an observer on the
+//! simulator that checks each response it produces, on a background thread: the
+//! `x-ratelimit-*` headers are present; the status and body validate against the schema
+//! GitHub's OpenAPI description gives for the operation (`basic-error` for an error status
+//! the operation does not list, no body for a 304); and answers of endpoints outside the
+//! description (`/user`, collaborator permissions, `/rate_limit`, the App routes)
+//! deserialise into octocrab's models. The [`Served`] handle fails the test when it is
+//! dropped (or [`Served::finish`]ed) if any response did not pass.
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,8 +25,11 @@ use lockstep_github::{
     ApiBase, Credentials, Credit, CreditType, Ecosystem, GithubClient, GithubConfig, NewAdvisory,
     PacingConfig, Rating, RepoName, RetryConfig, SecretString, Severity, Vulnerability,
 };
-use lockstep_sim::{Permission, RunningSim, SecondaryLimits, SimConfig, Simulator, spawn_local};
-use serde_json::{Value, json};
+use lockstep_sim::oracle::{Oracle, Verdict};
+use lockstep_sim::{
+    Observed, Permission, RunningSim, SecondaryLimits, SimConfig, Simulator, spawn_local,
+};
+use serde_json::Value;
 
 pub const ADMIN_TOKEN: &str = "ghp_AdminTokenLockstepTest0123456789abcd";
 pub const WRITER_TOKEN: &str = "ghp_WriterTokenLockstepTest0123456789abc";
@@ -71,8 +85,10 @@ pub fn config(base: &str, token: &str) -> GithubConfig {
     );
     c.pacing = PacingConfig::unlimited();
     c.retry = fast_retry();
-    c.connect_timeout = Duration::from_secs(2);
-    c.read_timeout = Duration::from_secs(5);
+    // Generous: the tests share two cores with other builds, and a debug build signs App
+    // JWTs slowly. (A timed-out write would be an "outcome unknown" and fail a test.)
+    c.connect_timeout = Duration::from_secs(10);
+    c.read_timeout = Duration::from_secs(30);
     c
 }
 
@@ -80,9 +96,9 @@ pub fn client(base: &str, token: &str) -> GithubClient {
     GithubClient::new(config(base, token)).unwrap()
 }
 
-pub async fn start() -> (Simulator, RunningSim, GithubClient) {
+pub async fn start() -> (Simulator, Served, GithubClient) {
     let sim = seeded(quiet_config());
-    let running = spawn_local(sim.clone()).await.unwrap();
+    let running = serve(&sim).await;
     let c = client(&running.base_url, ADMIN_TOKEN);
     (sim, running, c)
 }
@@ -113,49 +129,195 @@ pub fn draft(summary: &str, marker: &str) -> NewAdvisory {
     }
 }
 
-// ------------------------------------------------------------------ capturing proxy
+// ------------------------------------------------------------------ checked serving
 
-/// One request seen by the proxy.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    pub method: String,
-    pub path: String,
-    pub body: Vec<u8>,
-    pub authorization: Option<String>,
+fn oracle() -> &'static Oracle {
+    static ORACLE: OnceLock<Oracle> = OnceLock::new();
+    ORACLE.get_or_init(|| Oracle::load().unwrap())
 }
 
-#[derive(Clone)]
-pub struct ProxyState {
-    pub sim: Simulator,
-    pub upstream: String,
-    pub captured: Arc<Mutex<Vec<Captured>>>,
-    pub mints: Arc<AtomicU64>,
-    /// Lifetime of minted installation tokens.
-    pub token_ttl: Arc<Mutex<chrono::Duration>>,
-    pub public_key_pem: Arc<Vec<u8>>,
-    pub app_id: u64,
-    pub installation_id: u64,
-    http: reqwest::Client,
+const RATE_HEADERS: [&str; 5] = [
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-used",
+    "x-ratelimit-reset",
+    "x-ratelimit-resource",
+];
+
+fn octocrab_reads<T: serde::de::DeserializeOwned>(o: &Observed) -> Result<(), String> {
+    let body = o.body.clone().unwrap_or(Value::Null);
+    serde_json::from_value::<T>(body)
+        .map(|_| ())
+        .map_err(|e| format!("octocrab cannot read {} {}: {e}", o.op, o.path))
 }
 
-pub struct Proxy {
-    pub state: ProxyState,
-    pub base_url: String,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    pub fn captured(&self) -> Vec<Captured> {
-        self.state.captured.lock().unwrap().clone()
+/// Checks one response; `Err` says what is wrong.
+pub fn check(o: &Observed) -> Result<(), String> {
+    for h in RATE_HEADERS {
+        if o.header(h).is_none() {
+            return Err(format!("{} {} ({}): no {h}", o.method, o.path, o.status));
+        }
     }
-    pub fn mints(&self) -> u64 {
-        self.state.mints.load(Ordering::SeqCst)
+    match oracle().check_response(o)? {
+        Verdict::Valid => Ok(()),
+        Verdict::NotInOracle => match o.op.as_str() {
+            "get_user" => octocrab_reads::<octocrab::models::Author>(o),
+            "rate_limit" => octocrab_reads::<octocrab::models::RateLimit>(o),
+            "get_repo" => octocrab_reads::<octocrab::models::Repository>(o),
+            "create_installation_token" => octocrab_reads::<octocrab::models::InstallationToken>(o),
+            "list_installations" => octocrab_reads::<Vec<octocrab::models::Installation>>(o),
+            "get_installation" | "get_repo_installation" => {
+                octocrab_reads::<octocrab::models::Installation>(o)
+            }
+            "get_app" => octocrab_reads::<octocrab::models::App>(o),
+            "get_collaborator_permission" => {
+                // octocrab's model takes `permission` as pull/push/…; GitHub sends its
+                // legacy admin/write/read/none (octocrab reads only "admin"; see the
+                // simulator's octocrab test). Check the rest with octocrab's types.
+                let body = o.body.clone().unwrap_or(Value::Null);
+                let permission = body["permission"].as_str().unwrap_or_default();
+                if !["admin", "write", "read", "none"].contains(&permission) {
+                    return Err(format!("permission {permission:?} is not GitHub's"));
+                }
+                if !body["role_name"].is_string() {
+                    return Err("no role_name".into());
+                }
+                serde_json::from_value::<octocrab::models::Collaborator>(body["user"].clone())
+                    .map_err(|e| format!("octocrab cannot read the permission's user: {e}"))?;
+                if permission == "admin" {
+                    octocrab_reads::<octocrab::models::repos::RepoPermission>(o)?;
+                }
+                Ok(())
+            }
+            other => Err(format!("no check for operation {other}")),
+        },
     }
 }
+
+/// What the checker thread found.
+#[derive(Default)]
+struct Findings {
+    checked: u64,
+    violations: Vec<String>,
+}
+
+/// A served simulator whose responses are all checked (see the module docs).
+pub struct Served {
+    running: Option<RunningSim>,
+    sim: Simulator,
+    tx: Option<mpsc::Sender<Observed>>,
+    worker: Option<std::thread::JoinHandle<Findings>>,
+    done: Option<Findings>,
+}
+
+impl Deref for Served {
+    type Target = RunningSim;
+    fn deref(&self) -> &RunningSim {
+        self.running.as_ref().unwrap()
+    }
+}
+
+impl Served {
+    /// Stops checking, waits for the checks queued so far, and returns how many responses
+    /// were checked; panics listing the responses that failed.
+    pub fn finish(&mut self) -> u64 {
+        if self.done.is_none() {
+            self.sim.clear_observer();
+            drop(self.tx.take());
+            let worker = self.worker.take();
+            let join = move || worker.map(|w| w.join().unwrap()).unwrap_or_default();
+            // Waiting for the checker blocks: on a multi-threaded runtime, hand this
+            // worker's other tasks (other simulators' servers) to another thread first.
+            let multi = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            let findings = if multi {
+                tokio::task::block_in_place(join)
+            } else {
+                join()
+            };
+            self.done = Some(findings);
+        }
+        let f = self.done.as_ref().unwrap();
+        assert!(
+            f.violations.is_empty(),
+            "{} of {} simulator responses failed their checks:\n{}",
+            f.violations.len(),
+            f.checked,
+            f.violations.join("\n")
+        );
+        f.checked
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.finish();
+        }
+    }
+}
+
+/// Serves `sim` with every response checked.
+pub async fn serve(sim: &Simulator) -> Served {
+    let (tx, rx) = mpsc::channel::<Observed>();
+    let worker = std::thread::spawn(move || {
+        let mut f = Findings::default();
+        for o in rx {
+            f.checked += 1;
+            if let Err(e) = check(&o) {
+                f.violations.push(e);
+            }
+        }
+        f
+    });
+    let sink = Mutex::new(tx.clone());
+    sim.observe(move |o| {
+        let _ = sink.lock().unwrap().send(o.clone());
+    });
+    let running = spawn_local(sim.clone()).await.unwrap();
+    Served {
+        running: Some(running),
+        sim: sim.clone(),
+        tx: Some(tx),
+        worker: Some(worker),
+        done: None,
+    }
+}
+
+/// Checks the simulator's `repository_advisory` deliveries against the oracle's webhook
+/// schemas (`webhook-repository-advisory-{published,reported}`); returns how many were
+/// checked. Other events (`ping`, `release`) are not in the oracle.
+pub fn check_advisory_webhooks(sim: &Simulator) -> usize {
+    let mut n = 0;
+    for d in sim.webhook_deliveries() {
+        if d.event != "repository_advisory" {
+            continue;
+        }
+        let action = d.action.clone().unwrap_or_default();
+        let v = oracle()
+            .component(&format!("webhook-repository-advisory-{action}"))
+            .unwrap_or_else(|e| panic!("no schema for repository_advisory/{action}: {e}"));
+        let body: Value = serde_json::from_str(&d.body).unwrap();
+        let errors: Vec<String> = v
+            .iter_errors(&body)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "repository_advisory/{action} delivery does not match the oracle: {errors:#?}"
+        );
+        n += 1;
+    }
+    n
+}
+
+// ------------------------------------------------------------------ a GitHub App
 
 pub const APP_ID: u64 = 4242;
 pub const INSTALLATION_ID: u64 = 77;
-pub const APP_BOT: &str = "lockstep-app";
+pub const APP_SLUG: &str = "lockstep";
+/// The bot installation tokens act as.
+pub const APP_BOT: &str = "lockstep[bot]";
 
 pub fn app_key_pem() -> String {
     std::fs::read_to_string(concat!(
@@ -165,47 +327,71 @@ pub fn app_key_pem() -> String {
     .unwrap()
 }
 
-async fn mint(st: &ProxyState, req: Request) -> Response {
-    use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let jwt = auth.strip_prefix("Bearer ").unwrap_or_default();
-    let key = DecodingKey::from_rsa_pem(&st.public_key_pem).unwrap();
-    let mut v = Validation::new(Algorithm::RS256);
-    v.set_required_spec_claims(&["exp"]);
-    v.validate_aud = false;
-    let decoded = decode::<Value>(jwt, &key, &v);
-    let ok = decoded
-        .as_ref()
-        .ok()
-        .is_some_and(|d| d.claims["iss"].to_string().trim_matches('"') == st.app_id.to_string());
-    if !ok {
-        let why = decoded.err().map(|e| e.to_string()).unwrap_or_default();
-        return (
-            http::StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"message": format!("A JSON web token could not be decoded: {why}")})),
-        )
-            .into_response();
-    }
-    let n = st.mints.fetch_add(1, Ordering::SeqCst) + 1;
-    let token = format!("ghs_MintedInstallationToken{n:010}abcdef");
-    st.sim.add_user(APP_BOT, &token);
-    let ttl = *st.token_ttl.lock().unwrap();
-    let expires = chrono::Utc::now() + ttl;
-    (
-        http::StatusCode::CREATED,
-        axum::Json(json!({
-            "token": token,
-            "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "permissions": {},
-            "repository_selection": "all"
-        })),
+/// Registers the test App (its public key) and installs it on `acme` for the two public
+/// repositories, as admin.
+pub fn install_app(sim: &Simulator) {
+    let public = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/test-app-key.pub.pem"
+    ))
+    .unwrap();
+    sim.add_app(APP_ID, APP_SLUG, &public).unwrap();
+    sim.add_installation(
+        INSTALLATION_ID,
+        APP_ID,
+        "acme",
+        &[REPO, REPO2],
+        Permission::Admin,
     )
-        .into_response()
+    .unwrap();
+}
+
+/// A client configured as the test App.
+pub fn app_config(base: &str) -> GithubConfig {
+    let mut c = config(base, "unused");
+    c.credentials = Credentials::App {
+        app_id: APP_ID,
+        installation_id: INSTALLATION_ID,
+        private_key_pem: SecretString::from(app_key_pem()),
+    };
+    c
+}
+
+// ------------------------------------------------------------------ capturing proxy
+
+/// One request seen by the proxy.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+    pub authorization: Option<String>,
+    pub api_version: Option<String>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    captured: Arc<Mutex<Vec<Captured>>>,
+    seen: Arc<AtomicU64>,
+    http: reqwest::Client,
+}
+
+/// A proxy in front of the simulator that records every request (the App's token
+/// requests included) and forwards it unchanged.
+pub struct Proxy {
+    state: ProxyState,
+    pub base_url: String,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub fn captured(&self) -> Vec<Captured> {
+        self.state.captured.lock().unwrap().clone()
+    }
+    pub fn requests(&self) -> u64 {
+        self.state.seen.load(Ordering::SeqCst)
+    }
 }
 
 async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
@@ -214,24 +400,24 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    if req.method() == http::Method::POST
-        && path == format!("/app/installations/{}/access_tokens", st.installation_id)
-    {
-        return mint(&st, req).await;
-    }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 22)
         .await
         .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    st.seen.fetch_add(1, Ordering::SeqCst);
     st.captured.lock().unwrap().push(Captured {
         method: parts.method.to_string(),
         path: path.clone(),
         body: bytes.to_vec(),
-        authorization: parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        authorization: header("authorization"),
+        api_version: header("x-github-api-version"),
     });
     let mut headers = parts.headers.clone();
     headers.remove("host");
@@ -260,27 +446,12 @@ async fn forward(State(st): State<ProxyState>, req: Request) -> Response {
     }
 }
 
-/// A proxy in front of `running` that records every request and serves the App
-/// installation-token endpoint (minting tokens the simulator knows).
-pub async fn proxy(sim: &Simulator, running: &RunningSim) -> Proxy {
-    let pub_pem = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/test-app-key.pub.pem"
-    ))
-    .unwrap();
-    sim.add_user(APP_BOT, "ghs_unused_placeholder_token_for_the_bot");
-    for r in [REPO, REPO2] {
-        sim.grant(r, APP_BOT, Permission::Admin).unwrap();
-    }
+/// A recording proxy in front of `running`.
+pub async fn proxy(running: &RunningSim) -> Proxy {
     let state = ProxyState {
-        sim: sim.clone(),
         upstream: running.base_url.clone(),
         captured: Arc::new(Mutex::new(Vec::new())),
-        mints: Arc::new(AtomicU64::new(0)),
-        token_ttl: Arc::new(Mutex::new(chrono::Duration::minutes(60))),
-        public_key_pem: Arc::new(pub_pem),
-        app_id: APP_ID,
-        installation_id: INSTALLATION_ID,
+        seen: Arc::new(AtomicU64::new(0)),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
