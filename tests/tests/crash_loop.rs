@@ -32,9 +32,10 @@ use rand::{Rng as _, SeedableRng as _};
 /// The named fail points that fire inside `serve` (the runtime's, and the store's on the
 /// commits `serve` makes). `transition.fix_ready.before_commit` fires on the harness's own
 /// commits and has its own test in failpoints.rs.
-const POINTS: [&str; 6] = [
+const POINTS: [&str; 7] = [
     "outbox.claim.after_commit",
     "github.before_send",
+    "github.after_send_before_response",
     "github.after_response_before_record",
     "record.before_commit",
     "record.after_commit_before_ack",

@@ -195,6 +195,16 @@ async fn github_after_response_before_record_release() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_after_send_before_response_drafts() {
+    scenario("github.after_send_before_response", Phase::Drafts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_after_send_before_response_release() {
+    scenario("github.after_send_before_response", Phase::Release).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_after_commit_before_ack_drafts() {
     scenario("record.after_commit_before_ack", Phase::Drafts).await;
 }
