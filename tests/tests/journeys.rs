@@ -1376,3 +1376,118 @@ async fn no_secret_in_any_log_and_no_embargoed_text_above_debug() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_github_app_the_service_acts_as_the_app_and_people_as_themselves() {
+    let w = World::new().await;
+    w.sim
+        .add_app(
+            lockstep_sim::seed::DEMO_APP_ID,
+            lockstep_sim::seed::DEMO_APP_SLUG,
+            lockstep_sim::seed::DEMO_APP_PUBLIC_KEY_PEM,
+        )
+        .unwrap();
+    w.sim
+        .add_installation(
+            lockstep_sim::seed::DEMO_INSTALLATION_ID,
+            lockstep_sim::seed::DEMO_APP_ID,
+            "org",
+            &[],
+            Permission::Admin,
+        )
+        .unwrap();
+    let key =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/lockstep-sim/demo/demo-app-key.pem");
+    let with_app = |who: Option<&str>| {
+        let mut c = w.as_(who.unwrap_or("nobody"));
+        c.env(
+            "LOCKSTEP_GITHUB_APP_ID",
+            lockstep_sim::seed::DEMO_APP_ID.to_string(),
+        )
+        .env(
+            "LOCKSTEP_GITHUB_APP_INSTALLATION_ID",
+            lockstep_sim::seed::DEMO_INSTALLATION_ID.to_string(),
+        )
+        .env("LOCKSTEP_GITHUB_APP_PRIVATE_KEY_FILE", &key);
+        if who.is_none() {
+            c.env_remove("GITHUB_TOKEN");
+        }
+        c
+    };
+    let case = w.open(&[]);
+    // The runtime writes as the App's bot.
+    with_app(None).args(["run", "--once"]).assert().success();
+    let creators: std::collections::BTreeSet<String> = w
+        .sim
+        .ledger()
+        .iter()
+        .filter(|e| e.is_creation() && e.applied)
+        .filter_map(|e| e.actor.clone())
+        .collect();
+    assert_eq!(
+        creators.into_iter().collect::<Vec<_>>(),
+        [format!("{}[bot]", lockstep_sim::seed::DEMO_APP_SLUG)]
+    );
+    // A person still acts as themselves, by their own token: bob by the workflow, dave by
+    // the GitHub permission the App looks up.
+    with_app(Some("bob"))
+        .args([
+            "assess",
+            &case,
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "yes",
+        ])
+        .assert()
+        .success();
+    with_app(Some("dave"))
+        .args([
+            "assess",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--affected",
+            "--reason",
+            "yes",
+        ])
+        .assert()
+        .success();
+    one_line_error(
+        with_app(Some("eve")).args([
+            "assess",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--affected",
+            "--reason",
+            "yes",
+        ]),
+        3,
+        "does not maintain org/plugin",
+    );
+    // Without the caller's own token, a command cannot say who is acting.
+    one_line_error(
+        with_app(None).args([
+            "assess",
+            &case,
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "yes",
+        ]),
+        1,
+        "GITHUB_TOKEN is unset",
+    );
+    let show = w.show(&case);
+    assert_eq!(
+        repo_state(&show, "org/core")["assessment"]["status"],
+        "affected"
+    );
+    assert_eq!(
+        repo_state(&show, "org/plugin")["assessment"]["status"],
+        "affected"
+    );
+}
