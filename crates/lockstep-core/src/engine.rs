@@ -187,14 +187,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The key `repo`'s current generation gives an action.
+    fn key(&self, repo: &RepoId, action_key: &str) -> String {
+        let generation = self.case.participants.get(repo).map_or(1, |p| p.generation);
+        effect_key(&self.case.id, repo, generation, action_key)
+    }
+
     fn request(
         &mut self,
         repo: &RepoId,
         action_key: &str,
         action: Action,
     ) -> Result<(), Rejection> {
-        let generation = self.case.participants.get(repo).map_or(1, |p| p.generation);
-        let key = effect_key(&self.case.id, repo, generation, action_key);
+        let key = self.key(repo, action_key);
         if self.case.effects.contains_key(&key) {
             return Ok(());
         }
@@ -1255,6 +1260,14 @@ impl Tx<'_> {
         for (i, repo) in missing.iter().enumerate() {
             if waiting_for_others && i + 1 == missing.len() {
                 break;
+            }
+            // Already requested: skip building its content, on every input until it opens.
+            if self
+                .case
+                .effects
+                .contains_key(&self.key(repo, "open-draft"))
+            {
+                continue;
             }
             let links = self.sibling_links(repo);
             let content = self.case.content(repo, &links, &[]);

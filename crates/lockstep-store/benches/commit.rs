@@ -149,6 +149,7 @@ async fn raw(dir: &std::path::Path, file: &str, n: usize) -> f64 {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(1)
         .connect_with(options)
         .await

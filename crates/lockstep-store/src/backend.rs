@@ -214,19 +214,39 @@ pub(crate) fn replay(case_id: &str, rows: Vec<(i64, String)>) -> Result<Case, Er
 const CHUNK: usize = 200;
 
 /// SQLite's fast path for the common commit (an existing case, a fresh audit-head hint, no
-/// delivery): every write in one multi-statement round trip to the connection's thread. The
-/// events' primary key is the compare-and-set on the version; `RETURNING` tags tell which
-/// statements wrote. `Ok(None)`: not applicable or the hint was stale; roll back and take the
-/// general path.
+/// delivery): the whole transaction, `BEGIN IMMEDIATE` to `COMMIT`, in one multi-statement
+/// round trip to the connection's thread. Nothing in it can commit a bad write:
+///
+/// - the events' primary key is the compare-and-set on the version (a concurrent commit took
+///   those sequence numbers), and the case row's update sets `version` to NULL, which its
+///   `NOT NULL` refuses, if the version moved anyway;
+/// - the audit entry's primary key refuses a stale head hint (another process appended).
+///
+/// A refused statement stops the batch before `COMMIT`; the transaction is rolled back, and a
+/// connection whose state is unknown (the future dropped mid-way, a failed rollback) is closed,
+/// which rolls back too. `Ok(None)`: not applicable, or the hint was stale; take the general
+/// path. The store's before-commit fail points fire before the batch, when nothing is written.
 pub(crate) mod fast {
+    use sqlx::pool::PoolConnection;
     use sqlx::{QueryBuilder, Sqlite};
 
     use super::{CHUNK, Plan, Written, parse_case_id, to_u64};
     use crate::audit::{self, AuditRow};
     use crate::error::Error;
 
+    /// A connection inside a transaction this code opened: closed on drop unless disarmed.
+    struct Armed(PoolConnection<Sqlite>, bool);
+
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.close_on_drop();
+            }
+        }
+    }
+
     pub(crate) async fn sqlite(
-        conn: &mut sqlx::SqliteConnection,
+        pool: &sqlx::Pool<Sqlite>,
         plan: &Plan,
         hint: Option<(i64, String)>,
     ) -> Result<Option<Written>, Error> {
@@ -263,17 +283,20 @@ pub(crate) mod fast {
             hash: String::new(),
         };
         row.hash = hex::encode(audit::entry_hash(&prev, &row));
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO events (case_id, seq, body, audit_id) ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "BEGIN IMMEDIATE; INSERT INTO events (case_id, seq, body, audit_id) ",
+        );
         q.push_values(&plan.events, |mut b, (seq, body)| {
             b.push_bind(plan.case_id.clone())
                 .push_bind(*seq)
                 .push_bind(body.clone())
                 .push_bind(row.id);
         });
-        q.push(" RETURNING 'e'; UPDATE cases SET version = ")
+        q.push("; UPDATE cases SET version = CASE WHEN version = ")
+            .push_bind(expected)
+            .push(" THEN ")
             .push_bind(plan.version)
-            .push(", updated_at = ")
+            .push(" END, updated_at = ")
             .push_bind(plan.at)
             .push(", title = ")
             .push_bind(plan.title.clone())
@@ -287,9 +310,7 @@ pub(crate) mod fast {
             .push_bind(plan.repos)
             .push(" WHERE case_id = ")
             .push_bind(plan.case_id.clone())
-            .push(" AND version = ")
-            .push_bind(expected)
-            .push(" RETURNING 'c'; INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) ");
+            .push("; INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) ");
         q.push_values([&row], |mut b, r| {
             b.push_bind(r.id)
                 .push_bind(r.at)
@@ -303,7 +324,6 @@ pub(crate) mod fast {
                 .push_bind(r.prev_hash.clone())
                 .push_bind(r.hash.clone());
         });
-        q.push(" RETURNING 'a'");
         if !plan.outbox.is_empty() {
             q.push("; INSERT INTO outbox (key, case_id, repo, action, is_publish, effect, state, next_attempt_at, created_at, updated_at) ");
             q.push_values(&plan.outbox, |mut b, o| {
@@ -318,26 +338,47 @@ pub(crate) mod fast {
                     .push_bind(plan.at)
                     .push_bind(plan.at);
             });
-            q.push(" ON CONFLICT (key) DO NOTHING RETURNING 'o'");
+            // One row back, not one per effect: every message from the connection's thread
+            // costs a wake-up.
+            q.push(" ON CONFLICT (key) DO NOTHING; SELECT changes()");
         }
-        let tags: Vec<String> = match q.build_query_scalar().fetch_all(&mut *conn).await {
-            Ok(tags) => tags,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                if e.message().contains("events.") {
-                    return Err(conflict(conn, plan, expected).await);
-                }
-                // Another process appended to the audit trail: the hint is stale.
-                return Ok(None);
+        q.push("; COMMIT");
+        super::fail_before_commit(plan);
+        let mut conn = Armed(pool.acquire().await?, true);
+        let outcome = q.build_query_scalar::<i64>().fetch_all(&mut *conn.0).await;
+        let inserted = match outcome {
+            Ok(rows) => {
+                conn.1 = false;
+                rows.first().copied().unwrap_or(0)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Stopped before COMMIT: roll back (a no-op error if BEGIN itself failed).
+                match sqlx::query("ROLLBACK").execute(&mut *conn.0).await {
+                    Ok(_) => conn.1 = false,
+                    Err(sqlx::Error::Database(r)) if r.message().contains("no transaction") => {
+                        conn.1 = false;
+                    }
+                    Err(_) => {}
+                }
+                return match e {
+                    sqlx::Error::Database(e)
+                        if e.message().contains("events.")
+                            || e.message().contains("cases.version") =>
+                    {
+                        Err(conflict(&mut conn.0, plan, expected).await)
+                    }
+                    // Another process appended to the audit trail: the hint is stale.
+                    sqlx::Error::Database(e) if e.is_unique_violation() => Ok(None),
+                    e => Err(e.into()),
+                };
+            }
         };
-        let count = |t: &str| tags.iter().filter(|x| x.as_str() == t).count();
-        if count("e") != plan.events.len() || count("c") != 1 || count("a") != 1 {
-            return Err(conflict(conn, plan, expected).await);
-        }
+        // Every statement wrote what it was given, or the batch stopped before COMMIT. (A case
+        // row deleted behind the store's back would make its update match nothing; `verify`
+        // compares each case row with its events.)
         Ok(Some(Written::Committed {
             audit_id: row.id,
-            effects_inserted: count("o") as u64,
+            effects_inserted: to_u64(inserted, "changes()")?,
             head: row.hash,
         }))
     }
@@ -368,7 +409,7 @@ pub(crate) mod fast {
 
     /// PostgreSQL has no fast path.
     pub(crate) async fn none(
-        _conn: &mut sqlx::PgConnection,
+        _pool: &sqlx::Pool<sqlx::Postgres>,
         _plan: &Plan,
         _hint: Option<(i64, String)>,
     ) -> Result<Option<Written>, Error> {
@@ -762,13 +803,10 @@ macro_rules! backend {
             pub(crate) async fn commit(write_pool: &Pool<Db>, cache: &CaseCache, plan: &Plan) -> Result<Written, Error> {
                 let result = async {
                     let hint = cache.head();
-                    if hint.is_some() {
-                        let mut tx = write_pool.begin_with($begin_write).await?;
-                        if let Some(written) = $fast_write(&mut tx, plan, hint.clone()).await? {
-                            super::fail_before_commit(plan);
-                            tx.commit().await?;
-                            return Ok(written);
-                        }
+                    if hint.is_some()
+                        && let Some(written) = $fast_write(write_pool, plan, hint.clone()).await?
+                    {
+                        return Ok(written);
                     }
                     let mut tx = write_pool.begin_with($begin_write).await?;
                     let written = write(&mut tx, plan, hint).await?;

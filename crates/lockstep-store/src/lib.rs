@@ -404,6 +404,7 @@ impl Store {
         if mode == Mode::ReadOnly {
             let options = base.read_only(true);
             let read = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(opts.max_connections.max(1))
                 .connect_with(options)
                 .await
@@ -419,6 +420,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .connect_with(options.clone())
             .await
@@ -433,6 +435,7 @@ impl Store {
             write.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(opts.max_connections.max(1))
                 .connect_with(options)
                 .await

@@ -47,6 +47,7 @@ macro_rules! conformance {
 conformance!(
     cases_versions_and_conflicts,
     concurrent_appends_lose_nothing,
+    two_processes_interleave_on_one_trail,
     concurrent_claims_are_exclusive_per_epoch,
     leases_expire_and_stale_epochs_are_fenced,
     retryable_failures_come_back_later,
@@ -171,6 +172,67 @@ async fn cases_versions_and_conflicts(db: &TestDb) {
     assert_eq!(list[0].title, vulnerability().summary);
     assert!(list[0].embargo_until.is_some());
     store.verify(None).await.unwrap();
+}
+
+/// Two handles with pools of their own, as two processes would have, each with a warm cache
+/// (so SQLite takes its one-round-trip commit): a stale case version is a conflict that is
+/// retried, a stale audit head falls back to the general path, a refused batch leaves the
+/// connection usable, and nothing is lost.
+async fn two_processes_interleave_on_one_trail(db: &TestDb) {
+    let a = &db.store;
+    let b = Store::open(&db.url).await.unwrap();
+    opened(a, "LS-1").await;
+    opened(a, "LS-2").await;
+    let step = |store: &Store, case: &'static str, reason: String| {
+        let store = store.clone();
+        async move {
+            store
+                .handle(
+                    &cid(case),
+                    &user("bob"),
+                    assess("org/core", Verdict::Investigating, &reason),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // Warm both caches on both cases.
+    for (store, name) in [(a, "a"), (&b, "b")] {
+        for case in ["LS-1", "LS-2"] {
+            step(store, case, format!("warm {name} {case}")).await;
+        }
+    }
+    for i in 0..10 {
+        // b moves LS-1 on: a's cached LS-1 and a's audit head are now stale.
+        step(&b, "LS-1", format!("b {i}")).await;
+        // a on LS-1: the events' key refuses the stale version; a re-reads and commits.
+        let c = step(a, "LS-1", format!("a {i}")).await;
+        assert_eq!(c.events.len(), 1, "{:?}", c.events);
+        // a on LS-2 (its cache is current, its audit head is not): the general path.
+        step(a, "LS-2", format!("a2 {i}")).await;
+    }
+    for case in ["LS-1", "LS-2"] {
+        let events = a.events(&cid(case)).await.unwrap();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.seq, i as u64 + 1, "{case}: contiguous seqs");
+        }
+    }
+    let reasons: BTreeSet<String> = a
+        .events(&cid("LS-1"))
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Assessed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    for i in 0..10 {
+        assert!(reasons.contains(&format!("a {i}")) && reasons.contains(&format!("b {i}")));
+    }
+    let report = b.verify(None).await.unwrap();
+    assert_eq!(report.entries, 2 + 4 + 30);
+    b.close().await;
 }
 
 async fn concurrent_appends_lose_nothing(db: &TestDb) {
