@@ -245,3 +245,76 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         .clone();
     assert!(!String::from_utf8(piped).unwrap().contains("\x1b["));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sim_serve_runs_the_simulator_on_its_own() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(lockstep_e2e::serve::lockstep_bin())
+        .args([
+            "sim",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-token",
+            "sim-admin",
+        ])
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed even if an assertion fails.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = http
+            .get(format!("{base}{path}"))
+            .header("user-agent", "lockstep-test");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let mut user = None;
+    for _ in 0..100 {
+        if let Ok(r) = get("/user", Some(lockstep_sim::seed::DEMO_ADMIN_TOKEN)).await {
+            user = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let user = user.expect("the simulator answered");
+    assert_eq!(user["login"], lockstep_sim::seed::DEMO_ADMIN);
+    // Seeded with the MCP SDKs, whose advisories the demo admin may list.
+    let r = get(
+        "/repos/modelcontextprotocol/python-sdk/security-advisories",
+        Some(lockstep_sim::seed::DEMO_ADMIN_TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+    // The admin routes want the admin token.
+    let ledger = |token: &'static str| {
+        http.get(format!("{base}/_sim/ledger"))
+            .header("x-sim-admin-token", token)
+            .send()
+    };
+    assert_eq!(ledger("wrong").await.unwrap().status(), 401);
+    assert_eq!(ledger("sim-admin").await.unwrap().status(), 200);
+}
