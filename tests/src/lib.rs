@@ -5,6 +5,7 @@
 //! The tests live in `tests/` and the release benchmark in `benches/`; see the README.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod invariants;
 pub mod pacing;
 pub mod serve;

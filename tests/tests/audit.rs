@@ -3,146 +3,19 @@
 //! database path is an error, not an empty trail that "verifies".
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use assert_cmd::Command;
-use lockstep_sim::{Permission, SimConfig, Simulator};
+use lockstep_e2e::cli::{World, one_line_error};
 use predicates::prelude::*;
-use sqlx::{Connection as _, Executor as _};
-
-const WORKFLOW: &str = r#"
-name = "audit"
-coordinators = ["alice"]
-
-[embargo]
-default_days = 30
-max_days = 60
-deadline_policy = "hold-all"
-
-[[repo]]
-name = "org/core"
-ecosystem = "npm"
-packages = ["core"]
-maintainers = ["bob"]
-"#;
-
-struct World {
-    _sim: lockstep_sim::RunningSim,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    async fn new() -> World {
-        let sim = Simulator::new(SimConfig::default());
-        for login in ["alice", "bob"] {
-            sim.add_user(login, &format!("tok-{login}"));
-        }
-        sim.add_repo("org/core").unwrap();
-        sim.grant("org/core", "alice", Permission::Admin).unwrap();
-        let running = lockstep_sim::spawn_local(sim).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("w.toml"), WORKFLOW).unwrap();
-        std::fs::write(
-            dir.path().join("desc.md"),
-            "Host headers are not validated.",
-        )
-        .unwrap();
-        World {
-            base: running.base_url.clone(),
-            _sim: running,
-            dir,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db_url(&self) -> String {
-        format!("sqlite://{}", self.path("l.db").display())
-    }
-
-    /// The binary, acting with `who`'s token, on `l.db`.
-    fn as_(&self, who: &str) -> Command {
-        let mut c = Command::new(lockstep_e2e::serve::lockstep_bin());
-        c.current_dir(self.dir.path())
-            .env("LOCKSTEP_DATABASE_URL", self.db_url())
-            .env("GITHUB_TOKEN", format!("tok-{who}"))
-            .env("LOCKSTEP_GITHUB_API_URL", &self.base)
-            .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "error");
-        c
-    }
-
-    fn audit(&self, args: &[&str]) -> Command {
-        let mut c = self.as_("alice");
-        c.arg("audit").args(args);
-        c
-    }
-
-    /// Runs SQL on the database directly, as someone with access to the file would.
-    async fn sql(&self, statements: &str) {
-        let mut conn = sqlx::SqliteConnection::connect(&self.db_url())
-            .await
-            .unwrap();
-        conn.execute(sqlx::AssertSqlSafe(statements.to_owned()))
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    }
-
-    async fn scalar(&self, query: &str) -> i64 {
-        let mut conn = sqlx::SqliteConnection::connect(&self.db_url())
-            .await
-            .unwrap();
-        let v = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-        v
-    }
-}
 
 /// Runs `cmd`, expecting exit code 1 and one line on stderr containing `needle`.
 fn fails_with(cmd: &mut Command, needle: &str) {
-    let out = cmd.assert().code(1).get_output().clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "not one line: {stderr}"
-    );
-    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    one_line_error(cmd, 1, needle);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_verify_names_tampering_and_checkpoints_catch_truncation() {
     let w = World::new().await;
-    let out = w
-        .as_("alice")
-        .args([
-            "case",
-            "open",
-            "--workflow",
-            "w.toml",
-            "--summary",
-            "DNS rebinding",
-            "--description-file",
-            "desc.md",
-            "--severity",
-            "high",
-            "--json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let case: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let case = case["case_id"].as_str().unwrap().to_owned();
+    let case = w.open(&[]);
     w.as_("bob")
         .args([
             "assess",
