@@ -68,10 +68,17 @@ fn requirements(text: &str) -> impl Iterator<Item = (&str, &str)> {
     .filter(|(_, v)| !v.is_empty())
 }
 
-/// A release version's numeric components, or `None` for a pre-release, a build or anything
-/// that is not dotted numbers.
-fn release_parts(version: &str) -> Option<Vec<u64>> {
-    version.split('.').map(|p| p.parse::<u64>().ok()).collect()
+/// A release version's numeric components without leading zeros (so `""` is zero), or `None`
+/// for a pre-release, a build or anything that is not dotted decimal digits. Components stay
+/// text: a version may hold numbers of any length.
+fn release_parts(version: &str) -> Option<Vec<&str>> {
+    version
+        .split('.')
+        .map(|p| {
+            (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.trim_start_matches('0'))
+        })
+        .collect()
 }
 
 fn satisfies(version: &str, op: &str, wanted: &str) -> bool {
@@ -81,16 +88,21 @@ fn satisfies(version: &str, op: &str, wanted: &str) -> bool {
     let (Some(have), Some(want)) = (release_parts(version), release_parts(wanted)) else {
         return false;
     };
-    let at = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0);
+    fn at<'a>(v: &[&'a str], i: usize) -> &'a str {
+        v.get(i).copied().unwrap_or("")
+    }
     let cmp = (0..have.len().max(want.len()))
-        .map(|i| at(&have, i).cmp(&at(&want, i)))
+        .map(|i| {
+            let (a, b) = (at(&have, i), at(&want, i));
+            (a.len(), a).cmp(&(b.len(), b))
+        })
         .find(|o| o.is_ne())
         .unwrap_or(std::cmp::Ordering::Equal);
     match op {
         ">=" => cmp.is_ge(),
         ">" => cmp.is_gt(),
-        "^" if at(&want, 0) == 0 => {
-            cmp.is_ge() && at(&have, 0) == 0 && at(&have, 1) == at(&want, 1)
+        "^" if at(&want, 0).is_empty() => {
+            cmp.is_ge() && at(&have, 0).is_empty() && at(&have, 1) == at(&want, 1)
         }
         "^" => cmp.is_ge() && at(&have, 0) == at(&want, 0),
         "~" => cmp.is_ge() && at(&have, 0) == at(&want, 0) && at(&have, 1) == at(&want, 1),
@@ -161,5 +173,13 @@ mod tests {
         assert!(releases("@modelcontextprotocol/sdk@1.24.0", &scoped));
         assert!(!releases("@other/sdk@1.24.0", &scoped));
         assert!(releases("b@3.0.0", &[fix("a", "1.0.0"), fix("b", "3.0.0")]));
+        // Components are numbers of any length, compared as numbers; nothing else is one.
+        let huge = "18446744073709551616.0";
+        assert!(releases(huge, &[fix("x", &format!(">= {huge}"))]));
+        assert!(releases("99999999999999999999999.0", &[fix("x", ">= 1.0")]));
+        assert!(!releases("1.0", &[fix("x", "> 99999999999999999999999.0")]));
+        assert!(releases("1.010.0", &[fix("x", ">= 1.9.0")]));
+        assert!(releases("1.9.1", &[fix("x", "~01.9.0")]));
+        assert!(!releases("+1.9.0", &[fix("x", ">= 1.9.0")]));
     }
 }

@@ -60,10 +60,11 @@ proptest! {
         let _ = s.parse::<Severity>();
     }
 
-    /// Random edits of a real workflow file either parse or fail with a position inside it.
+    /// Any tag against any patched-versions text answers, and a release version of any length
+    /// releases itself.
     #[test]
     fn release_tags_against_patched_versions(
-        tag in "(v|[a-z@/]{0,8}@v?)?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}(-rc\\.[0-9])?|\\PC{0,20}",
+        tag in "(v|[a-z@/]{0,8}@v?)?[0-9]{1,25}(\\.[0-9]{1,25}){0,3}(-rc\\.[0-9])?|\\PC{0,20}",
         patched in "((>=|>|=|\\^|~| )*v?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}[ ,|]*){0,3}|\\PC{0,20}",
     ) {
         let fix = |patched: &str| vuln::PackageFix {
@@ -86,6 +87,23 @@ proptest! {
         }
     }
 
+    /// Release versions are totally ordered: `a >= b` or `b > a`, never both.
+    #[test]
+    fn release_versions_are_ordered(
+        a in "[0-9]{1,22}(\\.0?[0-9]{1,3}){0,3}",
+        b in "[0-9]{1,22}(\\.0?[0-9]{1,3}){0,3}",
+    ) {
+        let fix = |patched: String| [vuln::PackageFix {
+            package: "pkg".into(),
+            vulnerable_range: None,
+            patched_versions: patched,
+        }];
+        let a_at_least_b = release_tag::releases(&a, &fix(format!(">= {b}")));
+        let b_above_a = release_tag::releases(&b, &fix(format!("> {a}")));
+        prop_assert!(a_at_least_b != b_above_a, "{a} vs {b}");
+    }
+
+    /// Random edits of a real workflow file either parse or fail with a position inside it.
     #[test]
     fn mutated_workflows(edits in proptest::collection::vec((any::<usize>(), 0u8..3, "\\PC{0,6}"), 1..6)) {
         let mut text = MCP.to_owned();
