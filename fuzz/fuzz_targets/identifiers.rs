@@ -8,7 +8,10 @@ use lockstep_core::*;
 
 fn round_trip<T: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug>(s: &str) {
     if let Ok(v) = s.parse::<T>() {
-        let again: T = v.to_string().parse().unwrap_or_else(|_| panic!("{v} does not re-parse"));
+        let again: T = v
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| panic!("{v} does not re-parse"));
         assert_eq!(again, v);
     }
 }

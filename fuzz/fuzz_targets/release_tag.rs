@@ -14,7 +14,11 @@ fuzz_target!(|input: (&str, &str)| {
         patched_versions: patched.into(),
     };
     let _ = releases(tag, &[fix(patched)]);
-    if !tag.is_empty() && tag.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if !tag.is_empty()
+        && tag
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         assert!(releases(tag, &[fix(tag)]));
         assert!(releases(tag, &[fix(&format!(">= {tag}"))]));
     }

@@ -264,29 +264,40 @@ fn transport(e: &octocrab::Error, write: bool) -> Error {
     }
 }
 
-/// Parses `Link: <url>; rel="next", <url>; rel="last"` and returns the `next` target.
+/// The `next` target of a response's `Link` headers.
 fn link_next(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all(LINK) {
-        let Ok(v) = value.to_str() else { continue };
-        let mut rest = v;
-        while let Some(start) = rest.find('<') {
-            let after = &rest[start + 1..];
-            let end = after.find('>')?;
-            let url = &after[..end];
-            let tail = &after[end + 1..];
-            let params_end = tail.find('<').unwrap_or(tail.len());
-            let params = &tail[..params_end];
-            let is_next = params.split(';').any(|p| {
-                let p = p.trim().trim_end_matches(',').trim();
-                p.strip_prefix("rel=")
-                    .map(|r| r.trim_matches('"'))
-                    .is_some_and(|r| r.split_whitespace().any(|x| x == "next"))
-            });
-            if is_next {
-                return Some(url.to_owned());
-            }
-            rest = &tail[params_end..];
+    headers
+        .get_all(LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(next_link)
+        .map(str::to_owned)
+}
+
+/// Parses one `Link: <url>; rel="next", <url>; rel="last"` value and returns the `next`
+/// target, as written (relative or absolute; [`ApiBase::relativize`] decides whether it may
+/// be followed).
+///
+/// [`ApiBase::relativize`]: crate::ApiBase::relativize
+pub fn next_link(value: &str) -> Option<&str> {
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>')?;
+        let url = &after[..end];
+        let tail = &after[end + 1..];
+        let params_end = tail.find('<').unwrap_or(tail.len());
+        let params = &tail[..params_end];
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            p.strip_prefix("rel=")
+                .map(|r| r.trim_matches('"'))
+                .is_some_and(|r| r.split_whitespace().any(|x| x == "next"))
+        });
+        if is_next {
+            return Some(url);
         }
+        rest = &tail[params_end..];
     }
     None
 }

@@ -155,7 +155,7 @@ impl ApiBase {
     /// Turns an absolute URL from GitHub (a `Link` target or a `Location`) into a path
     /// relative to the base, if and only if it has the same scheme, host and port and
     /// lies under the base path. Anything else is refused (no token leaves the host).
-    pub(crate) fn relativize(&self, target: &str, current: Option<&str>) -> Option<String> {
+    pub fn relativize(&self, target: &str, current: Option<&str>) -> Option<String> {
         let base_for_join = match current {
             Some(cur) => Url::parse(&format!("{}{}", self.as_str(), cur)).ok()?,
             None => self.url.clone(),

@@ -662,13 +662,14 @@ pub fn load_key_file(path: &Path) -> Result<SigningKey, Error> {
         path: path.display().to_string(),
         source,
     })?;
-    parse_key(&text).map_err(|why| Error::Key {
+    parse_key_text(&text).map_err(|why| Error::Key {
         path: path.display().to_string(),
         why: why.into(),
     })
 }
 
-fn parse_key(text: &str) -> Result<SigningKey, &'static str> {
+/// Parses a key file's text (see [`generate_key_file`]), saying what is wrong with it.
+pub fn parse_key_text(text: &str) -> Result<SigningKey, &'static str> {
     let mut lines = text
         .lines()
         .map(str::trim)

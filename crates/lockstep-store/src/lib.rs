@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 
 pub use audit::{
     CHECKPOINT_ORIGIN, Checkpoint, CheckpointInfo, KEY_NAME, VerifyFailure, VerifyReport,
-    generate_key_file, load_key_file, parse_verifier_key, verifier_key,
+    generate_key_file, load_key_file, parse_key_text, parse_verifier_key, verifier_key,
 };
 pub use changes::Changes;
 pub use ed25519_dalek::{SigningKey as AuditSigningKey, VerifyingKey as AuditVerifyingKey};
