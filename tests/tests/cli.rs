@@ -203,6 +203,46 @@ fn settings_come_from_lockstep_toml_and_the_environment_wins() {
     assert!(line.contains("127.0.0.1:"), "{line}");
 }
 
+/// A database that is not Lockstep's, or a server that cannot be reached, is one line that says
+/// so, exit 1, and the file is left as it was.
+#[test]
+fn a_broken_or_unreachable_database_is_one_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let file = dir.path().join("junk.db");
+    std::fs::write(&file, &junk).unwrap();
+    let fails = |url: &str| {
+        let out = lockstep()
+            .current_dir(dir.path())
+            .env("LOCKSTEP_DATABASE_URL", url)
+            .env("GITHUB_TOKEN", "tok-nobody")
+            .env("RUST_LOG", "off")
+            .args(["case", "list"])
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+    let stderr = fails("sqlite://junk.db");
+    assert!(
+        stderr.contains("junk.db is not a Lockstep database"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), junk);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // Nothing listens on port 1: the refusal itself is reported, with the password hidden.
+    let stderr = fails("postgres://lockstep:hunter2@127.0.0.1:1/lockstep");
+    assert!(
+        stderr.starts_with("error: cannot connect to the database postgres://***@127.0.0.1:1/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     // `script` gives the command a terminal.

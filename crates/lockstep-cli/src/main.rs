@@ -180,9 +180,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the chain joined with ": ", newlines flattened.
-            let line = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {line}");
+            eprintln!("error: {}", one_line(&e));
             if e.downcast_ref::<commands::Refused>().is_some() {
                 ExitCode::from(commands::EXIT_REFUSED)
             } else {
@@ -190,6 +188,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error as one line: its chain joined with ": ", leaving out a cause that the line says
+/// already (many errors print their source in their own message), newlines flattened.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 /// A usage error as one line: clap's message without its usage block, its lines joined.

@@ -160,9 +160,28 @@ pub enum Error {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to the database {url}: {why}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// What the server or the network said.
+        why: String,
+    },
     /// Any other database error.
-    #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    #[error("database error: {}", describe(.0))]
+    Database(sqlx::Error),
+}
+
+/// A database error as a person reads it: the server's own message, without sqlx's wrapping or
+/// the line of the server's source code that raised it.
+pub(crate) fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 impl From<sqlx::Error> for Error {

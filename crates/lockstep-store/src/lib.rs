@@ -18,8 +18,9 @@ use lockstep_core::event::EventKind;
 use lockstep_core::input::Principal;
 use lockstep_core::{Case, CaseId, Decision, Event, Input, OpenCase, Rejection, Timestamp};
 use serde::Serialize;
+use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -195,7 +196,6 @@ async fn inspect_sqlite(
     journal: Journal,
     shown: &str,
 ) -> Result<backend::Schema, Error> {
-    use sqlx::Connection as _;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let immutable = journal == Journal::Wal && !Path::new(&wal).exists();
@@ -348,6 +348,15 @@ impl Store {
             if mode == Mode::ReadOnly {
                 options = options.options([("default_transaction_read_only", "on")]);
             }
+            // One direct connection first: the pool would retry a refused connection until
+            // its acquire timeout and then report only that it timed out.
+            let probe = PgConnection::connect_with(&options)
+                .await
+                .map_err(|e| Error::Connect {
+                    url: shown.clone(),
+                    why: error::describe(&e),
+                })?;
+            let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .connect_with(options)
