@@ -182,8 +182,8 @@ impl World {
     }
 }
 
-/// Runs `cmd`, expecting exit `code` and one line on stderr containing `needle`.
-pub fn one_line_error(cmd: &mut Command, code: i32, needle: &str) {
+/// Runs `cmd`, expecting exit `code` and one line on stderr containing `needle`; returns it.
+pub fn one_line_error(cmd: &mut Command, code: i32, needle: &str) -> String {
     let out = cmd.assert().code(code).get_output().clone();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
@@ -192,6 +192,7 @@ pub fn one_line_error(cmd: &mut Command, code: i32, needle: &str) {
         "not one line: {stderr}"
     );
     assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    stderr
 }
 
 /// One repository's row of `case show --json`.

@@ -2,18 +2,11 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
+use lockstep_e2e::cli::one_line_error;
 use predicates::prelude::*;
 
 fn lockstep() -> Command {
     Command::new(lockstep_e2e::serve::lockstep_bin())
-}
-
-/// Runs `cmd`, which must exit with `code`, and returns its stderr, which must be one line.
-fn one_error_line(cmd: &mut Command, code: i32) -> String {
-    let out = cmd.assert().code(code).get_output().clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
 }
 
 fn workflows() -> std::path::PathBuf {
@@ -60,7 +53,7 @@ fn a_malformed_workflow_is_one_line_naming_file_line_and_column() {
         .unwrap()
         .replace("ecosystem = \"pip\"", "ecosystem = \"pypi\"");
     std::fs::write(&file, text).unwrap();
-    let stderr = one_error_line(lockstep().args(["workflow", "check"]).arg(&file), 1);
+    let stderr = one_line_error(lockstep().args(["workflow", "check"]).arg(&file), 1, "");
     assert!(
         stderr.contains("bad.toml:27:13: invalid ecosystem \"pypi\""),
         "{stderr}"
@@ -101,7 +94,7 @@ fn usage_errors_exit_two_and_completions_print() {
             "cannot be used with",
         ),
     ] {
-        let stderr = one_error_line(lockstep().args(args), 2);
+        let stderr = one_line_error(lockstep().args(args), 2, "");
         assert!(stderr.starts_with("error: "), "{stderr}");
         assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
     }
@@ -154,7 +147,7 @@ fn settings_come_from_lockstep_toml_and_the_environment_wins() {
     assert!(dir.path().join("from-other.db").exists());
     // An unknown key is one line, and nothing is created.
     std::fs::write(dir.path().join("bad.toml"), "databse_url = \"x\"\n").unwrap();
-    let stderr = one_error_line(&mut run(&["case", "list", "--config", "bad.toml"]), 1);
+    let stderr = one_line_error(&mut run(&["case", "list", "--config", "bad.toml"]), 1, "");
     assert!(
         stderr.contains("unknown setting \"databse_url\""),
         "{stderr}"
@@ -210,7 +203,7 @@ fn a_broken_or_unreachable_database_is_one_line_and_changes_nothing() {
             .env("GITHUB_TOKEN", "tok-nobody")
             .env("RUST_LOG", "off")
             .args(["case", "list"]);
-        one_error_line(&mut list, 1)
+        one_line_error(&mut list, 1, "")
     };
     let stderr = fails("sqlite://junk.db");
     assert!(

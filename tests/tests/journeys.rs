@@ -7,7 +7,7 @@ use std::path::Path;
 use lockstep_e2e::cli::{WORKFLOW, World, one_line_error, repo_state};
 use lockstep_sim::Permission;
 use predicates::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_three_journeys_from_a_terminal() {
@@ -216,6 +216,28 @@ async fn the_three_journeys_from_a_terminal() {
 async fn every_command_reports_its_errors_in_one_line() {
     let w = World::new().await;
     let case = w.open(&[]);
+
+    // Reading an embargoed case is for its coordinators and maintainers, as over HTTP: eve
+    // only has write access to one repository, and a token GitHub does not know is nobody.
+    one_line_error(
+        w.as_("eve").args(["case", "show", &case]),
+        3,
+        "refused: eve is neither a coordinator",
+    );
+    one_line_error(w.as_("eve").args(["plan", &case]), 3, "refused: eve");
+    let listed = w.as_("eve").args(["case", "list", "--json"]).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
+        json!([])
+    );
+    one_line_error(
+        w.as_("nobody").args(["case", "list"]),
+        1,
+        "cannot identify the caller",
+    );
+    w.as_("dave").args(["plan", &case]).assert().success();
+    let listed = w.as_("bob").args(["case", "list", "--json"]).unwrap();
+    assert!(String::from_utf8(listed.stdout).unwrap().contains(&case));
 
     // Unknown case, for every command that takes one.
     for args in [

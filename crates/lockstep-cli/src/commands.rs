@@ -123,6 +123,21 @@ impl Ctx {
         )
     }
 
+    /// Case `id`, if the token's user may read it (as the HTTP API decides); a refusal
+    /// otherwise.
+    async fn readable(&self, id: &str) -> anyhow::Result<Case> {
+        let case = self.case(id).await?;
+        let principal = self.principal(&case.workflow, &case.repos()).await?;
+        if !case.may_view(&principal) {
+            return Err(Refused(format!(
+                "refused: {} is neither a coordinator of workflow {:?} nor a maintainer of a repository in case {}",
+                principal.actor, case.workflow.name, case.id
+            ))
+            .into());
+        }
+        Ok(case)
+    }
+
     async fn case(&self, id: &str) -> anyhow::Result<Case> {
         let id: CaseId = id.parse()?;
         match self.store.case(&id).await {
@@ -236,8 +251,27 @@ async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cases the token's user may read, as the HTTP API lists them.
 async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
-    let cases = ctx.store.list_cases().await?;
+    let mut login = None;
+    let mut cases = Vec::new();
+    for summary in ctx.store.list_cases().await? {
+        let case = ctx.store.case(&summary.id).await?;
+        let login = match &login {
+            Some(l) => l,
+            None => login.insert(lockstep_runtime::identity::login(&ctx.caller).await?),
+        };
+        let principal = lockstep_runtime::identity::principal_of(
+            login.clone(),
+            &ctx.github,
+            Some(&case.workflow),
+            &case.repos(),
+        )
+        .await?;
+        if case.may_view(&principal) {
+            cases.push(summary);
+        }
+    }
     if json {
         println!("{}", serde_json::to_string(&cases)?);
         return Ok(());
@@ -306,7 +340,7 @@ fn remote(p: &model::Participant) -> &'static str {
 }
 
 async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
-    let case = ctx.case(id).await?;
+    let case = ctx.readable(id).await?;
     let plan = case.plan();
     if json {
         let repos: Vec<serde_json::Value> = case
@@ -445,7 +479,7 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
 
 /// `lockstep plan CASE`.
 pub(crate) async fn plan(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
-    let case = ctx.case(id).await?;
+    let case = ctx.readable(id).await?;
     let plan = case.plan();
     if json {
         println!("{}", serde_json::to_string(&plan)?);

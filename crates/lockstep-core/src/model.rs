@@ -647,6 +647,28 @@ impl Case {
             })
     }
 
+    /// Who may read the case (its embargoed details): a coordinator of its workflow, or a
+    /// maintainer (named in the workflow, or by GitHub's admin/maintain permission where it
+    /// names none) of one of its repositories. Automation reads nothing through this door.
+    pub fn may_view(&self, principal: &crate::input::Principal) -> bool {
+        match &principal.actor {
+            Actor::User(login) => {
+                self.workflow.is_coordinator(login)
+                    || self.participants.keys().any(|repo| {
+                        self.maintainer_source(login, repo, &principal.github_maintains)
+                            .is_some()
+                    })
+            }
+            Actor::Automation => false,
+        }
+    }
+
+    /// Every repository of the case, in scope or not: those whose permissions decide
+    /// [`Case::may_view`].
+    pub fn repos(&self) -> Vec<RepoId> {
+        self.participants.keys().cloned().collect()
+    }
+
     /// Whether `login` may act for `repo` as its maintainer, and on what grounds.
     pub fn maintainer_source(
         &self,

@@ -29,7 +29,22 @@ pub async fn principal(
     workflow: Option<&Workflow>,
     repos: &[RepoId],
 ) -> Result<Principal, IdentityError> {
-    let login: Login = caller.authenticated_user().await?.login.parse()?;
+    principal_of(login(caller).await?, service, workflow, repos).await
+}
+
+/// The login behind `caller`'s token (`GET /user`).
+pub async fn login(caller: &GithubClient) -> Result<Login, IdentityError> {
+    Ok(caller.authenticated_user().await?.login.parse()?)
+}
+
+/// [`principal`] for a caller already resolved to `login`: one `GET /user` serves several
+/// cases.
+pub async fn principal_of(
+    login: Login,
+    service: &GithubClient,
+    workflow: Option<&Workflow>,
+    repos: &[RepoId],
+) -> Result<Principal, IdentityError> {
     let mut github_maintains = BTreeSet::new();
     if let Some(workflow) = workflow
         && !workflow.is_coordinator(&login)

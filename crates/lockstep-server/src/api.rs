@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::auth::{Bearer, case_repos, may_view};
+use crate::auth::Bearer;
 use crate::error::ApiError;
 use crate::metrics::CommandOutcome;
 use crate::{AppState, view};
@@ -75,9 +75,9 @@ async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, Api
     let case = load(app, &id).await?;
     let principal = app
         .identities
-        .for_case(bearer, &case, &case_repos(&case))
+        .for_case(bearer, &case, &case.repos())
         .await?;
-    if !may_view(&case, &principal) {
+    if !case.may_view(&principal) {
         return Err(ApiError::forbidden(format!(
             "refused: {} is neither a coordinator of workflow {:?} nor a maintainer of a repository in case {}",
             principal.actor, case.workflow.name, case.id
@@ -95,9 +95,9 @@ pub(crate) async fn list(State(app): State<Shared>, bearer: Bearer) -> Result<Re
         let case = load(&app, &summary.id).await?;
         let principal = app
             .identities
-            .for_case(&bearer, &case, &case_repos(&case))
+            .for_case(&bearer, &case, &case.repos())
             .await?;
-        if may_view(&case, &principal) {
+        if case.may_view(&principal) {
             visible.push(summary);
         }
     }

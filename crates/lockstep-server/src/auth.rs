@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use lockstep_core::input::Principal;
-use lockstep_core::{Actor, Case, RepoId, Workflow};
+use lockstep_core::{Case, RepoId, Workflow};
 use lockstep_github::{Credentials, GithubClient, GithubConfig};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -175,25 +175,4 @@ impl Identities {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// Who may read a case: a coordinator of its workflow, or a maintainer (named in the workflow,
-/// or by GitHub's admin/maintain permission where it names none) of one of its repositories.
-/// The rule is built from the core's own predicates (`is_coordinator`, `maintainer_source`).
-pub(crate) fn may_view(case: &Case, principal: &Principal) -> bool {
-    match &principal.actor {
-        Actor::User(login) => {
-            case.workflow.is_coordinator(login)
-                || case.participants.keys().any(|repo| {
-                    case.maintainer_source(login, repo, &principal.github_maintains)
-                        .is_some()
-                })
-        }
-        Actor::Automation => false,
-    }
-}
-
-/// Every repository of the case (in scope or not), for gathering read permissions.
-pub(crate) fn case_repos(case: &Case) -> Vec<RepoId> {
-    case.participants.keys().cloned().collect()
 }
