@@ -93,10 +93,19 @@ fn usage_errors_exit_two_and_completions_print() {
             ][..],
             "cannot be used with",
         ),
+        (
+            &["case"][..],
+            "a subcommand is required: open, list, show (",
+        ),
+        (
+            &["completions", "nosh"][..],
+            "a similar value exists: 'zsh' (see --help)",
+        ),
     ] {
         let stderr = one_line_error(lockstep().args(args), 2, "");
         assert!(stderr.starts_with("error: "), "{stderr}");
         assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        assert!(!stderr.contains("For more information"), "{stderr}");
     }
     lockstep()
         .arg("--help")
@@ -145,6 +154,9 @@ fn settings_come_from_lockstep_toml_and_the_environment_wins() {
         .assert()
         .success();
     assert!(dir.path().join("from-other.db").exists());
+    // A --config file that is not there is an error, not a silent fall-back.
+    let stderr = one_line_error(&mut run(&["case", "list", "--config", "gone.toml"]), 1, "");
+    assert!(stderr.contains("gone.toml: cannot read"), "{stderr}");
     // An unknown key is one line, and nothing is created.
     std::fs::write(dir.path().join("bad.toml"), "databse_url = \"x\"\n").unwrap();
     let stderr = one_line_error(&mut run(&["case", "list", "--config", "bad.toml"]), 1, "");

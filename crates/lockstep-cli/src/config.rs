@@ -113,6 +113,16 @@ impl Settings {
     /// The configuration for identifying the person at the terminal: always `GITHUB_TOKEN`, the
     /// caller's own token, since an App's installation token belongs to no user.
     pub(crate) fn caller_github(&self) -> anyhow::Result<GithubConfig> {
+        let has_token = self
+            .values
+            .get("GITHUB_TOKEN")
+            .is_some_and(|t| !t.trim().is_empty());
+        let app_configured = self.values.contains_key(lockstep_github::ENV_APP_ID);
+        if !has_token && !app_configured {
+            anyhow::bail!(
+                "GITHUB_TOKEN is unset: commands act as the GitHub user whose own token it holds"
+            );
+        }
         let mut config = self.github()?;
         if let Credentials::App { .. } = config.credentials {
             let token = self

@@ -27,14 +27,10 @@ use lockstep_core::Workflow;
     about = "Coordinated vulnerability disclosure across repositories: linked draft advisories, one embargo, one release."
 )]
 struct Cli {
-    /// Settings file; the environment overrides it.
-    #[arg(
-        long,
-        global = true,
-        default_value = "lockstep.toml",
-        value_name = "FILE"
-    )]
-    config: PathBuf,
+    /// Settings file, which must exist (default: lockstep.toml, where present); the
+    /// environment overrides it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -207,10 +203,26 @@ fn one_line(e: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// A usage error as one line: clap's message without its usage block, its lines joined.
+/// A usage error as one line: clap's message without its usage block or its pointer to
+/// `--help`, its lines joined; a missing subcommand names the subcommands there are.
 fn usage_error_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let names: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .collect();
+        return format!(
+            "error: a subcommand is required: {} (see --help)",
+            names.join(", ")
+        );
+    }
     let message = text.split("\n\nUsage:").next().unwrap_or_default();
+    let message = message.replace("For more information, try '--help'.", "");
     let words: Vec<&str> = message.split_whitespace().collect();
     format!("{} (see --help)", words.join(" "))
 }
@@ -246,7 +258,13 @@ where
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.config.as_path();
+    let config = match &cli.config {
+        Some(file) if !file.exists() => {
+            anyhow::bail!("{}: cannot read: no such file", file.display())
+        }
+        Some(file) => file.as_path(),
+        None => std::path::Path::new("lockstep.toml"),
+    };
     match cli.command {
         Cmd::Case { command } => {
             with_ctx(
