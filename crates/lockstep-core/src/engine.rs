@@ -231,6 +231,18 @@ fn reason_of(field: &'static str, reason: &str) -> Result<String, Rejection> {
     Ok(reason.to_owned())
 }
 
+/// A text a person must fill in: not blank, and at most `max` bytes.
+fn text_field(field: &'static str, text: &str, max: usize) -> Result<(), Rejection> {
+    let why = if text.trim().is_empty() {
+        "must not be blank".to_owned()
+    } else if text.len() > max {
+        format!("is longer than {max} bytes")
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::Invalid { field, why })
+}
+
 impl Case {
     /// Opens a case. The principal must be a coordinator of the workflow.
     pub fn open(
@@ -256,18 +268,14 @@ impl Case {
             });
         }
         let v = &open.vulnerability;
-        if v.summary.trim().is_empty() || v.summary.len() > MAX_SUMMARY {
+        text_field("summary", &v.summary, MAX_SUMMARY)?;
+        if v.summary.chars().any(char::is_control) {
             return Err(Rejection::Invalid {
                 field: "summary",
-                why: format!("must be 1 to {MAX_SUMMARY} bytes"),
+                why: "must be one line, without control characters".into(),
             });
         }
-        if v.description.trim().is_empty() || v.description.len() > MAX_DESCRIPTION {
-            return Err(Rejection::Invalid {
-                field: "description",
-                why: format!("must be 1 to {MAX_DESCRIPTION} bytes"),
-            });
-        }
+        text_field("description", &v.description, MAX_DESCRIPTION)?;
         let scope = if open.scope.is_empty() {
             open.workflow.repos.keys().cloned().collect()
         } else {
@@ -969,12 +977,7 @@ impl Tx<'_> {
                 });
             }
             f.patched_versions = f.patched_versions.trim().to_owned();
-            if f.patched_versions.is_empty() || f.patched_versions.len() > 256 {
-                return Err(Rejection::Invalid {
-                    field: "patched_versions",
-                    why: "must be 1 to 256 bytes".into(),
-                });
-            }
+            text_field("patched_versions", &f.patched_versions, 256)?;
             f.vulnerable_range = f
                 .vulnerable_range
                 .map(|r| r.trim().to_owned())

@@ -185,6 +185,10 @@ string_id!(
         {
             return Err("may contain only ASCII letters, digits, '-', '_' and '.'");
         }
+        // Not `.` or `..`, which a URL path would resolve away.
+        if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("must start with a letter or a digit");
+        }
         Ok(s.to_owned())
     }
 );
@@ -341,6 +345,16 @@ mod tests {
         assert!("dependabot[bot]".parse::<Login>().is_ok());
         assert!("-x".parse::<Login>().is_err());
         assert!("a".repeat(40).parse::<Login>().is_err());
+    }
+
+    #[test]
+    fn case_ids_start_with_a_letter_or_digit() {
+        for bad in [".", "..", "-x", "_x", ".hidden", "", "a/b", "a b"] {
+            assert!(bad.parse::<CaseId>().is_err(), "{bad:?}");
+        }
+        for good in ["LS-1", "1.2", "a..b", "cve_2026"] {
+            assert!(good.parse::<CaseId>().is_ok(), "{good:?}");
+        }
     }
 
     #[test]

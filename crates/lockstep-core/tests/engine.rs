@@ -1581,6 +1581,20 @@ fn the_remaining_rejection_paths() {
             ..
         }
     ));
+    // The summary is one line: it heads every advisory and every listing.
+    for summary in ["line1\nline2", "tab\tbed", "bell\u{7}"] {
+        let mut o = base();
+        o.vulnerability.summary = summary.into();
+        let err = Case::open(&user("alice"), o, t(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Rejection::Invalid {
+                field: "summary",
+                why: "must be one line, without control characters".into()
+            }
+            .to_string()
+        );
+    }
 
     let (mut case, _) = opened("hold-all");
     let alice = user("alice");
