@@ -53,6 +53,9 @@ impl World {
     /// A simulator with the workflow's users and repositories, and a working directory with
     /// the workflow (`w.toml`) and a description (`desc.md`).
     pub async fn new() -> World {
+        // Built (once) before any test reads the clock: a test's deadline seconds ahead must
+        // not be spent compiling.
+        crate::serve::lockstep_bin();
         let sim = Simulator::new(SimConfig::default());
         for login in ["alice", "bob", "dave", "eve", "finder1"] {
             sim.add_user(login, &format!("tok-{login}"));

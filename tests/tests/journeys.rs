@@ -210,6 +210,34 @@ async fn the_three_journeys_from_a_terminal() {
         .success()
         .stdout(predicate::str::contains("consistent with the checkpoint"));
     assert!(Path::new(&w.path("audit.key")).exists());
+
+    // Every advisory is out: the coordinator closes the case, a maintainer may not.
+    one_line_error(
+        w.as_("bob")
+            .args(["case", "close", &case, "--reason", "done"]),
+        3,
+        "refused",
+    );
+    w.as_("alice")
+        .args([
+            "case",
+            "close",
+            &case,
+            "--reason",
+            "all advisories published",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("closed; 0 unpublished draft(s)"));
+    let listed = w.as_("alice").args(["case", "list", "--json"]).unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["status"], "closed", "{listed}");
+    one_line_error(
+        w.as_("bob")
+            .args(["fix-revoke", &case, "--repo", "org/core", "--reason", "x"]),
+        1,
+        "closed",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -596,6 +624,37 @@ async fn embargo_and_disclose_now() {
             .args(["embargo", &case, "--until", &within, "--reason", "x"]),
         1,
         "the embargo has ended",
+    );
+    w.as_("alice")
+        .args(["disclose-now", &case, "--reason", "again"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "the embargo had already ended; nothing changed",
+        ));
+    // Closing withdraws what is left: the drafts without a fix close on GitHub, unpublished.
+    w.as_("alice")
+        .args(["case", "close", &case, "--reason", "abandoned upstream"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("closed; 2 unpublished draft(s)"));
+    w.run_once();
+    let show = w.show(&case);
+    for repo in ["org/plugin", "org/extra"] {
+        assert_eq!(
+            repo_state(&show, repo)["advisory_state"],
+            "closed",
+            "{repo}"
+        );
+        assert_eq!(
+            w.sim.advisories(repo).unwrap()[0]["state"],
+            "closed",
+            "{repo}"
+        );
+    }
+    assert_eq!(
+        w.sim.advisories("org/core").unwrap()[0]["state"],
+        "published"
     );
 }
 

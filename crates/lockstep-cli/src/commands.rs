@@ -54,6 +54,15 @@ pub(crate) enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Closes a case: it takes no more commands, and drafts not yet published are closed on
+    /// GitHub. Ends the embargo first if it is still in force (a coordinator's call).
+    Close {
+        /// The case id.
+        case: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Args)]
@@ -170,7 +179,24 @@ pub(crate) async fn case(ctx: &Ctx, cmd: CaseCmd) -> anyhow::Result<()> {
         CaseCmd::Open(a) => open(ctx, a).await,
         CaseCmd::List { json } => list(ctx, json).await,
         CaseCmd::Show { case, json } => show(ctx, &case, json).await,
+        CaseCmd::Close { case, reason } => close(ctx, &case, reason).await,
     }
+}
+
+async fn close(ctx: &Ctx, id: &str, reason: String) -> anyhow::Result<()> {
+    let case = ctx
+        .submit(id, &[], Input::Command(Command::Close { reason }))
+        .await?;
+    let drafts = case
+        .participants
+        .values()
+        .filter(|p| p.advisory.state == RemoteState::Draft)
+        .count();
+    println!(
+        "{}: closed; {drafts} unpublished draft(s) close on GitHub at the next run",
+        case.id
+    );
+    Ok(())
 }
 
 async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
@@ -688,15 +714,23 @@ pub(crate) async fn embargo(
 }
 
 pub(crate) async fn disclose_now(ctx: &Ctx, id: &str, reason: String) -> anyhow::Result<()> {
+    let before = ctx.case(id).await?;
     let case = ctx
         .submit(id, &[], Input::Command(Command::DiscloseNow { reason }))
         .await?;
     let plan = case.plan();
     let publishing: usize = plan.waves.iter().map(Vec::len).sum();
-    println!(
-        "{}: embargo ended; {publishing} advisories with released fixes publish now",
-        case.id
-    );
+    if before.embargo.state.in_force() {
+        println!(
+            "{}: embargo ended; {publishing} advisories with released fixes publish now",
+            case.id
+        );
+    } else {
+        println!(
+            "{}: the embargo had already ended; nothing changed ({publishing} advisories still to publish)",
+            case.id
+        );
+    }
     print_blockers_and_alerts(&plan);
     Ok(())
 }

@@ -539,8 +539,21 @@ pub(crate) async fn embargo(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DiscloseBody {
+struct ReasonBody {
     reason: String,
+}
+
+/// `POST /api/cases/{id}/close`: the case takes no more commands; unpublished drafts close.
+pub(crate) async fn close(
+    State(app): State<Shared>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    command(&app, &bearer, &id, &body, "close", |b: ReasonBody, _| {
+        Ok((Command::Close { reason: b.reason }, Vec::new()))
+    })
+    .await
 }
 
 /// `POST /api/cases/{id}/disclose-now`.
@@ -556,7 +569,7 @@ pub(crate) async fn disclose_now(
         &id,
         &body,
         "disclose_now",
-        |b: DiscloseBody, _| Ok((Command::DiscloseNow { reason: b.reason }, Vec::new())),
+        |b: ReasonBody, _| Ok((Command::DiscloseNow { reason: b.reason }, Vec::new())),
     )
     .await
 }

@@ -164,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cases/{id}/retry", post(api::retry))
         .route("/api/cases/{id}/embargo", post(api::embargo))
         .route("/api/cases/{id}/disclose-now", post(api::disclose_now))
+        .route("/api/cases/{id}/close", post(api::close))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let hooks = Router::new()
         .route("/webhooks/github", post(webhook::receive))

@@ -810,6 +810,26 @@ async fn embargo_and_disclose_now() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
+
+    // Closing is a coordinator's; a closed case takes no more commands.
+    let close = format!("/api/cases/{case}/close");
+    let body = json!({"reason": "withdrawn"}).to_string();
+    let (status, v) = w.call("POST", &close, Some("bob"), Some(&body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = w.call("POST", &close, Some("alice"), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["closed"], true, "{v}");
+    assert!(v["events_committed"].as_u64().unwrap() > 0, "{v}");
+    let (status, v) = w
+        .call(
+            "POST",
+            &disclose,
+            Some("alice"),
+            Some(&json!({"reason": "again"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(error_line(&v).contains("closed"), "{v}");
 }
 
 #[tokio::test]
@@ -857,6 +877,7 @@ async fn unknown_routes_methods_and_oversized_bodies_answer_json() {
             "fix-revoke",
             "embargo",
             "disclose-now",
+            "close",
         ] {
             let (status, v) = w
                 .call(
