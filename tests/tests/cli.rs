@@ -95,7 +95,7 @@ fn usage_errors_exit_two_and_completions_print() {
         ),
         (
             &["case"][..],
-            "a subcommand is required: open, list, show (",
+            "a subcommand is required: open, list, show, close (",
         ),
         (
             &["completions", "nosh"][..],

@@ -37,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Cases: open, list, show.
+    /// Cases: open, list, show, close.
     Case {
         #[command(subcommand)]
         command: commands::CaseCmd,
@@ -377,10 +377,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin_token,
             };
             config.sim_config().map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(async {
-                tracing::info!(%listen, "simulator listening");
-                Ok(lockstep_sim::serve_with(config).await?)
-            })
+            // serve_with logs the address once it is bound.
+            runtime()?.block_on(async { Ok(lockstep_sim::serve_with(config).await?) })
         }
         Cmd::Workflow {
             command: WorkflowCmd::Check { files },

@@ -800,6 +800,16 @@ impl Tx<'_> {
                     }
                 }
                 let current = &self.case.participants[&repo].fix;
+                if matches!(current, Fix::Released { .. }) && stage == FixStage::Prepared {
+                    // A release cannot be taken back by marking it again: a re-run script
+                    // would otherwise hold the case for a release webhook that already came.
+                    return Err(Rejection::Contradiction {
+                        repo,
+                        why: "its fix is marked released; revoke the mark first to record it \
+                              as only prepared"
+                            .into(),
+                    });
+                }
                 let unchanged = match (current, stage) {
                     (Fix::Prepared { packages: p }, FixStage::Prepared)
                     | (Fix::Released { packages: p }, FixStage::Released) => *p == packages,

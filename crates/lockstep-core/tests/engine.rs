@@ -698,6 +698,17 @@ fn authorization_rules() {
         .unwrap();
     assert_eq!(d.authority.role, Role::Automation);
     assert!(case.participants[&r("org/extra")].fix.is_released());
+    // Marking it prepared again would hold the case for a release that already came.
+    let again = Input::Command(Command::MarkFix {
+        repo: r("org/extra"),
+        stage: FixStage::Prepared,
+        packages: vec![fix("extra", "1.0.1")],
+    });
+    assert!(matches!(
+        case.handle(&user("carol"), again, t(3)).unwrap_err(),
+        Rejection::Contradiction { .. }
+    ));
+    assert!(case.participants[&r("org/extra")].fix.is_released());
 }
 
 #[test]

@@ -63,7 +63,9 @@ fn outcome_of(result: &Result<Committed, lockstep_store::Error>) -> CommandOutco
         Ok(c) if c.events.is_empty() => CommandOutcome::Unchanged,
         Ok(_) => CommandOutcome::Committed,
         Err(lockstep_store::Error::Rejected(r)) if r.is_not_authorized() => CommandOutcome::Refused,
-        Err(lockstep_store::Error::Rejected(_)) => CommandOutcome::Rejected,
+        Err(lockstep_store::Error::Rejected(_) | lockstep_store::Error::DuplicateCase { .. }) => {
+            CommandOutcome::Rejected
+        }
         Err(_) => CommandOutcome::Error,
     }
 }
