@@ -230,6 +230,7 @@ async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
         .transpose()?;
     let now = ctx.store.now().await?;
     let principal = ctx.principal(&workflow, &[]).await?;
+    lockstep_runtime::identity::check_credits(&ctx.github, &credits).await?;
     let open = OpenCase {
         case_id: CaseId::generate(now, rand::random()),
         workflow,

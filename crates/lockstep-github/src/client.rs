@@ -670,6 +670,18 @@ impl GithubClient {
         decode(&r, "user")
     }
 
+    /// `GET /users/{login}`: the account, or [`Error::NotFound`] when GitHub knows no such
+    /// login (what a credit naming it would be refused with).
+    ///
+    /// [`Error::NotFound`]: crate::Error::NotFound
+    pub async fn user(&self, login: &str) -> Result<User> {
+        check_login(login)?;
+        let r = self
+            .send(Method::GET, &format!("/users/{login}"), None, Slot::Serial)
+            .await?;
+        decode(&r, "user")
+    }
+
     /// `GET /repos/{o}/{r}/collaborators/{u}/permission`.
     pub async fn repo_permission(&self, repo: &RepoName, login: &str) -> Result<RepoPermission> {
         check_login(login)?;

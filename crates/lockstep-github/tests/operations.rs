@@ -39,6 +39,13 @@ async fn identity_and_permissions() {
         c.repo_permission(&repo("acme/nope"), "alice").await,
         Err(Error::NotFound { .. })
     ));
+    // Any account by login (what a credit must name); an unknown login is a 404.
+    assert_eq!(c.user("BOB").await.unwrap().login, "bob");
+    assert!(matches!(
+        c.user("no-such-user").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(c.user("a/b").await, Err(Error::InvalidInput(_))));
     let bad = client(&running.base_url, "ghp_wrong");
     let e = bad.authenticated_user().await.unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use lockstep_core::input::{AuthMethod, Principal};
+use lockstep_core::vuln::Credit;
 use lockstep_core::{Login, RepoId, Workflow};
 use lockstep_github::{GithubClient, RepoName};
 
@@ -79,4 +80,30 @@ pub async fn principal_of(
         authenticated_by: AuthMethod::GithubToken,
         github_maintains,
     })
+}
+
+/// Why a case's credits cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    /// GitHub knows no such user: a draft crediting them would be refused for good.
+    #[error("credited user \"{0}\" is not a GitHub user")]
+    Unknown(Login),
+    /// GitHub could not be asked.
+    #[error("cannot check the credited users with GitHub: {0}")]
+    Github(#[from] lockstep_github::Error),
+}
+
+/// Checks, before a case opens, that every credited login is a GitHub user: GitHub refuses a
+/// draft advisory crediting anyone else (422), and the case would wait on that write for good.
+pub async fn check_credits(service: &GithubClient, credits: &[Credit]) -> Result<(), CreditError> {
+    for credit in credits {
+        match service.user(credit.login.as_str()).await {
+            Ok(_) => {}
+            Err(lockstep_github::Error::NotFound { .. }) => {
+                return Err(CreditError::Unknown(credit.login.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }

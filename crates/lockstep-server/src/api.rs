@@ -255,6 +255,7 @@ pub(crate) async fn open(
         .identities
         .principal(&bearer, Some(&workflow), &[])
         .await?;
+    app.identities.check_credits(&credits).await?;
     let mut open = OpenCase {
         case_id: match &given_id {
             Some(id) => id.clone(),

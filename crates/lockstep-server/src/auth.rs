@@ -10,9 +10,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::http::request::Parts;
 use lockstep_core::input::Principal;
+use lockstep_core::vuln::Credit;
 use lockstep_core::{Case, RepoId, Workflow};
 use lockstep_github::{Credentials, GithubClient, GithubConfig};
 use secrecy::{ExposeSecret, SecretString};
@@ -153,6 +155,16 @@ impl Identities {
         }
         cache.insert(key, (now + self.ttl, principal.clone()));
         Ok(principal)
+    }
+
+    /// Checks that every credited login is a GitHub user (422 otherwise).
+    pub(crate) async fn check_credits(&self, credits: &[Credit]) -> Result<(), ApiError> {
+        use lockstep_runtime::identity::CreditError;
+        match lockstep_runtime::identity::check_credits(&self.service, credits).await {
+            Ok(()) => Ok(()),
+            Err(e @ CreditError::Unknown(_)) => Err(ApiError::unprocessable(e)),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e)),
+        }
     }
 
     /// Authenticates the caller: their login, without any repository permission.

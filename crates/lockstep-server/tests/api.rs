@@ -209,6 +209,24 @@ async fn open_refuses_bad_input_and_changes_nothing() {
             StatusCode::BAD_REQUEST,
         ),
         (
+            "a credited login GitHub does not know",
+            Some("alice"),
+            with("credit", json!(["ghost-user:finder"])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a one-line summary with a newline",
+            Some("alice"),
+            with("summary", json!("line1\nline2")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a case id of dots",
+            Some("alice"),
+            with("case_id", json!("..")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
             "past date",
             Some("alice"),
             with("embargo_until", json!("2001-01-01T00:00:00Z")),

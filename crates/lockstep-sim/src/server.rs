@@ -203,6 +203,8 @@ impl Connected<IncomingStream<'_, SimListener>> for ConnHandle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route<'a> {
     User,
+    /// `GET /users/{login}`.
+    UserByLogin(&'a str),
     /// `GET /rate_limit` (free: not charged).
     RateLimit,
     Repo(&'a str, &'a str),
@@ -241,6 +243,7 @@ impl<'a> Route<'a> {
         };
         match (m, segs.as_slice()) {
             (&Method::GET, ["user"]) => Self::User,
+            (&Method::GET, ["users", login]) => Self::UserByLogin(login),
             (&Method::GET, ["rate_limit"]) => Self::RateLimit,
             (&Method::GET, ["repos", o, r]) => Self::Repo(o, r),
             (&Method::GET, ["repos", o, r, "collaborators", u, "permission"]) => {
@@ -270,6 +273,7 @@ impl<'a> Route<'a> {
     fn op(&self) -> &'static str {
         match self {
             Self::User => "get_user",
+            Self::UserByLogin(..) => "get_user_by_login",
             Self::RateLimit => "rate_limit",
             Self::Repo(..) => "get_repo",
             Self::CollaboratorPermission(..) => "get_collaborator_permission",
@@ -346,6 +350,7 @@ fn dispatch(
 ) -> Result<OpOk, ApiError> {
     match route {
         Route::User => st.op_user(ctx),
+        Route::UserByLogin(login) => st.op_user_by_login(login),
         Route::Repo(o, r) => st.op_get_repo(o, r, ctx),
         Route::CollaboratorPermission(o, r, u) => st.op_collaborator_permission(o, r, u, ctx),
         Route::ListRepo(o, r) => {

@@ -692,6 +692,18 @@ impl State {
         })
     }
 
+    /// `GET /users/{login}`: any account, to anyone; 404 for a login GitHub does not know.
+    pub(crate) fn op_user_by_login(&self, login: &str) -> Result<OpOk, ApiError> {
+        match self.render_actor(login) {
+            Value::Null => Err(ApiError::not_found()),
+            u => Ok(OpOk {
+                status: 200,
+                body: u,
+                ..OpOk::default()
+            }),
+        }
+    }
+
     pub(crate) fn op_get_repo(
         &self,
         owner: &str,

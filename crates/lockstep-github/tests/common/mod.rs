@@ -161,7 +161,7 @@ pub fn check(o: &Observed) -> Result<(), String> {
     match oracle().check_response(o)? {
         Verdict::Valid => Ok(()),
         Verdict::NotInOracle => match o.op.as_str() {
-            "get_user" => octocrab_reads::<octocrab::models::Author>(o),
+            "get_user" | "get_user_by_login" => octocrab_reads::<octocrab::models::Author>(o),
             "rate_limit" => octocrab_reads::<octocrab::models::RateLimit>(o),
             "get_repo" => octocrab_reads::<octocrab::models::Repository>(o),
             "create_installation_token" => octocrab_reads::<octocrab::models::InstallationToken>(o),
