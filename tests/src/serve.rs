@@ -116,17 +116,12 @@ impl Serve {
             .open(&cfg.log)
             .unwrap_or_else(|e| panic!("open {}: {e}", cfg.log.display()));
         let mut cmd = Command::new(lockstep_bin());
-        cmd.args([
-            "--config",
-            "lockstep-e2e-none.toml",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(&cfg.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
+        // The working directory holds no lockstep.toml: settings come from the environment.
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(&cfg.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
         for k in [
             "LOCKSTEP_GITHUB_APP_ID",
             "LOCKSTEP_GITHUB_APP_INSTALLATION_ID",
