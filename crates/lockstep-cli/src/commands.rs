@@ -138,11 +138,7 @@ impl Ctx {
         let case = self.case(id).await?;
         let principal = self.principal(&case.workflow, &case.repos()).await?;
         if !case.may_view(&principal) {
-            return Err(Refused(format!(
-                "refused: {} is neither a coordinator of workflow {:?} nor a maintainer of a repository in case {}",
-                principal.actor, case.workflow.name, case.id
-            ))
-            .into());
+            return Err(Refused(case.view_refusal(&principal)).into());
         }
         Ok(case)
     }

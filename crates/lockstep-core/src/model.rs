@@ -663,6 +663,14 @@ impl Case {
         }
     }
 
+    /// Why [`Case::may_view`] refuses `principal`: one message for the CLI and the HTTP API.
+    pub fn view_refusal(&self, principal: &crate::input::Principal) -> String {
+        format!(
+            "refused: {} is neither a coordinator of workflow {:?} nor a maintainer of a repository in case {}",
+            principal.actor, self.workflow.name, self.id
+        )
+    }
+
     /// Every repository of the case, in scope or not: those whose permissions decide
     /// [`Case::may_view`].
     pub fn repos(&self) -> Vec<RepoId> {

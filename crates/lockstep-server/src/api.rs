@@ -80,10 +80,7 @@ async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, Api
         .for_case(bearer, &case, &case.repos())
         .await?;
     if !case.may_view(&principal) {
-        return Err(ApiError::forbidden(format!(
-            "refused: {} is neither a coordinator of workflow {:?} nor a maintainer of a repository in case {}",
-            principal.actor, case.workflow.name, case.id
-        )));
+        return Err(ApiError::forbidden(case.view_refusal(&principal)));
     }
     Ok(case)
 }
