@@ -2,9 +2,14 @@
 //! tests: a three-repository workflow (`org/core` maintained by bob by name, `org/plugin` by
 //! dave through GitHub's maintain permission, `org/extra` by nobody; alice coordinates and is
 //! the service's identity), users with tokens `tok-LOGIN`, and a working directory.
+//!
+//! A world runs in one of two [`Mode`]s: `Local`, where every command opens the SQLite file
+//! itself, or `Remote`, where a real `lockstep serve` owns the file and case commands reach it
+//! through `LOCKSTEP_SERVER_URL`, with no database of their own.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use assert_cmd::Command;
 use lockstep_sim::{Permission, SimConfig, Simulator};
@@ -39,7 +44,20 @@ ecosystem = "rust"
 packages = ["extra"]
 "#;
 
+/// Where the case commands go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Each command opens the database.
+    Local,
+    /// Each case command goes to a shared `lockstep serve` over HTTP.
+    Remote,
+}
+
 pub struct World {
+    /// The mode.
+    pub mode: Mode,
+    /// The shared server, in remote mode.
+    pub service: Option<Service>,
     _running: lockstep_sim::RunningSim,
     /// The simulator, to inspect its ledger and advisories or act on GitHub's side.
     pub sim: Simulator,
@@ -77,11 +95,29 @@ impl World {
         )
         .unwrap();
         World {
+            mode: Mode::Local,
+            service: None,
             base: running.base_url.clone(),
             _running: running,
             sim,
             dir,
         }
+    }
+
+    /// A world in `mode`: in remote mode, with a `lockstep serve` (accepting inline
+    /// workflows, its workflows directory the working directory) that owns the database.
+    pub async fn in_mode(mode: Mode) -> World {
+        let mut w = World::new().await;
+        if mode == Mode::Remote {
+            w.service = Some(serve_with(&w, "whsec", "info", true));
+            w.mode = Mode::Remote;
+        }
+        w
+    }
+
+    /// The server's URL, in remote mode.
+    pub fn server_url(&self) -> Option<&str> {
+        self.service.as_ref().map(|s| s.url.as_str())
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -93,8 +129,20 @@ impl World {
         format!("sqlite://{}", self.path("l.db").display())
     }
 
-    /// The binary, acting with `who`'s token.
+    /// The binary, acting with `who`'s token: in remote mode through the server, with no
+    /// database named.
     pub fn as_(&self, who: &str) -> Command {
+        let mut c = self.operator_as(who);
+        if let Some(url) = self.server_url() {
+            c.env_remove("LOCKSTEP_DATABASE_URL")
+                .env("LOCKSTEP_SERVER_URL", url);
+        }
+        c
+    }
+
+    /// The binary over the database, as an operator on the server's side (`run`, `audit`),
+    /// acting with `who`'s token, in either mode.
+    pub fn operator_as(&self, who: &str) -> Command {
         let mut c = Command::new(crate::serve::lockstep_bin());
         c.current_dir(self.dir.path())
             .env("LOCKSTEP_DATABASE_URL", self.db_url())
@@ -102,7 +150,9 @@ impl World {
             .env("LOCKSTEP_GITHUB_API_URL", &self.base)
             .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            .env_remove("LOCKSTEP_SERVER_URL")
+            .env_remove("GH_TOKEN");
         c
     }
 
@@ -137,8 +187,52 @@ impl World {
         v["case_id"].as_str().unwrap().to_owned()
     }
 
+    /// Does the due work: `lockstep run --once` in local mode; in remote mode, waits until
+    /// the server's runtime has nothing due (no pending or claimed effect).
     pub fn run_once(&self) {
-        self.as_("alice").args(["run", "--once"]).assert().success();
+        match self.mode {
+            Mode::Local => {
+                self.operator_as("alice")
+                    .args(["run", "--once"])
+                    .assert()
+                    .success();
+            }
+            Mode::Remote => self.wait_idle(),
+        }
+    }
+
+    /// Waits (bounded) until no effect is pending and due, or claimed.
+    pub fn wait_idle(&self) {
+        let url = self.db_url();
+        let busy = move || {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async move {
+                        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                        let n: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM outbox WHERE state = 'claimed' OR (state = 'pending' AND next_attempt_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+                        )
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                        conn.close().await.unwrap();
+                        n
+                    })
+            })
+            .join()
+            .unwrap()
+        };
+        for _ in 0..600 {
+            if busy() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server's runtime did not settle");
     }
 
     pub fn show(&self, case: &str) -> Value {
@@ -153,9 +247,9 @@ impl World {
         serde_json::from_slice(&out).unwrap()
     }
 
-    /// `lockstep audit ARGS` as the coordinator.
+    /// `lockstep audit ARGS` as the coordinator (an operator command: over the database).
     pub fn audit(&self, args: &[&str]) -> Command {
-        let mut c = self.as_("alice");
+        let mut c = self.operator_as("alice");
         c.arg("audit").args(args);
         c
     }
@@ -206,4 +300,124 @@ pub fn repo_state<'a>(show: &'a Value, repo: &str) -> &'a Value {
         .iter()
         .find(|r| r["repo"] == repo)
         .unwrap()
+}
+
+/// A running `lockstep serve`, killed when dropped, with every log line it wrote.
+pub struct Service {
+    child: std::process::Child,
+    /// `http://ADDR`.
+    pub url: String,
+    /// Its log lines so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `lockstep serve` over the world's database, with this webhook secret and `RUST_LOG`.
+pub fn serve_logging(w: &World, secret: &str, rust_log: &str) -> Service {
+    serve_with(w, secret, rust_log, false)
+}
+
+/// `lockstep serve` over the world's database; `inline` lets `POST /api/cases` take a
+/// workflow's text.
+pub fn serve_with(w: &World, secret: &str, rust_log: &str, inline: bool) -> Service {
+    use std::io::BufRead;
+    let bin = crate::serve::lockstep_bin().to_path_buf();
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(w.dir.path())
+        .env("LOCKSTEP_DATABASE_URL", w.db_url())
+        .env("GITHUB_TOKEN", "tok-alice")
+        .env("LOCKSTEP_GITHUB_API_URL", &w.base)
+        .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+        .env("LOCKSTEP_WEBHOOK_SECRET", secret)
+        .env("LOCKSTEP_WORKFLOWS_DIR", w.dir.path())
+        .env("LOCKSTEP_INLINE_WORKFLOWS", inline.to_string())
+        .env("RUST_LOG", rust_log)
+        .env_remove("LOCKSTEP_SERVER_URL")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        logs.lock().unwrap().push(line);
+        if v["message"] == "listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the logs so the pipe never fills.
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Service {
+        child,
+        url: format!("http://{addr}"),
+        logs,
+    }
+}
+
+/// Replaces what differs between two runs of the same script (case and advisory ids, times,
+/// case versions) with placeholders, so that outputs of the two modes compare equal.
+pub fn normalize(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let starts = |i: usize, p: &str| chars[i..].iter().take(p.len()).copied().eq(p.chars());
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    while i < chars.len() {
+        let boundary = i == 0 || !word(chars[i - 1]);
+        if boundary && (starts(i, "LS-") || starts(i, "GHSA-") || starts(i, "CVE-")) {
+            let prefix: String = chars[i..].iter().take_while(|c| **c != '-').collect();
+            let mut j = i;
+            while j < chars.len() && word(chars[j]) {
+                j += 1;
+            }
+            out.push_str(&format!("{prefix}-<id>"));
+            i = j;
+            continue;
+        }
+        // An RFC 3339 time: 4 digits, '-', …, 'T', …, ending in 'Z' or an offset.
+        if boundary
+            && i + 20 <= chars.len()
+            && chars[i..i + 4].iter().all(char::is_ascii_digit)
+            && chars[i + 4] == '-'
+            && chars[i + 10] == 'T'
+        {
+            let mut j = i + 11;
+            while j < chars.len() && (chars[j].is_ascii_digit() || ":.+-Z".contains(chars[j])) {
+                j += 1;
+            }
+            out.push_str("<time>");
+            i = j;
+            continue;
+        }
+        if starts(i, "\"version\":") {
+            let mut j = i + 10;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            out.push_str("\"version\":<n>");
+            i = j;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
 }

@@ -4,14 +4,53 @@
 
 use std::path::Path;
 
-use lockstep_e2e::cli::{WORKFLOW, World, one_line_error, repo_state};
+use lockstep_e2e::cli::{
+    Mode, Service, WORKFLOW, World, normalize, one_line_error, repo_state, serve_logging,
+};
 use lockstep_sim::Permission;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_three_journeys_from_a_terminal() {
-    let w = World::new().await;
+/// What a script printed: per command, its arguments, exit code and output, normalized.
+#[derive(Default)]
+struct Transcript(std::cell::RefCell<Vec<String>>);
+
+impl Transcript {
+    /// Runs `who`'s command, expecting success; records and returns its stdout.
+    fn ok(&self, w: &World, who: &str, args: &[&str]) -> String {
+        let out = w
+            .as_(who)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        self.0.borrow_mut().push(normalize(&format!(
+            "{who} {} -> 0\n{stdout}",
+            args.join(" ")
+        )));
+        stdout
+    }
+
+    /// Runs `who`'s command, expecting `code` and one line containing `needle`; records it.
+    fn fails(&self, w: &World, who: &str, args: &[&str], code: i32, needle: &str) {
+        let line = one_line_error(w.as_(who).args(args), code, needle);
+        self.0.borrow_mut().push(normalize(&format!(
+            "{who} {} -> {code}\n{line}",
+            args.join(" ")
+        )));
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// The coordinator's and maintainers' journeys, in `mode`; what every case command printed.
+async fn three_journeys(mode: Mode) -> Vec<String> {
+    let w = World::in_mode(mode).await;
+    let t = Transcript::default();
     let case = w.open(&[]);
     assert!(case.starts_with("LS-"), "{case}");
 
@@ -28,25 +67,18 @@ async fn the_three_journeys_from_a_terminal() {
         );
     }
     assert_eq!(show["embargo"]["state"], "active");
-    w.as_("alice")
-        .args(["case", "list"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(&case));
-    let list: Value = serde_json::from_slice(
-        &w.as_("alice")
-            .args(["case", "list", "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    )
-    .unwrap();
+    assert!(t.ok(&w, "alice", &["case", "list"]).contains(&case));
+    let list: Value =
+        serde_json::from_str(&t.ok(&w, "alice", &["case", "list", "--json"])).unwrap();
     assert_eq!(list[0]["id"], case.as_str());
+    t.ok(&w, "alice", &["case", "show", &case]);
+    t.ok(&w, "alice", &["case", "show", &case, "--json"]);
 
     // Maintainers assess and mark fixes: bob by the workflow, dave by GitHub permission.
-    w.as_("bob")
-        .args([
+    t.ok(
+        &w,
+        "bob",
+        &[
             "assess",
             &case,
             "--repo",
@@ -54,11 +86,12 @@ async fn the_three_journeys_from_a_terminal() {
             "--affected",
             "--reason",
             "transport",
-        ])
-        .assert()
-        .success();
-    w.as_("alice")
-        .args([
+        ],
+    );
+    t.ok(
+        &w,
+        "alice",
+        &[
             "assess",
             &case,
             "--repo",
@@ -66,11 +99,12 @@ async fn the_three_journeys_from_a_terminal() {
             "--not-affected",
             "--reason",
             "no HTTP",
-        ])
-        .assert()
-        .success();
-    w.as_("bob")
-        .args([
+        ],
+    );
+    let out = t.ok(
+        &w,
+        "bob",
+        &[
             "fix-ready",
             &case,
             "--repo",
@@ -79,26 +113,16 @@ async fn the_three_journeys_from_a_terminal() {
             "2.0.1",
             "--vulnerable-range",
             "< 2.0.1",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("1 repositories still hold"));
-    let plan: Value = serde_json::from_slice(
-        &w.as_("alice")
-            .args(["plan", &case, "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    )
-    .unwrap();
+        ],
+    );
+    assert!(out.contains("1 repositories still hold"), "{out}");
+    let plan: Value = serde_json::from_str(&t.ok(&w, "alice", &["plan", &case, "--json"])).unwrap();
     assert_eq!(plan["gate_open"], false);
     assert_eq!(plan["blockers"][0]["repo"], "org/plugin");
-    w.as_("alice")
-        .args(["plan", &case])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("wave 2: org/plugin"));
+    assert!(
+        t.ok(&w, "alice", &["plan", &case])
+            .contains("wave 2: org/plugin")
+    );
     w.run_once();
     assert!(
         w.sim.ledger().iter().all(|e| !e.is_publish()),
@@ -106,8 +130,10 @@ async fn the_three_journeys_from_a_terminal() {
     );
 
     // A fix that is ready but not released holds the release like no fix at all.
-    w.as_("dave")
-        .args([
+    let out = t.ok(
+        &w,
+        "dave",
+        &[
             "fix-ready",
             &case,
             "--repo",
@@ -115,69 +141,63 @@ async fn the_three_journeys_from_a_terminal() {
             "--patched-versions",
             "0.9.1",
             "--prepared",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("fix prepared, not yet released"));
+        ],
+    );
+    assert!(out.contains("fix prepared, not yet released"), "{out}");
     w.run_once();
     assert!(
         w.sim.ledger().iter().all(|e| !e.is_publish()),
         "held while plugin's fix is only prepared"
     );
-    let plan: Value = serde_json::from_slice(
-        &w.as_("alice")
-            .args(["plan", &case, "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    )
-    .unwrap();
+    let plan: Value = serde_json::from_str(&t.ok(&w, "alice", &["plan", &case, "--json"])).unwrap();
     assert_eq!(plan["gate_open"], false);
     assert_eq!(plan["blockers"][0]["repo"], "org/plugin");
     assert_eq!(plan["blockers"][0]["reason"], "fix_not_released");
     assert_eq!(plan["blockers"][0]["prepared"], true);
 
-    // A fix mark can be withdrawn and given again.
-    w.as_("dave")
-        .args([
-            "fix-ready",
-            &case,
-            "--repo",
-            "org/plugin",
-            "--patched-versions",
-            "0.9.1",
-        ])
-        .assert()
-        .success();
-    // (the gate opened; withdraw before the runtime runs, then mark again)
-    w.as_("bob")
-        .args([
+    // A fix mark can be withdrawn and given again: core's is withdrawn, so plugin's release
+    // does not open the gate.
+    t.ok(
+        &w,
+        "bob",
+        &[
             "fix-revoke",
             &case,
             "--repo",
             "org/core",
             "--reason",
             "regression",
-        ])
-        .assert()
-        .success();
+        ],
+    );
+    t.ok(
+        &w,
+        "dave",
+        &[
+            "fix-ready",
+            &case,
+            "--repo",
+            "org/plugin",
+            "--patched-versions",
+            "0.9.1",
+        ],
+    );
     w.run_once();
     assert!(
         w.sim.ledger().iter().all(|e| !e.is_publish()),
         "the revocation held the release"
     );
-    w.as_("bob")
-        .args([
+    t.ok(
+        &w,
+        "bob",
+        &[
             "fix-ready",
             &case,
             "--repo",
             "org/core",
             "--patched-versions",
             "2.0.2",
-        ])
-        .assert()
-        .success();
+        ],
+    );
     w.run_once();
     let show = w.show(&case);
     assert_eq!(repo_state(&show, "org/core")["advisory_state"], "published");
@@ -188,61 +208,85 @@ async fn the_three_journeys_from_a_terminal() {
     assert_eq!(repo_state(&show, "org/extra")["advisory_state"], "closed");
     let core = w.sim.advisories("org/core").unwrap();
     assert_eq!(core[0]["vulnerabilities"][0]["patched_versions"], "2.0.2");
+    t.ok(&w, "alice", &["case", "show", &case]);
+    t.ok(&w, "alice", &["plan", &case]);
 
-    // The audit trail verifies, and a checkpoint kept outside the database verifies too.
-    w.as_("alice")
-        .args(["audit", "verify"])
+    // The audit trail verifies, and a checkpoint kept outside the database verifies too
+    // (operator commands, over the database, in either mode).
+    w.audit(&["verify"])
         .assert()
         .success()
         .stdout(predicate::str::starts_with("audit ok"));
     let checkpoint = w
-        .as_("alice")
-        .args(["audit", "checkpoint", "--key", "audit.key"])
+        .audit(&["checkpoint", "--key", "audit.key"])
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
     std::fs::write(w.path("cp.txt"), checkpoint).unwrap();
-    w.as_("alice")
-        .args(["audit", "verify", "--checkpoint", "cp.txt"])
+    w.audit(&["verify", "--checkpoint", "cp.txt"])
         .assert()
         .success()
         .stdout(predicate::str::contains("consistent with the checkpoint"));
     assert!(Path::new(&w.path("audit.key")).exists());
 
     // Every advisory is out: the coordinator closes the case, a maintainer may not.
-    one_line_error(
-        w.as_("bob")
-            .args(["case", "close", &case, "--reason", "done"]),
+    t.fails(
+        &w,
+        "bob",
+        &["case", "close", &case, "--reason", "done"],
         3,
         "refused",
     );
-    w.as_("alice")
-        .args([
+    let out = t.ok(
+        &w,
+        "alice",
+        &[
             "case",
             "close",
             &case,
             "--reason",
             "all advisories published",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("closed; 0 unpublished draft(s)"));
-    let listed = w.as_("alice").args(["case", "list", "--json"]).unwrap();
-    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+        ],
+    );
+    assert!(out.contains("closed; 0 unpublished draft(s)"), "{out}");
+    let listed: Value =
+        serde_json::from_str(&t.ok(&w, "alice", &["case", "list", "--json"])).unwrap();
     assert_eq!(listed[0]["status"], "closed", "{listed}");
-    one_line_error(
-        w.as_("bob")
-            .args(["fix-revoke", &case, "--repo", "org/core", "--reason", "x"]),
+    t.fails(
+        &w,
+        "bob",
+        &["fix-revoke", &case, "--repo", "org/core", "--reason", "x"],
         1,
         "closed",
     );
+    t.lines()
+}
+
+/// The journeys run in both modes, and every case command prints the same in both.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_three_journeys_from_a_terminal_locally_and_through_a_server() {
+    let local = three_journeys(Mode::Local).await;
+    let remote = three_journeys(Mode::Remote).await;
+    assert_eq!(local.len(), remote.len());
+    for (l, r) in local.iter().zip(&remote) {
+        assert_eq!(l, r, "local and remote outputs differ");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_command_reports_its_errors_in_one_line() {
-    let w = World::new().await;
+    errors_in_one_line(Mode::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_reports_its_errors_in_one_line_through_a_server() {
+    errors_in_one_line(Mode::Remote).await;
+}
+
+async fn errors_in_one_line(mode: Mode) {
+    let w = World::in_mode(mode).await;
     let case = w.open(&[]);
 
     // Reading an embargoed case is for its coordinators and maintainers, as over HTTP: eve
@@ -536,6 +580,9 @@ async fn every_command_reports_its_errors_in_one_line() {
         repo_state(&show, "org/core")["assessment"]["status"],
         "unassessed"
     );
+    if mode == Mode::Remote {
+        return;
+    }
     // A broken database is one line too.
     std::fs::write(w.path("broken.db"), "not a database").unwrap();
     let mut c = w.as_("alice");
@@ -834,70 +881,8 @@ async fn a_leak_mid_embargo_releases_every_fixed_advisory() {
         .stdout(predicate::str::contains("leaked"));
 }
 
-/// A running `lockstep serve`, killed when dropped, with every log line it wrote.
-struct Service {
-    child: std::process::Child,
-    url: String,
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(w: &World, secret: &str) -> Service {
     serve_logging(w, secret, "info")
-}
-
-fn serve_logging(w: &World, secret: &str, rust_log: &str) -> Service {
-    use std::io::BufRead;
-    let bin = lockstep_e2e::serve::lockstep_bin().to_path_buf();
-    let mut child = std::process::Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(w.dir.path())
-        .env(
-            "LOCKSTEP_DATABASE_URL",
-            format!("sqlite://{}", w.path("l.db").display()),
-        )
-        .env("GITHUB_TOKEN", "tok-alice")
-        .env("LOCKSTEP_GITHUB_API_URL", &w.base)
-        .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
-        .env("LOCKSTEP_WEBHOOK_SECRET", secret)
-        .env("LOCKSTEP_WORKFLOWS_DIR", w.dir.path())
-        .env("RUST_LOG", rust_log)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        logs.lock().unwrap().push(line);
-        if v["message"] == "listening" {
-            break v["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep draining the logs so the pipe never fills.
-    let sink = logs.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Service {
-        child,
-        url: format!("http://{addr}"),
-        logs,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,30 +1,29 @@
 //! The case commands: everything a coordinator or maintainer does from a terminal.
 //!
-//! Each command resolves the actor from the GitHub token in use (`GET /user`, plus GitHub
-//! permissions where the workflow names no maintainers), submits one input through the store,
-//! and prints the result. The core decides; a refusal exits with [`EXIT_REFUSED`].
+//! Each command builds one request of the command surface (`lockstep_server::surface`),
+//! sends it through a [`Client`] (the API's handlers in-process over the local database, or a
+//! shared `lockstep serve` over HTTPS), and prints the answer. The handlers resolve the
+//! caller from their GitHub token and the core decides; a refusal exits with
+//! [`EXIT_REFUSED`].
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use lockstep_core::input::{FixStage, Verdict};
+use lockstep_core::event::ExitReason;
+use lockstep_core::input::{FixStage, Threat, Verdict};
 use lockstep_core::model::{Assessment, Fix, RemoteState};
-use lockstep_core::vuln::{Credit, CvssVector, PackageFix, Rating, Severity, Vulnerability};
 use lockstep_core::*;
-use lockstep_github::GithubClient;
+use lockstep_server::surface::{self, CaseView, OpenRequest, Opened, RepoView};
 use lockstep_store::Store;
-use serde_json::json;
 
-use crate::config::Settings;
+use crate::client::Client;
 use crate::output::{paint, state, table};
 
 /// Exit code for a refusal: the actor is not authorised.
 pub(crate) const EXIT_REFUSED: u8 = 3;
 
-/// A refusal by the core, carried up to `main` to pick the exit code.
+/// A refusal (HTTP 403 from the handlers), carried up to `main` to pick the exit code.
 #[derive(Debug)]
 pub(crate) struct Refused(pub(crate) String);
 
@@ -66,10 +65,14 @@ pub(crate) enum CaseCmd {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("workflow_source").required(true).multiple(false)))]
 pub(crate) struct OpenArgs {
-    /// The workflow file.
-    #[arg(long)]
-    workflow: PathBuf,
+    /// The workflow file; its text is sent (a shared server must accept inline workflows).
+    #[arg(long, group = "workflow_source")]
+    workflow: Option<PathBuf>,
+    /// A workflow the server has, by name (`NAME.toml` in its workflows directory).
+    #[arg(long, group = "workflow_source", value_name = "NAME")]
+    workflow_name: Option<String>,
     /// One-line summary.
     #[arg(long)]
     summary: String,
@@ -99,174 +102,80 @@ pub(crate) struct OpenArgs {
     json: bool,
 }
 
-/// Everything a command needs.
-pub(crate) struct Ctx {
-    pub(crate) store: Store,
-    /// The service's identity: asks GitHub for repository permissions.
-    pub(crate) github: Arc<GithubClient>,
-    /// The person at the terminal, by their own token.
-    caller: GithubClient,
-}
-
-impl Ctx {
-    pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Ctx> {
-        let caller = GithubClient::new(settings.caller_github()?)?;
-        let store = Store::open(&settings.database_url).await?;
-        let github = Arc::new(GithubClient::new(settings.github()?)?);
-        Ok(Ctx {
-            store,
-            github,
-            caller,
-        })
-    }
-
-    async fn principal(&self, workflow: &Workflow, repos: &[RepoId]) -> anyhow::Result<Principal> {
-        Ok(
-            lockstep_runtime::identity::principal(
-                &self.caller,
-                &self.github,
-                Some(workflow),
-                repos,
-            )
-            .await?,
-        )
-    }
-
-    /// Case `id`, if the token's user may read it (as the HTTP API decides); a refusal
-    /// otherwise.
-    async fn readable(&self, id: &str) -> anyhow::Result<Case> {
-        let case = self.case(id).await?;
-        let principal = self.principal(&case.workflow, &case.repos()).await?;
-        if !case.may_view(&principal) {
-            return Err(Refused(case.view_refusal(&principal)).into());
-        }
-        Ok(case)
-    }
-
-    async fn case(&self, id: &str) -> anyhow::Result<Case> {
-        let id: CaseId = id.parse()?;
-        match self.store.case(&id).await {
-            Err(lockstep_store::Error::NotFound { .. }) => anyhow::bail!("unknown case {id}"),
-            other => Ok(other?),
-        }
-    }
-
-    /// Submits `input` to case `id` as the token's user; refusals become [`Refused`].
-    async fn submit(&self, id: &str, repos: &[RepoId], input: Input) -> anyhow::Result<Case> {
-        let case = self.case(id).await?;
-        let principal = self.principal(&case.workflow, repos).await?;
-        match self.store.handle(&case.id, &principal, input).await {
-            Ok(c) => Ok(c.case),
-            Err(lockstep_store::Error::Rejected(r)) if r.is_not_authorized() => {
-                Err(Refused(r.to_string()).into())
-            }
-            Err(lockstep_store::Error::Rejected(r)) => Err(anyhow::anyhow!("{r}")),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
 fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-pub(crate) async fn case(ctx: &Ctx, cmd: CaseCmd) -> anyhow::Result<()> {
+fn case_id(id: &str) -> anyhow::Result<CaseId> {
+    Ok(surface::field(id)?)
+}
+
+fn repo_id(repo: &str) -> anyhow::Result<RepoId> {
+    Ok(surface::field(repo)?)
+}
+
+pub(crate) async fn case(c: &Client, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
-        CaseCmd::Open(a) => open(ctx, a).await,
-        CaseCmd::List { json } => list(ctx, json).await,
-        CaseCmd::Show { case, json } => show(ctx, &case, json).await,
-        CaseCmd::Close { case, reason } => close(ctx, &case, reason).await,
+        CaseCmd::Open(a) => open(c, a).await,
+        CaseCmd::List { json } => list(c, json).await,
+        CaseCmd::Show { case, json } => show(c, &case, json).await,
+        CaseCmd::Close { case, reason } => close(c, &case, reason).await,
     }
 }
 
-async fn close(ctx: &Ctx, id: &str, reason: String) -> anyhow::Result<()> {
-    let case = ctx
-        .submit(id, &[], Input::Command(Command::Close { reason }))
-        .await?;
-    let drafts = case
-        .participants
-        .values()
-        .filter(|p| p.advisory.state == RemoteState::Draft)
+async fn close(c: &Client, id: &str, reason: String) -> anyhow::Result<()> {
+    let id = case_id(id)?;
+    let acted = c.act(&id, &surface::Close { reason }).await?;
+    let drafts = acted
+        .case
+        .repos
+        .iter()
+        .filter(|p| p.advisory_state == RemoteState::Draft)
         .count();
     println!(
         "{}: closed; {drafts} unpublished draft(s) close on GitHub at the next run",
-        case.id
+        acted.case.case_id
     );
     Ok(())
 }
 
-async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
-    let name = a.workflow.display().to_string();
-    let workflow = Workflow::parse(&name, &read(&a.workflow)?)?;
-    let description = read(&a.description_file)?;
-    let rating = match (&a.severity, &a.cvss) {
-        (Some(s), _) => Rating::Severity(s.parse::<Severity>()?),
-        (None, Some(v)) => Rating::Cvss(v.parse::<CvssVector>()?),
-        (None, None) => anyhow::bail!("give --severity or --cvss"),
-    };
-    let cwes = a
-        .cwe
-        .iter()
-        .map(|c| c.parse())
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    let credits = a
-        .credit
-        .iter()
-        .map(|c| c.parse::<Credit>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let scope = a
-        .repo
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<BTreeSet<RepoId>, _>>()?;
-    let embargo_until = a
-        .embargo_until
-        .as_deref()
-        .map(str::parse::<Timestamp>)
-        .transpose()?;
-    let now = ctx.store.now().await?;
-    let principal = ctx.principal(&workflow, &[]).await?;
-    lockstep_runtime::identity::check_credits(&ctx.github, &credits).await?;
-    let open = OpenCase {
-        case_id: CaseId::generate(now, rand::random()),
-        workflow,
-        scope,
-        vulnerability: Vulnerability {
-            summary: a.summary,
-            description,
-            rating,
-            cwes,
-            credits,
-        },
-        embargo_until,
-    };
-    let committed = match ctx.store.open_case(&principal, open).await {
-        Err(lockstep_store::Error::Rejected(r)) if r.is_not_authorized() => {
-            return Err(Refused(r.to_string()).into());
+async fn open(c: &Client, a: OpenArgs) -> anyhow::Result<()> {
+    let workflow = match &a.workflow {
+        Some(file) => {
+            let name = file.display().to_string();
+            let text = read(file)?;
+            // Checked here first, so that a mistake names the file, line and column.
+            Workflow::parse(&name, &text)?;
+            Some(text)
         }
-        Err(lockstep_store::Error::Rejected(r)) => anyhow::bail!("{r}"),
-        other => other?,
+        None => None,
     };
-    let case = committed.case;
-    let repos: Vec<&str> = case.scope().map(|(r, _)| r.as_str()).collect();
+    let request = OpenRequest {
+        case_id: None,
+        workflow_name: a.workflow_name,
+        workflow,
+        summary: a.summary,
+        description: read(&a.description_file)?,
+        severity: a.severity,
+        cvss: a.cvss,
+        cwe: a.cwe,
+        credit: a.credit,
+        repo: a.repo,
+        embargo_until: a.embargo_until,
+    };
+    // Malformed fields are reported before anything is sent.
+    request.fields()?;
+    let opened: Opened = c.post("/api/cases", &request).await?;
     if a.json {
-        println!(
-            "{}",
-            json!({
-                "case_id": case.id,
-                "repos": repos,
-                "embargo_until": case.embargo.until,
-                "effects": committed.effects_inserted,
-            })
-        );
+        println!("{}", serde_json::to_string(&opened)?);
     } else {
-        println!("{}", case.id);
+        println!("{}", opened.case_id);
         eprintln!(
             "opened {} across {} repositories; embargo until {}. Drafts open when `lockstep serve` (or `lockstep run --once`) runs.",
-            case.id,
-            repos.len(),
-            case.embargo
-                .until
+            opened.case_id,
+            opened.repos.len(),
+            opened
+                .embargo_until
                 .map(|u| u.to_string())
                 .unwrap_or_default()
         );
@@ -274,42 +183,32 @@ async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cases the token's user may read, as the HTTP API lists them.
-async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
-    let mut login = None;
-    let mut cases = Vec::new();
-    for summary in ctx.store.list_cases().await? {
-        let case = ctx.store.case(&summary.id).await?;
-        let login = match &login {
-            Some(l) => l,
-            None => login.insert(lockstep_runtime::identity::login(&ctx.caller).await?),
-        };
-        let principal = lockstep_runtime::identity::principal_of(
-            login.clone(),
-            &ctx.github,
-            Some(&case.workflow),
-            &case.repos(),
-        )
-        .await?;
-        if case.may_view(&principal) {
-            cases.push(summary);
-        }
-    }
+/// The cases the token's user may read.
+async fn list(c: &Client, json: bool) -> anyhow::Result<()> {
+    let listed: serde_json::Value = c.get("/api/cases").await?;
+    let cases = listed
+        .get("cases")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if json {
-        println!("{}", serde_json::to_string(&cases)?);
+        println!("{}", serde_json::Value::Array(cases));
         return Ok(());
     }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
     let rows: Vec<Vec<String>> = cases
         .iter()
         .map(|c| {
             vec![
-                c.id.to_string(),
-                format!("{:?}", c.status).to_lowercase(),
-                c.repos.to_string(),
-                c.embargo_until
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                c.title.chars().take(60).collect(),
+                text(&c["id"]),
+                text(&c["status"]),
+                text(&c["repos"]),
+                text(&c["embargo_until"]),
+                text(&c["title"]).chars().take(60).collect(),
             ]
         })
         .collect();
@@ -320,7 +219,7 @@ async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn assessment(p: &model::Participant) -> &'static str {
+fn assessment(p: &RepoView) -> &'static str {
     match (&p.assessment, &p.fix) {
         (Assessment::Unassessed, _) => "unassessed",
         (Assessment::Investigating { .. }, _) => "investigating",
@@ -330,7 +229,7 @@ fn assessment(p: &model::Participant) -> &'static str {
     }
 }
 
-fn fix(p: &model::Participant) -> String {
+fn fix(p: &RepoView) -> String {
     match &p.fix {
         Fix::None => "-".into(),
         Fix::Prepared { packages } => format!(
@@ -352,61 +251,30 @@ fn fix(p: &model::Participant) -> String {
     }
 }
 
-fn remote(p: &model::Participant) -> &'static str {
-    match p.advisory.state {
+fn remote(p: &RepoView) -> &'static str {
+    match p.advisory_state {
         RemoteState::None => "-",
         RemoteState::Draft => "draft",
-        RemoteState::Published if p.advisory.published_elsewhere => "leaked",
+        RemoteState::Published if p.published_elsewhere => "leaked",
         RemoteState::Published => "published",
         RemoteState::Closed => "closed",
     }
 }
 
-async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
-    let case = ctx.readable(id).await?;
-    let plan = case.plan();
+async fn show(c: &Client, id: &str, json: bool) -> anyhow::Result<()> {
+    let id = case_id(id)?;
+    let view: CaseView = c.get(&format!("/api/cases/{id}")).await?;
     if json {
-        let repos: Vec<serde_json::Value> = case
-            .scope()
-            .map(|(r, p)| {
-                json!({
-                    "repo": r,
-                    "assessment": p.assessment,
-                    "fix": p.fix,
-                    "ghsa_id": p.advisory.ghsa,
-                    "advisory_state": p.advisory.state,
-                    "cve_id": p.advisory.cve,
-                    "private_fork": p.advisory.private_fork,
-                    "failures": p.attention,
-                    "last_error": p.last_error,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "case_id": case.id,
-                "summary": case.vulnerability.summary,
-                "workflow": case.workflow.name,
-                "closed": case.closed.is_some(),
-                "embargo": {"state": case.embargo.state, "until": case.embargo.until, "exit": plan.embargo_exit},
-                "release": plan.release,
-                "gate_open": plan.gate_open,
-                "repos": repos,
-                "blockers": plan.blockers,
-                "alerts": plan.alerts,
-            })
-        );
+        println!("{}", serde_json::to_string(&view)?);
         return Ok(());
     }
-    println!(
-        "{}  {}",
-        paint(case.id.as_str(), "1"),
-        case.vulnerability.summary
-    );
-    let embargo = match (&case.embargo.exit, case.embargo.until) {
-        (Some((at, reason)), _) => format!(
-            "ended {at} ({})",
+    println!("{}  {}", paint(view.case_id.as_str(), "1"), view.summary);
+    let embargo = match (&view.embargo.exit, view.embargo.until) {
+        (Some(reason), _) => format!(
+            "ended {} ({})",
+            view.embargo
+                .ended_at
+                .map_or_else(|| "?".to_owned(), |at| at.to_string()),
             serde_json::to_value(reason)?["cause"]
                 .as_str()
                 .unwrap_or("?")
@@ -415,22 +283,18 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
         (None, None) => "none".into(),
     };
     println!("embargo: {embargo}");
-    let rows: Vec<Vec<String>> = case
-        .scope()
-        .map(|(r, p)| {
+    print_request(view.embargo.request.as_ref());
+    let rows: Vec<Vec<String>> = view
+        .repos
+        .iter()
+        .map(|p| {
             vec![
-                r.to_string(),
+                p.repo.to_string(),
                 state(assessment(p)),
                 fix(p),
-                p.advisory
-                    .ghsa
-                    .as_ref()
-                    .map_or("-".into(), ToString::to_string),
+                p.ghsa_id.as_ref().map_or("-".into(), ToString::to_string),
                 state(remote(p)),
-                p.advisory
-                    .cve
-                    .as_ref()
-                    .map_or("-".into(), ToString::to_string),
+                p.cve_id.as_ref().map_or("-".into(), ToString::to_string),
             ]
         })
         .collect();
@@ -445,12 +309,12 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
         ],
         &rows,
     );
-    print_blockers_and_alerts(&plan);
+    print_blockers_and_alerts(&view.blockers, &view.alerts);
     Ok(())
 }
 
-fn print_blockers_and_alerts(plan: &plan::Plan) {
-    for b in &plan.blockers {
+fn print_blockers_and_alerts(blockers: &[Blocker], alerts: &[plan::Alert]) {
+    for b in blockers {
         let why = match &b.reason {
             engine::BlockReason::Unassessed { flagged_by } if flagged_by.is_empty() => {
                 "not assessed yet".to_owned()
@@ -476,7 +340,7 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
         };
         println!("{} {}: {why}", paint("blocked", "33"), b.repo);
     }
-    for a in &plan.alerts {
+    for a in alerts {
         let text = match a {
             plan::Alert::DeadlinePassedHolding { at } => format!(
                 "the deadline passed at {at}; hold-all keeps every advisory private until the blockers clear"
@@ -501,16 +365,15 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
 }
 
 /// `lockstep plan CASE`.
-pub(crate) async fn plan(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
-    let case = ctx.readable(id).await?;
-    let plan = case.plan();
+pub(crate) async fn plan(c: &Client, id: &str, json: bool) -> anyhow::Result<()> {
+    let id = case_id(id)?;
+    let plan: plan::Plan = c.get(&format!("/api/cases/{id}/plan")).await?;
     if json {
         println!("{}", serde_json::to_string(&plan)?);
         return Ok(());
     }
     println!(
-        "{}: gate {}; release {}",
-        case.id,
+        "{id}: gate {}; release {}",
         if plan.gate_open {
             paint("open", "32")
         } else {
@@ -520,7 +383,8 @@ pub(crate) async fn plan(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> 
             .map_or("not started".to_owned(), |m| format!("{m:?}")
                 .to_lowercase())
     );
-    print_blockers_and_alerts(&plan);
+    print_request(plan.embargo_request.as_ref());
+    print_blockers_and_alerts(&plan.blockers, &plan.alerts);
     for (i, wave) in plan.waves.iter().enumerate() {
         let members: Vec<String> = wave
             .iter()
@@ -560,8 +424,9 @@ pub(crate) struct AssessArgs {
     reason: String,
 }
 
-pub(crate) async fn assess(ctx: &Ctx, a: AssessArgs) -> anyhow::Result<()> {
-    let repo: RepoId = a.repo.parse()?;
+pub(crate) async fn assess(c: &Client, a: AssessArgs) -> anyhow::Result<()> {
+    let id = case_id(&a.case)?;
+    let repo = repo_id(&a.repo)?;
     let verdict = if a.affected {
         Verdict::Affected
     } else if a.not_affected {
@@ -569,19 +434,21 @@ pub(crate) async fn assess(ctx: &Ctx, a: AssessArgs) -> anyhow::Result<()> {
     } else {
         Verdict::Investigating
     };
-    let input = Input::Command(Command::Assess {
-        repo: repo.clone(),
-        verdict,
-        reason: a.reason,
-    });
-    let case = ctx
-        .submit(&a.case, std::slice::from_ref(&repo), input)
+    let acted = c
+        .act(
+            &id,
+            &surface::Assess {
+                repo: a.repo,
+                verdict,
+                reason: a.reason,
+            },
+        )
         .await?;
     println!(
         "{}: {} {}",
-        case.id,
+        acted.case.case_id,
         repo,
-        assessment(&case.participants[&repo])
+        acted.case.repo(&repo).map_or("-", assessment)
     );
     Ok(())
 }
@@ -608,127 +475,307 @@ pub(crate) struct FixArgs {
     prepared: bool,
 }
 
-pub(crate) async fn fix_ready(ctx: &Ctx, a: FixArgs) -> anyhow::Result<()> {
-    let repo: RepoId = a.repo.parse()?;
-    let case = ctx.case(&a.case).await?;
-    let names = if a.package.is_empty() {
-        case.workflow
-            .repos
-            .get(&repo)
-            .map(|s| s.packages.clone())
-            .unwrap_or_default()
-    } else {
-        a.package
-    };
-    let packages = names
-        .into_iter()
-        .map(|package| PackageFix {
-            package,
-            vulnerable_range: a.vulnerable_range.clone(),
-            patched_versions: a.patched_versions.clone(),
-        })
-        .collect();
+pub(crate) async fn fix_ready(c: &Client, a: FixArgs) -> anyhow::Result<()> {
+    let id = case_id(&a.case)?;
+    let repo = repo_id(&a.repo)?;
     let stage = if a.prepared {
         FixStage::Prepared
     } else {
         FixStage::Released
     };
-    let input = Input::Command(Command::MarkFix {
-        repo: repo.clone(),
-        stage,
-        packages,
-    });
-    let case = ctx
-        .submit(&a.case, std::slice::from_ref(&repo), input)
-        .await?;
-    let waiting = case.blockers().len();
+    let request = surface::FixReady {
+        repo: a.repo,
+        patched_versions: a.patched_versions,
+        vulnerable_range: a.vulnerable_range,
+        package: (!a.package.is_empty()).then_some(surface::OneOrMany::Many(a.package)),
+        stage: Some(stage),
+    };
+    let acted = c.act(&id, &request).await?;
+    let waiting = acted.case.blockers.len();
     let what = match stage {
         FixStage::Prepared => "fix prepared, not yet released",
         FixStage::Released => "fix released",
     };
     println!(
         "{}: {} {what} ({waiting} repositories still hold the release)",
-        case.id, repo
+        acted.case.case_id, repo
     );
     Ok(())
 }
 
 pub(crate) async fn fix_revoke(
-    ctx: &Ctx,
+    c: &Client,
     id: &str,
-    repo: &str,
+    repo: String,
     reason: String,
 ) -> anyhow::Result<()> {
-    let repo: RepoId = repo.parse()?;
-    let input = Input::Command(Command::RevokeFix {
-        repo: repo.clone(),
-        reason,
-    });
-    let case = ctx.submit(id, std::slice::from_ref(&repo), input).await?;
-    println!("{}: {} fix mark withdrawn", case.id, repo);
+    let id = case_id(id)?;
+    let repo_id = repo_id(&repo)?;
+    let acted = c.act(&id, &surface::FixRevoke { repo, reason }).await?;
+    println!("{}: {} fix mark withdrawn", acted.case.case_id, repo_id);
     Ok(())
 }
 
-pub(crate) async fn retry(ctx: &Ctx, id: &str, repo: &str, reason: String) -> anyhow::Result<()> {
-    let repo: RepoId = repo.parse()?;
-    let before = ctx.case(id).await?;
-    let input = Input::Command(Command::Retry {
-        repo: repo.clone(),
-        reason,
-    });
-    let case = ctx.submit(id, std::slice::from_ref(&repo), input).await?;
-    let n = before.participants[&repo].attention.len();
+pub(crate) async fn retry(
+    c: &Client,
+    id: &str,
+    repo: String,
+    reason: String,
+) -> anyhow::Result<()> {
+    let id = case_id(id)?;
+    let repo_id = repo_id(&repo)?;
+    let before: CaseView = c.get(&format!("/api/cases/{id}")).await?;
+    let acted = c.act(&id, &surface::Retry { repo, reason }).await?;
+    let n = before.repo(&repo_id).map_or(0, |r| r.failures.len());
     println!(
         "{}: {} failed effect(s) of {} due again; `lockstep run --once` or `serve` runs them",
-        case.id, n, repo
+        acted.case.case_id, n, repo_id
     );
     Ok(())
 }
 
-pub(crate) async fn embargo(
-    ctx: &Ctx,
-    id: &str,
-    until: &str,
-    reason: String,
-) -> anyhow::Result<()> {
-    let until: Timestamp = until.parse()?;
-    let case = ctx
-        .submit(
-            id,
-            &[],
-            Input::Command(Command::SetEmbargo { until, reason }),
-        )
-        .await?;
-    println!(
-        "{}: embargo until {}",
-        case.id,
-        case.embargo
-            .until
-            .map(|u| u.to_string())
-            .unwrap_or_default()
-    );
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct EmbargoArgs {
+    #[command(subcommand)]
+    command: Option<EmbargoCmd>,
+    /// The case id.
+    #[arg(required = true)]
+    case: Option<String>,
+    /// The new end, RFC 3339.
+    #[arg(long, required = true)]
+    until: Option<String>,
+    /// Why.
+    #[arg(long, required = true)]
+    reason: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EmbargoCmd {
+    /// Asks the coordinators for a later end (maintainers). Shown in `case show` and `plan`
+    /// until a coordinator grants it (`lockstep embargo CASE --until …`) or declines it.
+    Request {
+        /// The case id.
+        case: String,
+        /// The end asked for, RFC 3339.
+        #[arg(long)]
+        until: String,
+        /// Why more time is needed.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Declines the pending request (coordinators).
+    Decline {
+        /// The case id.
+        case: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn until_text(view: &CaseView) -> String {
+    view.embargo
+        .until
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) async fn embargo(c: &Client, a: EmbargoArgs) -> anyhow::Result<()> {
+    match (a.command, a.case, a.until, a.reason) {
+        (
+            Some(EmbargoCmd::Request {
+                case,
+                until,
+                reason,
+            }),
+            ..,
+        ) => {
+            let id = case_id(&case)?;
+            let acted = c
+                .act(&id, &surface::RequestEmbargo { until, reason })
+                .await?;
+            let asked = acted
+                .case
+                .embargo
+                .request
+                .as_ref()
+                .map(|r| r.until.to_string())
+                .unwrap_or_default();
+            println!(
+                "{}: asked the coordinators for an embargo until {asked} (now until {})",
+                acted.case.case_id,
+                until_text(&acted.case)
+            );
+        }
+        (Some(EmbargoCmd::Decline { case, reason }), ..) => {
+            let id = case_id(&case)?;
+            let acted = c.act(&id, &surface::DeclineEmbargo { reason }).await?;
+            println!(
+                "{}: embargo request declined; the embargo stays until {}",
+                acted.case.case_id,
+                until_text(&acted.case)
+            );
+        }
+        (None, Some(case), Some(until), Some(reason)) => {
+            let id = case_id(&case)?;
+            let acted = c.act(&id, &surface::SetEmbargo { until, reason }).await?;
+            println!(
+                "{}: embargo until {}",
+                acted.case.case_id,
+                until_text(&acted.case)
+            );
+        }
+        _ => anyhow::bail!("give CASE --until TIME --reason TEXT, or a subcommand (see --help)"),
+    }
     Ok(())
 }
 
-pub(crate) async fn disclose_now(ctx: &Ctx, id: &str, reason: String) -> anyhow::Result<()> {
-    let before = ctx.case(id).await?;
-    let case = ctx
-        .submit(id, &[], Input::Command(Command::DiscloseNow { reason }))
-        .await?;
-    let plan = case.plan();
-    let publishing: usize = plan.waves.iter().map(Vec::len).sum();
-    if before.embargo.state.in_force() {
+/// The line about a pending embargo request, if any.
+fn print_request(request: Option<&model::EmbargoRequest>) {
+    if let Some(r) = request {
         println!(
-            "{}: embargo ended; {publishing} advisories with released fixes publish now",
-            case.id
+            "{} {} asks for an embargo until {}: {}",
+            paint("request", "33"),
+            r.by,
+            r.until,
+            r.reason
+        );
+    }
+}
+
+pub(crate) async fn disclose_now(c: &Client, id: &str, reason: String) -> anyhow::Result<()> {
+    let id = case_id(id)?;
+    let acted = c.act(&id, &surface::DiscloseNow { reason }).await?;
+    let view = &acted.case;
+    let plan: plan::Plan = c.get(&format!("/api/cases/{id}/plan")).await?;
+    let plan: usize = plan.waves.iter().map(Vec::len).sum();
+    // This order ended the embargo if it appended events and the embargo now ends by a
+    // disclosure; otherwise it had ended before (a deadline, a leak, an earlier order).
+    let ended_now = acted.events_committed > 0
+        && matches!(view.embargo.exit, Some(ExitReason::Disclosed { .. }));
+    if ended_now {
+        println!(
+            "{}: embargo ended; {plan} advisories with released fixes publish now",
+            view.case_id
         );
     } else {
         println!(
-            "{}: the embargo had already ended; nothing changed ({publishing} advisories still to publish)",
-            case.id
+            "{}: the embargo had already ended; nothing changed ({plan} advisories still to publish)",
+            view.case_id
         );
     }
-    print_blockers_and_alerts(&plan);
+    print_blockers_and_alerts(&view.blockers, &view.alerts);
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ScopeCmd {
+    /// Brings a repository of the workflow into the case (coordinators): its draft opens
+    /// linking every sibling, and the siblings' drafts are updated to link it.
+    Add {
+        /// The case id.
+        case: String,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+    },
+    /// Takes a repository out of the case (coordinators); its draft is closed.
+    Remove {
+        /// The case id.
+        case: String,
+        /// The repository.
+        #[arg(long)]
+        repo: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+pub(crate) async fn scope(c: &Client, cmd: ScopeCmd) -> anyhow::Result<()> {
+    match cmd {
+        ScopeCmd::Add { case, repo } => {
+            let id = case_id(&case)?;
+            let repo_id = repo_id(&repo)?;
+            let acted = c.act(&id, &surface::ScopeAdd { repo }).await?;
+            println!(
+                "{}: {} added; {} repositories in scope. Its draft opens, linked to its siblings, when `lockstep serve` (or `lockstep run --once`) runs.",
+                acted.case.case_id,
+                repo_id,
+                acted.case.repos.len()
+            );
+        }
+        ScopeCmd::Remove { case, repo, reason } => {
+            let id = case_id(&case)?;
+            let repo_id = repo_id(&repo)?;
+            let acted = c.act(&id, &surface::ScopeRemove { repo, reason }).await?;
+            println!(
+                "{}: {} removed; {} repositories in scope",
+                acted.case.case_id,
+                repo_id,
+                acted.case.repos.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("threat").required(true).multiple(false)))]
+pub(crate) struct ThreatArgs {
+    /// The case id.
+    case: String,
+    /// The vulnerability is public.
+    #[arg(long, group = "threat")]
+    public: bool,
+    /// An exploit is public.
+    #[arg(long, group = "threat")]
+    exploit_public: bool,
+    /// Attacks are observed.
+    #[arg(long, group = "threat")]
+    attacks: bool,
+    /// The evidence.
+    #[arg(long)]
+    reason: String,
+}
+
+pub(crate) async fn threat(c: &Client, a: ThreatArgs) -> anyhow::Result<()> {
+    let id = case_id(&a.case)?;
+    let threat = if a.public {
+        Threat::PublicAwareness
+    } else if a.exploit_public {
+        Threat::ExploitPublic
+    } else {
+        Threat::AttacksObserved
+    };
+    let acted = c
+        .act(
+            &id,
+            &surface::RecordThreat {
+                threat,
+                reason: a.reason,
+            },
+        )
+        .await?;
+    let view = &acted.case;
+    let what = match threat {
+        Threat::PublicAwareness => "the vulnerability is public",
+        Threat::ExploitPublic => "an exploit is public",
+        Threat::AttacksObserved => "attacks are observed",
+    };
+    let embargo = if view.embargo.state.in_force() {
+        "the embargo holds".to_owned()
+    } else {
+        "the embargo has ended".to_owned()
+    };
+    let changed = if acted.events_committed == 0 {
+        " (already recorded)"
+    } else {
+        ""
+    };
+    println!("{}: recorded that {what}{changed}; {embargo}", view.case_id);
+    print_blockers_and_alerts(&view.blockers, &view.alerts);
     Ok(())
 }
 

@@ -19,7 +19,7 @@ pub(crate) struct Settings {
 }
 
 /// `lockstep.toml` keys and the environment variables they stand for.
-const KEYS: [(&str, &str); 10] = [
+const KEYS: [(&str, &str); 12] = [
     ("database_url", "LOCKSTEP_DATABASE_URL"),
     ("github_api_url", "LOCKSTEP_GITHUB_API_URL"),
     ("github_token", "GITHUB_TOKEN"),
@@ -39,6 +39,8 @@ const KEYS: [(&str, &str); 10] = [
     ("webhook_secret", "LOCKSTEP_WEBHOOK_SECRET"),
     ("listen", "LOCKSTEP_LISTEN"),
     ("workflows_dir", "LOCKSTEP_WORKFLOWS_DIR"),
+    ("server_url", "LOCKSTEP_SERVER_URL"),
+    ("inline_workflows", "LOCKSTEP_INLINE_WORKFLOWS"),
 ];
 
 impl Settings {
@@ -59,7 +61,11 @@ impl Settings {
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
-                    _ => anyhow::bail!("{}: {key} must be a string or a number", file.display()),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => anyhow::bail!(
+                        "{}: {key} must be a string, a number or a boolean",
+                        file.display()
+                    ),
                 };
                 values.insert(env.to_owned(), value);
             }
@@ -136,5 +142,83 @@ impl Settings {
             config.credentials = Credentials::Token(SecretString::from(token.trim().to_owned()));
         }
         Ok(config)
+    }
+
+    /// The server named by `LOCKSTEP_SERVER_URL` or `server_url` (the `--server` flag wins
+    /// over both): case commands then go through its HTTP API.
+    pub(crate) fn server_url(&self) -> Option<&str> {
+        self.values
+            .get("LOCKSTEP_SERVER_URL")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `serve` accepts a workflow's text in `POST /api/cases`
+    /// (`LOCKSTEP_INLINE_WORKFLOWS`, default false).
+    pub(crate) fn inline_workflows(&self) -> anyhow::Result<bool> {
+        match self
+            .values
+            .get("LOCKSTEP_INLINE_WORKFLOWS")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(other) => {
+                anyhow::bail!("LOCKSTEP_INLINE_WORKFLOWS: {other:?} is not true or false")
+            }
+        }
+    }
+
+    /// The caller's token in local mode: `GITHUB_TOKEN`, which commands act as.
+    pub(crate) fn local_token(&self) -> anyhow::Result<SecretString> {
+        match &self.caller_github()?.credentials {
+            Credentials::Token(t) => Ok(t.clone()),
+            // caller_github always puts the caller's own token in place of an App.
+            _ => anyhow::bail!(
+                "GITHUB_TOKEN is unset: commands act as the GitHub user whose own token it holds"
+            ),
+        }
+    }
+
+    /// The caller's token in remote mode: `GITHUB_TOKEN` (or `github_token`), else
+    /// `GH_TOKEN`, else what `gh auth token` prints. Which one is logged at DEBUG; the token
+    /// never is.
+    pub(crate) fn remote_token(&self) -> anyhow::Result<SecretString> {
+        let usable = |v: &str| !v.trim().is_empty();
+        if let Some(t) = self.values.get("GITHUB_TOKEN").filter(|t| usable(t)) {
+            tracing::debug!(
+                source = "GITHUB_TOKEN",
+                "using the GitHub token from GITHUB_TOKEN"
+            );
+            return Ok(SecretString::from(t.trim().to_owned()));
+        }
+        if let Some(t) = std::env::var("GH_TOKEN").ok().filter(|t| usable(t)) {
+            tracing::debug!(source = "GH_TOKEN", "using the GitHub token from GH_TOKEN");
+            return Ok(SecretString::from(t.trim().to_owned()));
+        }
+        let none = "no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or sign in with `gh auth login`";
+        let out = match std::process::Command::new("gh")
+            .args(["auth", "token"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::debug!(error = %e, "`gh auth token` could not run");
+                anyhow::bail!("{none}");
+            }
+        };
+        let token = String::from_utf8(out.stdout).unwrap_or_default();
+        if !out.status.success() || !usable(&token) {
+            tracing::debug!(status = %out.status, "`gh auth token` gave no token");
+            anyhow::bail!("{none}");
+        }
+        tracing::debug!(
+            source = "gh auth token",
+            "using the GitHub token from `gh auth token`"
+        );
+        Ok(SecretString::from(token.trim().to_owned()))
     }
 }

@@ -18,3 +18,14 @@ pub(crate) fn init() {
         builder.json().flatten_event(true).try_init()
     };
 }
+
+/// Logs for the client commands (case commands): quiet unless `RUST_LOG` asks, since their
+/// output is the answer; `RUST_LOG=lockstep=debug` shows, for example, which token is used.
+pub(crate) fn init_client() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

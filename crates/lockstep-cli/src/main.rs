@@ -4,6 +4,7 @@
 //! (not authorised).
 #![forbid(unsafe_code)]
 
+mod client;
 mod commands;
 mod config;
 mod demo;
@@ -31,6 +32,10 @@ struct Cli {
     /// environment overrides it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// A shared `lockstep serve` to send the case commands to, over its HTTP API (default:
+    /// LOCKSTEP_SERVER_URL, else `server_url` in lockstep.toml; none: the local database).
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -46,6 +51,13 @@ enum Cmd {
     Assess(commands::AssessArgs),
     /// Marks a repository's fix released, with its versions.
     FixReady(commands::FixArgs),
+    /// The repositories in a case: add one late (a late vendor), or remove one.
+    Scope {
+        #[command(subcommand)]
+        command: commands::ScopeCmd,
+    },
+    /// Records that the vulnerability or an exploit is public, or that attacks are observed.
+    Threat(commands::ThreatArgs),
     /// Withdraws a fix mark.
     FixRevoke {
         /// The case id.
@@ -69,17 +81,9 @@ enum Cmd {
         #[arg(long)]
         reason: String,
     },
-    /// Sets or extends the embargo.
-    Embargo {
-        /// The case id.
-        case: String,
-        /// The new end, RFC 3339.
-        #[arg(long)]
-        until: String,
-        /// Why.
-        #[arg(long)]
-        reason: String,
-    },
+    /// Sets or extends the embargo (coordinators; this grants a pending request).
+    /// `embargo request` asks the coordinators for more time; `embargo decline` declines.
+    Embargo(commands::EmbargoArgs),
     /// Ends the embargo at once: publishes every advisory whose fix is released.
     DiscloseNow {
         /// The case id.
@@ -247,14 +251,27 @@ async fn open_runtime(settings: &config::Settings) -> anyhow::Result<lockstep_ru
     })
 }
 
-/// Runs a case command with a store and the token's GitHub identity.
-fn with_ctx<F, Fut>(config: &std::path::Path, f: F) -> anyhow::Result<()>
+/// Runs a case command through the API: over HTTP to the server named by `--server`,
+/// `LOCKSTEP_SERVER_URL` or `server_url` (no database is opened), else in-process over the
+/// local database.
+fn with_client<F, Fut>(config: &std::path::Path, server: Option<&str>, f: F) -> anyhow::Result<()>
 where
-    F: FnOnce(commands::Ctx) -> Fut,
+    F: FnOnce(client::Client) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    logging::init_client();
     let settings = config::Settings::load(config)?;
-    runtime()?.block_on(async { f(commands::Ctx::open(&settings).await?).await })
+    let server = server
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| settings.server_url());
+    runtime()?.block_on(async {
+        let client = match server {
+            Some(url) => client::Client::remote(url, &settings)?,
+            None => client::Client::local(&settings).await?,
+        };
+        f(client).await
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -265,36 +282,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(file) => file.as_path(),
         None => std::path::Path::new("lockstep.toml"),
     };
+    let server = cli.server.as_deref();
     match cli.command {
-        Cmd::Case { command } => {
-            with_ctx(
+        Cmd::Case { command } => with_client(config, server, |c| async move {
+            commands::case(&c, command).await
+        }),
+        Cmd::Assess(a) => with_client(
+            config,
+            server,
+            |c| async move { commands::assess(&c, a).await },
+        ),
+        Cmd::FixReady(a) => with_client(config, server, |c| async move {
+            commands::fix_ready(&c, a).await
+        }),
+        Cmd::Scope { command } => with_client(config, server, |c| async move {
+            commands::scope(&c, command).await
+        }),
+        Cmd::Threat(a) => with_client(
+            config,
+            server,
+            |c| async move { commands::threat(&c, a).await },
+        ),
+        Cmd::FixRevoke { case, repo, reason } => with_client(config, server, |c| async move {
+            commands::fix_revoke(&c, &case, repo, reason).await
+        }),
+        Cmd::Retry { case, repo, reason } => with_client(config, server, |c| async move {
+            commands::retry(&c, &case, repo, reason).await
+        }),
+        Cmd::Embargo(a) => {
+            with_client(
                 config,
-                |ctx| async move { commands::case(&ctx, command).await },
+                server,
+                |c| async move { commands::embargo(&c, a).await },
             )
         }
-        Cmd::Assess(a) => with_ctx(config, |ctx| async move { commands::assess(&ctx, a).await }),
-        Cmd::FixReady(a) => with_ctx(
-            config,
-            |ctx| async move { commands::fix_ready(&ctx, a).await },
-        ),
-        Cmd::FixRevoke { case, repo, reason } => with_ctx(config, |ctx| async move {
-            commands::fix_revoke(&ctx, &case, &repo, reason).await
+        Cmd::DiscloseNow { case, reason } => with_client(config, server, |c| async move {
+            commands::disclose_now(&c, &case, reason).await
         }),
-        Cmd::Retry { case, repo, reason } => with_ctx(config, |ctx| async move {
-            commands::retry(&ctx, &case, &repo, reason).await
-        }),
-        Cmd::Embargo {
-            case,
-            until,
-            reason,
-        } => with_ctx(config, |ctx| async move {
-            commands::embargo(&ctx, &case, &until, reason).await
-        }),
-        Cmd::DiscloseNow { case, reason } => with_ctx(config, |ctx| async move {
-            commands::disclose_now(&ctx, &case, reason).await
-        }),
-        Cmd::Plan { case, json } => with_ctx(config, |ctx| async move {
-            commands::plan(&ctx, &case, json).await
+        Cmd::Plan { case, json } => with_client(config, server, |c| async move {
+            commands::plan(&c, &case, json).await
         }),
         Cmd::Audit { command } => {
             let settings = config::Settings::load(config)?;
@@ -346,7 +372,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let state = lockstep_server::AppState::new(store, github, config)
                     .with_webhook_secret(settings.webhook_secret.clone())
                     .with_runtime(rt.clone())
-                    .with_workflows_dir(settings.workflows_dir.clone());
+                    .with_workflows_dir(settings.workflows_dir.clone())
+                    .with_inline_workflows(settings.inline_workflows()?);
                 let listen = match listen {
                     Some(addr) => addr,
                     None => settings.listen()?,

@@ -78,6 +78,8 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::DiscloseNow { .. } => "disclose now",
         Command::RecordThreat { .. } => "record a threat",
         Command::Close { .. } => "close the case",
+        Command::RequestEmbargo { .. } => "request an embargo extension",
+        Command::DeclineEmbargo { .. } => "decline an embargo request",
     }
 }
 
@@ -117,6 +119,23 @@ pub fn authorize(
         Actor::User(login) => {
             if case.workflow.is_coordinator(login) {
                 return allow(Role::Coordinator);
+            }
+            if let Input::Command(cmd @ Command::RequestEmbargo { .. }) = input {
+                // Any participant may ask: a maintainer of some repository in the case.
+                return match crate::engine::extension::maintained_repo(
+                    case,
+                    login,
+                    &principal.github_maintains,
+                ) {
+                    Some((repo, via)) => allow(Role::Maintainer { repo, via }),
+                    None => Err(Rejection::NotAuthorized {
+                        actor: login.to_string(),
+                        action: command_name(cmd),
+                        why: Denial::NotParticipant {
+                            login: login.clone(),
+                        },
+                    }),
+                };
             }
             match input {
                 Input::Command(cmd) => match repo_command(cmd) {

@@ -23,6 +23,8 @@ use crate::reject::{Denial, Rejection};
 use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
 use crate::workflow::DeadlinePolicy;
 
+pub(crate) mod extension;
+
 /// The result of an accepted input: the events to persist (in order) and the authority that
 /// allowed it, for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -885,8 +887,11 @@ impl Tx<'_> {
                 // The engine is the single writer: a coordinator's revision is proposed and
                 // accepted at once (A -p-> R -a-> A); the old terms hold until it is accepted.
                 self.em(EmSymbol::Propose, Some(until), Some(reason.clone()), None)?;
-                self.em(EmSymbol::Accept, Some(until), Some(reason), None)
+                self.em(EmSymbol::Accept, Some(until), Some(reason.clone()), None)?;
+                self.grant_embargo_request(reason)
             }
+            Command::RequestEmbargo { until, reason } => self.request_embargo(until, reason),
+            Command::DeclineEmbargo { reason } => self.decline_embargo(reason),
             Command::DiscloseNow { reason } => {
                 let reason = reason_of("reason", &reason)?;
                 if self

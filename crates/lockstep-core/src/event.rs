@@ -161,6 +161,16 @@ pub enum EventKind {
     CaseClosed {
         reason: String,
     },
+    /// A participant asked for a later embargo end.
+    EmbargoExtensionRequested {
+        until: Timestamp,
+        reason: String,
+    },
+    /// A coordinator answered the pending request: granted (the embargo was set) or declined.
+    EmbargoExtensionAnswered {
+        granted: bool,
+        reason: String,
+    },
 }
 
 /// One persisted event.

@@ -190,6 +190,19 @@ pub enum Command {
         /// The evidence.
         reason: String,
     },
+    /// A participant asks the coordinators for a later embargo end. A coordinator grants it
+    /// with `SetEmbargo` or declines it with `DeclineEmbargo`; a newer request replaces it.
+    RequestEmbargo {
+        /// The end asked for.
+        until: Timestamp,
+        /// Why more time is needed.
+        reason: String,
+    },
+    /// A coordinator declines the pending embargo request.
+    DeclineEmbargo {
+        /// Why.
+        reason: String,
+    },
     /// Closes the case; unpublished drafts are closed.
     Close {
         /// Why.

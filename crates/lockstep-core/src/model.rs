@@ -175,6 +175,22 @@ pub struct Embargo {
     pub hard_limit: Timestamp,
     /// How and when it ended.
     pub exit: Option<(Timestamp, ExitReason)>,
+    /// A participant's pending request for a later end, until a coordinator answers it.
+    #[serde(default)]
+    pub request: Option<EmbargoRequest>,
+}
+
+/// A participant's request for a later embargo end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbargoRequest {
+    /// Who asked.
+    pub by: Actor,
+    /// When.
+    pub at: Timestamp,
+    /// The end asked for.
+    pub until: Timestamp,
+    /// Why.
+    pub reason: String,
 }
 
 /// The status of an effect the engine requested.
@@ -347,6 +363,7 @@ impl Case {
                 accepted_at: None,
                 hard_limit: e.at.plus_days(workflow.embargo.max_days),
                 exit: None,
+                request: None,
             },
             workflow: workflow.clone(),
             latches: Latches::default(),
@@ -600,6 +617,19 @@ impl Case {
                 p.advisory.published_at.get_or_insert(at);
                 p.advisory.published_elsewhere = true;
                 self.latch(Threat::PublicAwareness, at, false);
+            }
+            EventKind::EmbargoExtensionRequested { until, reason } => {
+                self.embargo.request = Some(EmbargoRequest {
+                    by: e.by.clone(),
+                    at: e.at,
+                    until: *until,
+                    reason: reason.clone(),
+                });
+            }
+            EventKind::EmbargoExtensionAnswered { .. } => {
+                if self.embargo.request.take().is_none() {
+                    return Err(bad("an answer to no embargo request".into()));
+                }
             }
             EventKind::CaseClosed { reason } => {
                 if self.closed.is_some() {

@@ -9,7 +9,7 @@ use crate::engine::Blocker;
 use crate::event::{ExitReason, ReleaseMode};
 use crate::ids::{RepoId, Timestamp};
 use crate::machines::EmState;
-use crate::model::{Assessment, Case, RemoteState};
+use crate::model::{Assessment, Case, EmbargoRequest, RemoteState};
 use crate::workflow::DeadlinePolicy;
 
 /// Where one repository stands in the release.
@@ -76,6 +76,10 @@ pub struct Plan {
     pub embargo_until: Option<Timestamp>,
     /// Why it ended.
     pub embargo_exit: Option<ExitReason>,
+    /// A participant's request for a later end, while the embargo is in force and no
+    /// coordinator has answered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo_request: Option<EmbargoRequest>,
     /// What holds the release, per repository.
     pub blockers: Vec<Blocker>,
     /// The waves: those running, or those that would run if the gate opened now.
@@ -179,6 +183,11 @@ impl Case {
             embargo: self.embargo.state,
             embargo_until: self.embargo.until,
             embargo_exit: self.embargo.exit.as_ref().map(|(_, r)| r.clone()),
+            embargo_request: self
+                .embargo
+                .request
+                .clone()
+                .filter(|_| self.embargo.state.in_force()),
             blockers: self.blockers(),
             waves,
             skipped,

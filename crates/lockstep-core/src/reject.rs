@@ -9,6 +9,12 @@ use crate::ids::{Login, RepoId, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(rename_all = "snake_case", tag = "denial")]
 pub enum Denial {
+    /// Only a coordinator or a maintainer of a repository in the case may do this.
+    #[error("{login} is neither a coordinator nor a maintainer of a repository in this case")]
+    NotParticipant {
+        /// Who tried.
+        login: Login,
+    },
     /// Only a coordinator of the workflow may do this.
     #[error("{login} is not a coordinator of workflow {workflow:?}, and only a coordinator may")]
     NotCoordinator {
@@ -107,6 +113,9 @@ pub enum Rejection {
         /// The latest allowed end.
         limit: Timestamp,
     },
+    /// No embargo request is pending.
+    #[error("no embargo extension request is pending")]
+    NoEmbargoRequest,
     /// The embargo has ended; it cannot be set again.
     #[error("the embargo has ended; a new one cannot start once it has")]
     EmbargoEnded,

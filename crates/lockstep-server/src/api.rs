@@ -6,7 +6,6 @@
 //! the caller's permissions for the repositories concerned, and submit the input to the store,
 //! where the core decides (403 not authorized, 422 or 409 otherwise).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,18 +13,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use lockstep_core::input::{FixStage, Verdict};
-use lockstep_core::vuln::{Credit, CvssVector, PackageFix, Rating, Severity, Vulnerability};
-use lockstep_core::{Case, CaseId, Command, Input, OpenCase, RepoId, Timestamp, Workflow};
+use lockstep_core::vuln::Vulnerability;
+use lockstep_core::{Case, CaseId, Command, Input, OpenCase, RepoId, Workflow};
 use lockstep_store::Committed;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::AppState;
 use crate::auth::Bearer;
 use crate::error::ApiError;
 use crate::metrics::CommandOutcome;
-use crate::{AppState, view};
+use crate::surface::{Acted, CaseAction, CaseView, OpenFields, OpenRequest, Opened};
 
 type Shared = Arc<AppState>;
 
@@ -42,16 +40,8 @@ fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Parses a field with its `FromStr`; the identifier types' errors name the field's kind.
-fn field<T: std::str::FromStr>(value: &str) -> Result<T, ApiError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.parse().map_err(ApiError::bad_request)
-}
-
 fn case_id(id: &str) -> Result<CaseId, ApiError> {
-    field(id)
+    crate::surface::field(id).map_err(ApiError::bad_request)
 }
 
 async fn load(app: &AppState, id: &CaseId) -> Result<Case, ApiError> {
@@ -110,7 +100,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let case = readable(&app, &bearer, &id).await?;
-    Ok(Json(view::case(&case)).into_response())
+    Ok(Json(CaseView::of(&case)).into_response())
 }
 
 /// `GET /api/cases/{id}/plan`: the core's `Plan`.
@@ -123,34 +113,6 @@ pub(crate) async fn plan(
     Ok(Json(case.plan()).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpenBody {
-    /// The case id; generated (`LS-YYYYMMDD-XXXXXX`) when absent.
-    #[serde(default)]
-    case_id: Option<String>,
-    /// A workflow of the workflows directory, by file stem.
-    #[serde(default)]
-    workflow_name: Option<String>,
-    /// A workflow's TOML text (only when the server allows inline workflows).
-    #[serde(default)]
-    workflow: Option<String>,
-    summary: String,
-    description: String,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    cvss: Option<String>,
-    #[serde(default, alias = "cwes")]
-    cwe: Vec<String>,
-    #[serde(default, alias = "credits")]
-    credit: Vec<String>,
-    #[serde(default, alias = "repos")]
-    repo: Vec<String>,
-    #[serde(default)]
-    embargo_until: Option<String>,
-}
-
 fn valid_workflow_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -159,7 +121,7 @@ fn valid_workflow_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-async fn resolve_workflow(app: &AppState, body: &OpenBody) -> Result<Workflow, ApiError> {
+async fn resolve_workflow(app: &AppState, body: &OpenRequest) -> Result<Workflow, ApiError> {
     match (&body.workflow_name, &body.workflow) {
         (Some(_), Some(_)) => Err(ApiError::bad_request(
             "give workflow_name or workflow, not both",
@@ -215,39 +177,16 @@ pub(crate) async fn open(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     app.identities.authenticate(&bearer).await?;
-    let req: OpenBody = parse_body(&body)?;
+    let req: OpenRequest = parse_body(&body)?;
     let workflow = resolve_workflow(&app, &req).await?;
-    let rating = match (&req.severity, &req.cvss) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "give severity or cvss, not both (GitHub takes one or the other)",
-            ));
-        }
-        (Some(s), None) => Rating::Severity(field::<Severity>(s)?),
-        (None, Some(v)) => Rating::Cvss(field::<CvssVector>(v)?),
-        (None, None) => return Err(ApiError::bad_request("give severity or cvss")),
-    };
-    let cwes = req
-        .cwe
-        .iter()
-        .map(|c| field(c))
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    let credits = req
-        .credit
-        .iter()
-        .map(|c| field::<Credit>(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let scope = req
-        .repo
-        .iter()
-        .map(|r| field::<RepoId>(r))
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    let embargo_until = req
-        .embargo_until
-        .as_deref()
-        .map(field::<Timestamp>)
-        .transpose()?;
-    let given_id = req.case_id.as_deref().map(case_id).transpose()?;
+    let OpenFields {
+        case_id: given_id,
+        rating,
+        cwes,
+        credits,
+        scope,
+        embargo_until,
+    } = req.fields().map_err(ApiError::bad_request)?;
     let principal = app
         .identities
         .principal(&bearer, Some(&workflow), &[])
@@ -294,15 +233,14 @@ pub(crate) async fn open(
     app.wake();
     let case = &committed.case;
     tracing::info!(case = %case.id, actor = %principal.actor, repos = case.scope().count(), "case opened");
-    let repos: Vec<&RepoId> = case.scope().map(|(r, _)| r).collect();
     let mut response = (
         StatusCode::CREATED,
-        Json(json!({
-            "case_id": case.id,
-            "repos": repos,
-            "embargo_until": case.embargo.until,
-            "effects": committed.effects_inserted,
-        })),
+        Json(Opened {
+            case_id: case.id.clone(),
+            repos: case.scope().map(|(r, _)| r.clone()).collect(),
+            embargo_until: case.embargo.until,
+            effects: committed.effects_inserted,
+        }),
     )
         .into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/cases/{}", case.id)) {
@@ -345,231 +283,22 @@ async fn command<B: DeserializeOwned>(
         app.wake();
     }
     tracing::info!(case = %id, actor = %principal.actor, command = name, events = committed.events.len(), "command accepted");
-    let mut view = view::case(&committed.case);
-    if let Value::Object(map) = &mut view {
-        map.insert("events_committed".into(), committed.events.len().into());
-    }
-    Ok(Json(view).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AssessBody {
-    repo: String,
-    verdict: Verdict,
-    reason: String,
-}
-
-/// `POST /api/cases/{id}/assess`.
-pub(crate) async fn assess(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(&app, &bearer, &id, &body, "assess", |b: AssessBody, _| {
-        let repo: RepoId = field(&b.repo)?;
-        Ok((
-            Command::Assess {
-                repo: repo.clone(),
-                verdict: b.verdict,
-                reason: b.reason,
-            },
-            vec![repo],
-        ))
+    Ok(Json(Acted {
+        case: CaseView::of(&committed.case),
+        events_committed: committed.events.len(),
     })
-    .await
+    .into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixBody {
-    repo: String,
-    patched_versions: String,
-    #[serde(default)]
-    vulnerable_range: Option<String>,
-    #[serde(default, alias = "packages")]
-    package: Option<OneOrMany>,
-    /// `released` (the default, like `lockstep fix-ready`) or `prepared` (ready in private;
-    /// a matching `release` webhook promotes it).
-    #[serde(default)]
-    stage: Option<FixStage>,
-}
-
-/// `POST /api/cases/{id}/fix-ready`.
-pub(crate) async fn fix_ready(
+/// `POST /api/cases/{id}/{A::PATH}`: any [`CaseAction`].
+pub(crate) async fn act<A: CaseAction>(
     State(app): State<Shared>,
     bearer: Bearer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    command(
-        &app,
-        &bearer,
-        &id,
-        &body,
-        "fix_ready",
-        |b: FixBody, case| {
-            let repo: RepoId = field(&b.repo)?;
-            let names = match b.package {
-                Some(OneOrMany::One(p)) => vec![p],
-                Some(OneOrMany::Many(ps)) => ps,
-                None => case
-                    .workflow
-                    .repos
-                    .get(&repo)
-                    .map(|s| s.packages.clone())
-                    .unwrap_or_default(),
-            };
-            let packages = names
-                .into_iter()
-                .map(|package| PackageFix {
-                    package,
-                    vulnerable_range: b.vulnerable_range.clone(),
-                    patched_versions: b.patched_versions.clone(),
-                })
-                .collect();
-            Ok((
-                Command::MarkFix {
-                    repo: repo.clone(),
-                    stage: b.stage.unwrap_or(FixStage::Released),
-                    packages,
-                },
-                vec![repo],
-            ))
-        },
-    )
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeBody {
-    repo: String,
-    reason: String,
-}
-
-/// `POST /api/cases/{id}/fix-revoke`.
-pub(crate) async fn fix_revoke(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(
-        &app,
-        &bearer,
-        &id,
-        &body,
-        "fix_revoke",
-        |b: RevokeBody, _| {
-            let repo: RepoId = field(&b.repo)?;
-            Ok((
-                Command::RevokeFix {
-                    repo: repo.clone(),
-                    reason: b.reason,
-                },
-                vec![repo],
-            ))
-        },
-    )
-    .await
-}
-
-/// `POST /api/cases/{id}/retry`: puts the repository's effects that failed for good back in
-/// line.
-pub(crate) async fn retry(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(&app, &bearer, &id, &body, "retry", |b: RevokeBody, _| {
-        let repo: RepoId = field(&b.repo)?;
-        Ok((
-            Command::Retry {
-                repo: repo.clone(),
-                reason: b.reason,
-            },
-            vec![repo],
-        ))
+    command(&app, &bearer, &id, &body, A::NAME, |b: A, case| {
+        b.command(case).map_err(ApiError::bad_request)
     })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmbargoBody {
-    until: String,
-    reason: String,
-}
-
-/// `POST /api/cases/{id}/embargo`.
-pub(crate) async fn embargo(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(
-        &app,
-        &bearer,
-        &id,
-        &body,
-        "set_embargo",
-        |b: EmbargoBody, _| {
-            Ok((
-                Command::SetEmbargo {
-                    until: field(&b.until)?,
-                    reason: b.reason,
-                },
-                Vec::new(),
-            ))
-        },
-    )
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReasonBody {
-    reason: String,
-}
-
-/// `POST /api/cases/{id}/close`: the case takes no more commands; unpublished drafts close.
-pub(crate) async fn close(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(&app, &bearer, &id, &body, "close", |b: ReasonBody, _| {
-        Ok((Command::Close { reason: b.reason }, Vec::new()))
-    })
-    .await
-}
-
-/// `POST /api/cases/{id}/disclose-now`.
-pub(crate) async fn disclose_now(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(
-        &app,
-        &bearer,
-        &id,
-        &body,
-        "disclose_now",
-        |b: ReasonBody, _| Ok((Command::DiscloseNow { reason: b.reason }, Vec::new())),
-    )
     .await
 }

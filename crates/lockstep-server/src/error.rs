@@ -98,6 +98,7 @@ impl ApiError {
             | Rejection::LastRepository
             | Rejection::AlreadyPublished { .. }
             | Rejection::EmbargoEnded
+            | Rejection::NoEmbargoRequest
             | Rejection::NoFix { .. }
             | Rejection::NothingToRetry { .. }
             | Rejection::Contradiction { .. }
@@ -111,7 +112,7 @@ impl ApiError {
     pub(crate) fn store(e: lockstep_store::Error) -> Self {
         use lockstep_store::Error as E;
         match e {
-            E::NotFound { case } => Self::not_found(format!("no case {case}")),
+            E::NotFound { case } => Self::not_found(format!("unknown case {case}")),
             E::Rejected(r) => Self::rejection(&r),
             E::DuplicateCase { case } => Self::new(
                 StatusCode::CONFLICT,
@@ -132,7 +133,7 @@ impl ApiError {
     pub(crate) fn identity(e: IdentityError) -> Self {
         match e {
             IdentityError::Github(lockstep_github::Error::Unauthorized { .. }) => {
-                Self::unauthorized("GitHub refused the token")
+                Self::unauthorized("cannot identify the caller: GitHub refused the token")
             }
             IdentityError::Github(g) if g.is_rate_limit() => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

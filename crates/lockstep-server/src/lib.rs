@@ -21,7 +21,7 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
-mod view;
+pub mod surface;
 mod webhook;
 
 use std::path::PathBuf;
@@ -157,14 +157,24 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/cases", get(api::list).post(api::open))
         .route("/api/cases/{id}", get(api::show))
-        .route("/api/cases/{id}/plan", get(api::plan))
-        .route("/api/cases/{id}/assess", post(api::assess))
-        .route("/api/cases/{id}/fix-ready", post(api::fix_ready))
-        .route("/api/cases/{id}/fix-revoke", post(api::fix_revoke))
-        .route("/api/cases/{id}/retry", post(api::retry))
-        .route("/api/cases/{id}/embargo", post(api::embargo))
-        .route("/api/cases/{id}/disclose-now", post(api::disclose_now))
-        .route("/api/cases/{id}/close", post(api::close))
+        .route("/api/cases/{id}/plan", get(api::plan));
+    // Every action of the command surface, at `/api/cases/{id}/{PATH}`.
+    struct Mount(Option<Router<Shared>>);
+    impl surface::ActionVisitor for Mount {
+        fn visit<A: surface::CaseAction>(&mut self) {
+            if let Some(r) = self.0.take() {
+                self.0 = Some(r.route(
+                    &format!("/api/cases/{{id}}/{}", A::PATH),
+                    post(api::act::<A>),
+                ));
+            }
+        }
+    }
+    let mut mount = Mount(Some(api));
+    surface::each_action(&mut mount);
+    let api = mount
+        .0
+        .unwrap_or_default()
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let hooks = Router::new()
         .route("/webhooks/github", post(webhook::receive))

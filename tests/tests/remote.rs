@@ -1,0 +1,327 @@
+//! The CLI as a client of a shared `lockstep serve`: its errors (one line, with their exit
+//! codes), that it needs and creates no database, where its token comes from, the commands
+//! added with it (scope, threat), and that identities are looked up once per TTL.
+#![allow(clippy::unwrap_used)]
+
+use lockstep_e2e::cli::{Mode, World, one_line_error, repo_state};
+use serde_json::Value;
+
+/// A directory that holds nothing, to run commands in.
+fn empty_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_errors_are_one_line_with_their_exit_codes() {
+    let w = World::in_mode(Mode::Remote).await;
+    let case = w.open(&[]);
+
+    // The server unreachable: the line names the URL.
+    let mut c = w.as_("alice");
+    c.env("LOCKSTEP_SERVER_URL", "http://127.0.0.1:9")
+        .args(["case", "list"]);
+    one_line_error(
+        &mut c,
+        1,
+        "cannot reach the Lockstep server at http://127.0.0.1:9",
+    );
+    // --server wins over the environment.
+    let mut c = w.as_("alice");
+    c.args(["--server", "http://127.0.0.1:9", "case", "show", &case]);
+    one_line_error(&mut c, 1, "http://127.0.0.1:9");
+    // A token GitHub refuses.
+    one_line_error(
+        w.as_("mallory").args(["case", "show", &case]),
+        1,
+        "cannot identify the caller: GitHub refused the token",
+    );
+    // A refused action: exit 3, the core's own words.
+    one_line_error(
+        w.as_("bob").args(["disclose-now", &case, "--reason", "x"]),
+        3,
+        "only a coordinator",
+    );
+    one_line_error(
+        w.as_("bob").args([
+            "scope",
+            "remove",
+            &case,
+            "--repo",
+            "org/extra",
+            "--reason",
+            "x",
+        ]),
+        3,
+        "refused",
+    );
+    // An unknown case.
+    one_line_error(
+        w.as_("alice").args(["case", "show", "LS-NOPE"]),
+        1,
+        "unknown case LS-NOPE",
+    );
+    // Plain http:// to a host that is not loopback: refused before anything is sent.
+    let mut c = w.as_("alice");
+    c.env("LOCKSTEP_SERVER_URL", "http://lockstep.example.org:8080")
+        .args(["case", "list"]);
+    one_line_error(&mut c, 1, "would send your GitHub token in clear");
+    // The server's own error text reaches the user: a server that takes no inline workflow.
+    let plain = lockstep_e2e::cli::serve_logging(&w, "whsec", "info");
+    let mut c = w.as_("alice");
+    c.args([
+        "--server",
+        &plain.url,
+        "case",
+        "open",
+        "--workflow",
+        "w.toml",
+        "--summary",
+        "s",
+        "--description-file",
+        "desc.md",
+        "--severity",
+        "low",
+    ]);
+    one_line_error(&mut c, 3, "does not accept inline workflows");
+    // … which opens a case by the name of one of its workflows.
+    let mut c = w.as_("alice");
+    c.args([
+        "--server",
+        &plain.url,
+        "case",
+        "open",
+        "--workflow-name",
+        "w",
+        "--summary",
+        "s",
+        "--description-file",
+        "desc.md",
+        "--severity",
+        "low",
+    ]);
+    let out = c.assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8(out).unwrap().starts_with("LS-"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_mode_needs_and_creates_no_database() {
+    let w = World::in_mode(Mode::Remote).await;
+    let case = w.open(&[]);
+    let dir = empty_dir();
+    for args in [
+        vec!["case", "list"],
+        vec!["case", "show", case.as_str()],
+        vec!["plan", case.as_str()],
+        vec![
+            "assess",
+            case.as_str(),
+            "--repo",
+            "org/core",
+            "--investigating",
+            "--reason",
+            "looking",
+        ],
+    ] {
+        let mut c = w.as_("alice");
+        c.current_dir(dir.path())
+            .env_remove("LOCKSTEP_DATABASE_URL")
+            .args(&args)
+            .assert()
+            .success();
+    }
+    // Even a database URL that cannot be opened is never touched.
+    let mut c = w.as_("alice");
+    c.current_dir(dir.path())
+        .env("LOCKSTEP_DATABASE_URL", "sqlite:///nonexistent-dir/x.db")
+        .args(["case", "show", &case])
+        .assert()
+        .success();
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "remote commands wrote {left:?}");
+}
+
+/// Writes an executable `gh` into `dir` that prints `token` for `gh auth token`.
+fn stub_gh(dir: &std::path::Path, token: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("gh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nif [ \"$1 $2\" = \"auth token\" ]; then echo {token}; exit 0; fi\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_comes_from_gh_when_no_variable_holds_one() {
+    let w = World::in_mode(Mode::Remote).await;
+    let case = w.open(&[]);
+    let bin = empty_dir();
+    stub_gh(bin.path(), "tok-bob");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = w
+        .as_("ignored")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("PATH", &path)
+        .env("RUST_LOG", "lockstep=debug")
+        .args(["case", "show", &case, "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("gh auth token"), "{stderr}");
+    assert!(
+        !stderr.contains("tok-bob"),
+        "the token was printed: {stderr}"
+    );
+    let show: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(show["case_id"], case.as_str());
+    // GH_TOKEN comes before gh.
+    w.as_("ignored")
+        .env_remove("GITHUB_TOKEN")
+        .env("GH_TOKEN", "tok-eve")
+        .env("PATH", &path)
+        .args(["case", "show", &case])
+        .assert()
+        .code(3);
+    // No variable and no gh: one line saying what to do.
+    let nothing = empty_dir();
+    let mut c = w.as_("ignored");
+    c.env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env("PATH", nothing.path())
+        .args(["case", "list"]);
+    one_line_error(&mut c, 1, "no GitHub token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scope_and_threat_from_the_cli_in_both_modes() {
+    for mode in [Mode::Local, Mode::Remote] {
+        let w = World::in_mode(mode).await;
+        let case = w.open(&["--repo", "org/core", "--repo", "org/plugin"]);
+        w.run_once();
+        // The late vendor: only a coordinator brings it in.
+        one_line_error(
+            w.as_("bob")
+                .args(["scope", "add", &case, "--repo", "org/extra"]),
+            3,
+            "refused",
+        );
+        w.as_("alice")
+            .args(["scope", "add", &case, "--repo", "org/extra"])
+            .assert()
+            .success();
+        w.run_once();
+        let show = w.show(&case);
+        let ghsa = |repo: &str| {
+            repo_state(&show, repo)["ghsa_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // Its draft links both siblings, and theirs now link it.
+        for (repo, others) in [
+            ("org/extra", ["org/core", "org/plugin"]),
+            ("org/core", ["org/extra", "org/plugin"]),
+            ("org/plugin", ["org/core", "org/extra"]),
+        ] {
+            let advisories = w.sim.advisories(repo).unwrap();
+            let text = advisories[0]["description"].as_str().unwrap();
+            for other in others {
+                assert!(
+                    text.contains(&ghsa(other)),
+                    "{repo}'s draft does not link {other} ({mode:?}): {text}"
+                );
+            }
+        }
+        one_line_error(
+            w.as_("alice")
+                .args(["scope", "add", &case, "--repo", "org/extra"]),
+            1,
+            "org/extra",
+        );
+        w.as_("alice")
+            .args([
+                "scope",
+                "remove",
+                &case,
+                "--repo",
+                "org/extra",
+                "--reason",
+                "not shipped",
+            ])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "org/extra removed; 2 repositories",
+            ));
+        // A public exploit ends the embargo; recording one is a coordinator's call.
+        one_line_error(
+            w.as_("bob").args([
+                "threat",
+                &case,
+                "--exploit-public",
+                "--reason",
+                "PoC on a blog",
+            ]),
+            3,
+            "may not record a threat",
+        );
+        w.as_("alice")
+            .args([
+                "threat",
+                &case,
+                "--exploit-public",
+                "--reason",
+                "PoC on a blog",
+            ])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("the embargo has ended"));
+        let show = w.show(&case);
+        assert_eq!(show["embargo"]["exit"]["cause"], "threat", "{show}");
+        w.as_("alice")
+            .args(["threat", &case, "--attacks", "--public", "--reason", "x"])
+            .assert()
+            .code(2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_command_costs_no_github_lookup_within_the_ttl() {
+    let w = World::in_mode(Mode::Remote).await;
+    let case = w.open(&[]);
+    let user_lookups = || {
+        w.sim
+            .ledger()
+            .iter()
+            .filter(|e| e.path == "/user" && e.actor.as_deref() == Some("bob"))
+            .count()
+    };
+    w.as_("bob")
+        .args(["case", "show", &case])
+        .assert()
+        .success();
+    let before = user_lookups();
+    assert!(before > 0, "the ledger records the first lookup");
+    for _ in 0..3 {
+        w.as_("bob")
+            .args(["case", "show", &case])
+            .assert()
+            .success();
+        w.as_("bob").args(["plan", &case]).assert().success();
+    }
+    assert_eq!(
+        user_lookups(),
+        before,
+        "GitHub was asked again within the TTL"
+    );
+}
