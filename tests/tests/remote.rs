@@ -325,3 +325,99 @@ async fn a_remote_command_costs_no_github_lookup_within_the_ttl() {
         "GitHub was asked again within the TTL"
     );
 }
+
+/// `now` plus whole days, as RFC 3339.
+fn days_from_now(days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    lockstep_core::Timestamp::from_millis(now + days * 86_400_000)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_maintainer_asks_for_more_time_in_both_modes() {
+    for mode in [Mode::Local, Mode::Remote] {
+        let w = World::in_mode(mode).await;
+        let case = w.open(&[]);
+        let later = days_from_now(45);
+        // bob maintains org/core; eve maintains nothing.
+        one_line_error(
+            w.as_("eve").args([
+                "embargo", "request", &case, "--until", &later, "--reason", "x",
+            ]),
+            3,
+            "neither a coordinator nor a maintainer",
+        );
+        w.as_("bob")
+            .args([
+                "embargo", "request", &case, "--until", &later, "--reason", "backport",
+            ])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "asked the coordinators for an embargo until",
+            ));
+        w.as_("alice")
+            .args(["case", "show", &case])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(
+                "request bob asks for an embargo until",
+            ));
+        let plan: Value = serde_json::from_slice(
+            &w.as_("dave")
+                .args(["plan", &case, "--json"])
+                .assert()
+                .success()
+                .get_output()
+                .stdout,
+        )
+        .unwrap();
+        assert_eq!(plan["embargo_request"]["reason"], "backport", "{plan}");
+        // Only a coordinator answers.
+        one_line_error(
+            w.as_("bob")
+                .args(["embargo", "decline", &case, "--reason", "no"]),
+            3,
+            "only a coordinator",
+        );
+        w.as_("alice")
+            .args([
+                "embargo",
+                "decline",
+                &case,
+                "--reason",
+                "the others are ready",
+            ])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains("declined"));
+        assert!(w.show(&case)["embargo"].get("request").is_none());
+        one_line_error(
+            w.as_("alice")
+                .args(["embargo", "decline", &case, "--reason", "again"]),
+            1,
+            "no embargo extension request is pending",
+        );
+        // Asked again, and granted by setting the embargo.
+        w.as_("bob")
+            .args([
+                "embargo", "request", &case, "--until", &later, "--reason", "still",
+            ])
+            .assert()
+            .success();
+        w.as_("alice")
+            .args(["embargo", &case, "--until", &later, "--reason", "granted"])
+            .assert()
+            .success();
+        let show = w.show(&case);
+        assert!(show["embargo"].get("request").is_none(), "{show}");
+        assert_eq!(
+            show["embargo"]["until"].as_str().unwrap()[..10],
+            later[..10]
+        );
+    }
+}
