@@ -40,11 +40,17 @@ impl std::error::Error for Refused {}
 pub(crate) enum CaseCmd {
     /// Opens a case across the workflow's repositories (or those named with --repo).
     Open(OpenArgs),
-    /// Lists cases.
+    /// Lists cases, a page at a time (oldest first).
     List {
         /// Machine output.
         #[arg(long)]
         json: bool,
+        /// Cases per page (1 to 1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Start after this case (the last of the previous page).
+        #[arg(long, value_name = "CASE")]
+        after: Option<String>,
     },
     /// Shows a case: per repository, the assessment, fix and advisory; the embargo; blockers.
     Show {
@@ -173,7 +179,7 @@ fn read(path: &Path) -> anyhow::Result<String> {
 pub(crate) async fn case(ctx: &Ctx, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
         CaseCmd::Open(a) => open(ctx, a).await,
-        CaseCmd::List { json } => list(ctx, json).await,
+        CaseCmd::List { json, limit, after } => list(ctx, json, limit.into(), after).await,
         CaseCmd::Show { case, json } => show(ctx, &case, json).await,
         CaseCmd::Close { case, reason } => close(ctx, &case, reason).await,
     }
@@ -275,10 +281,21 @@ async fn open(ctx: &Ctx, a: OpenArgs) -> anyhow::Result<()> {
 }
 
 /// The cases the token's user may read, as the HTTP API lists them.
-async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
+async fn list(ctx: &Ctx, json: bool, limit: usize, after: Option<String>) -> anyhow::Result<()> {
+    let after = after
+        .map(|a| {
+            a.parse::<CaseId>()
+                .map_err(|e| anyhow::anyhow!("--after: {e}"))
+        })
+        .transpose()?;
+    let page = ctx.store.list_cases_page(after.as_ref(), limit).await?;
+    // A full page may have a next one.
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|s| s.id.clone()))
+        .flatten();
     let mut login = None;
     let mut cases = Vec::new();
-    for summary in ctx.store.list_cases().await? {
+    for summary in page {
         let case = ctx.store.case(&summary.id).await?;
         let login = match &login {
             Some(l) => l,
@@ -317,6 +334,9 @@ async fn list(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
         &["CASE", "STATUS", "REPOS", "EMBARGO UNTIL", "SUMMARY"],
         &rows,
     );
+    if let Some(next) = next {
+        eprintln!("more: lockstep case list --after {next}");
+    }
     Ok(())
 }
 
