@@ -39,11 +39,17 @@ impl std::error::Error for Refused {}
 pub(crate) enum CaseCmd {
     /// Opens a case across the workflow's repositories (or those named with --repo).
     Open(OpenArgs),
-    /// Lists cases.
+    /// Lists cases, a page at a time (oldest first).
     List {
         /// Machine output.
         #[arg(long)]
         json: bool,
+        /// Cases per page (1 to 1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Start after this case (the last of the previous page).
+        #[arg(long, value_name = "CASE")]
+        after: Option<String>,
     },
     /// Shows a case: per repository, the assessment, fix and advisory; the embargo; blockers.
     Show {
@@ -117,7 +123,7 @@ fn repo_id(repo: &str) -> anyhow::Result<RepoId> {
 pub(crate) async fn case(c: &Client, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
         CaseCmd::Open(a) => open(c, a).await,
-        CaseCmd::List { json } => list(c, json).await,
+        CaseCmd::List { json, limit, after } => list(c, json, limit, after).await,
         CaseCmd::Show { case, json } => show(c, &case, json).await,
         CaseCmd::Close { case, reason } => close(c, &case, reason).await,
     }
@@ -183,14 +189,22 @@ async fn open(c: &Client, a: OpenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cases the token's user may read.
-async fn list(c: &Client, json: bool) -> anyhow::Result<()> {
-    let listed: serde_json::Value = c.get("/api/cases").await?;
+/// A page of the cases the token's user may read, as `GET /api/cases` lists them.
+async fn list(c: &Client, json: bool, limit: u16, after: Option<String>) -> anyhow::Result<()> {
+    let mut path = format!("/api/cases?limit={limit}");
+    if let Some(after) = after {
+        let after: CaseId = after
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--after: {e}"))?;
+        path.push_str(&format!("&after={after}"));
+    }
+    let listed: serde_json::Value = c.get(&path).await?;
     let cases = listed
         .get("cases")
         .and_then(serde_json::Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let next = listed.get("next").and_then(serde_json::Value::as_str);
     if json {
         println!("{}", serde_json::Value::Array(cases));
         return Ok(());
@@ -216,6 +230,9 @@ async fn list(c: &Client, json: bool) -> anyhow::Result<()> {
         &["CASE", "STATUS", "REPOS", "EMBARGO UNTIL", "SUMMARY"],
         &rows,
     );
+    if let Some(next) = next {
+        eprintln!("more: lockstep case list --after {next}");
+    }
     Ok(())
 }
 

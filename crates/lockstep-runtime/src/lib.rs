@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use lockstep_core::{Input, Principal, Timestamp};
 use lockstep_github::GithubClient;
-use lockstep_store::{Claim, EffectResult, OutboxState, Store};
+use lockstep_store::{Claim, EffectResult, OutboxState, Store, Worker};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -78,6 +78,10 @@ pub struct RuntimeOptions {
     pub backoff_max: Duration,
     /// Longest sleep of `serve` when nothing is scheduled.
     pub idle_wake: Duration,
+    /// While another worker holds claims, how often `serve` checks whether it is still alive
+    /// (its database session or lock file; see `lockstep_store::Worker`), so that a dead
+    /// worker's claims move on within this, not when their lease lapses.
+    pub liveness_poll: Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -89,6 +93,7 @@ impl Default for RuntimeOptions {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             idle_wake: Duration::from_secs(300),
+            liveness_poll: Duration::from_millis(500),
         }
     }
 }
@@ -167,6 +172,9 @@ pub struct Runtime {
     opts: RuntimeOptions,
     wake: Arc<Notify>,
     progress: Option<ProgressObserver>,
+    /// This runtime's registration as a worker whose liveness the store knows (registered
+    /// at the first claim, and again if its lock was lost).
+    worker: Arc<tokio::sync::Mutex<Option<Worker>>>,
 }
 
 impl Runtime {
@@ -178,6 +186,7 @@ impl Runtime {
             opts,
             wake: Arc::new(Notify::new()),
             progress: None,
+            worker: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -207,10 +216,7 @@ impl Runtime {
         loop {
             let ticks = self.fire_deadlines().await?;
             report.ticks += ticks;
-            let claims = self
-                .store
-                .claim(&self.opts.worker, self.opts.lease, self.opts.concurrency)
-                .await?;
+            let claims = self.claim().await?;
             fail::fail_point!("outbox.claim.after_commit");
             if claims.is_empty() && ticks == 0 {
                 // Reading GitHub comes last, so it never delays a release; what it observes
@@ -234,6 +240,42 @@ impl Runtime {
                 continue;
             }
             self.execute_all(claims, &mut report).await?;
+        }
+    }
+
+    /// Claims due effects as this runtime's registered worker (registering first, or again
+    /// if the worker's lock was lost: its claims may have moved on, and its results for them
+    /// will be refused as stale). Without a registration (the database refused it), claims
+    /// rely on their lease alone.
+    async fn claim(&self) -> Result<Vec<Claim>, Error> {
+        let mut slot = self.worker.lock().await;
+        if let Some(w) = slot.as_ref()
+            && !w.alive().await
+        {
+            tracing::warn!(
+                worker = w.name(),
+                "this worker lost its liveness lock; registering again"
+            );
+            *slot = None;
+        }
+        if slot.is_none() {
+            match self.store.register_worker(&self.opts.worker).await {
+                Ok(w) => *slot = Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register as a worker; claims rely on their lease");
+                    return Ok(self
+                        .store
+                        .claim(&self.opts.worker, self.opts.lease, self.opts.concurrency)
+                        .await?);
+                }
+            }
+        }
+        match slot.as_ref() {
+            Some(w) => Ok(self
+                .store
+                .claim_as(w, self.opts.lease, self.opts.concurrency)
+                .await?),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -403,22 +445,18 @@ impl Runtime {
             .min(self.opts.backoff_max)
     }
 
-    /// Ticks every open case whose deadline has passed (by the database's clock).
+    /// Ticks every open case whose deadline has passed (by the database's clock). Reads only
+    /// those cases.
     async fn fire_deadlines(&self) -> Result<usize, Error> {
-        let now = self.store.now().await?;
         let mut fired = 0;
-        for listed in self.store.list_cases().await? {
-            let due = listed.embargo_until.is_some_and(|u| u <= now)
-                && matches!(listed.embargo_state.as_str(), "active" | "revise");
-            if due {
-                let committed = self
-                    .store
-                    .handle(&listed.id, &Principal::automation(), Input::Tick)
-                    .await?;
-                if !committed.events.is_empty() {
-                    tracing::info!(case = %listed.id, "the embargo deadline passed");
-                    fired += 1;
-                }
+        for id in self.store.due_deadlines().await? {
+            let committed = self
+                .store
+                .handle(&id, &Principal::automation(), Input::Tick)
+                .await?;
+            if !committed.events.is_empty() {
+                tracing::info!(case = %id, "the embargo deadline passed");
+                fired += 1;
             }
         }
         Ok(fired)
@@ -444,27 +482,22 @@ impl Runtime {
         Ok(out)
     }
 
-    /// When there is next something to do: the earliest embargo deadline or scheduled retry.
-    async fn next_wake(&self) -> Result<Option<Timestamp>, Error> {
-        let mut next: Option<Timestamp> = None;
-        let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
-        for listed in self.store.list_cases().await? {
-            if matches!(listed.embargo_state.as_str(), "active" | "revise")
-                && let Some(u) = listed.embargo_until
-            {
-                consider(u);
-            }
-        }
-        for entry in self.store.outbox(None).await? {
-            match entry.state {
-                OutboxState::Pending | OutboxState::Held => consider(entry.next_attempt_at),
-                OutboxState::Claimed => {
-                    if let Some(u) = entry.lease_until {
-                        consider(u);
-                    }
-                }
-                OutboxState::Done | OutboxState::Failed => {}
-            }
+    /// When there is next something to do: the earliest embargo deadline, scheduled retry,
+    /// re-check or lease end, or, while another worker holds claims, the next check of its
+    /// liveness. Reads only open work, through indexes.
+    pub async fn next_wake(&self) -> Result<Option<Timestamp>, Error> {
+        let mut next = self.store.next_due().await?;
+        let others = {
+            let slot = self.worker.lock().await;
+            self.store.others_claiming(slot.as_ref()).await?
+        };
+        if others {
+            let now = self.store.now().await?;
+            let poll = Timestamp::from_millis(now.millis().saturating_add(
+                i64::try_from(self.opts.liveness_poll.as_millis()).unwrap_or(i64::MAX),
+            ))
+            .unwrap_or(now);
+            next = Some(next.map_or(poll, |n| n.min(poll)));
         }
         Ok(next)
     }

@@ -8,7 +8,7 @@ use lockstep_core::input::{Observation, Principal};
 use lockstep_core::model::RemoteState;
 use lockstep_core::{Case, Input, RepoId};
 use lockstep_github::{AdvisoryState, GithubClient, RepoName};
-use lockstep_store::{CaseStatus, Store};
+use lockstep_store::Store;
 
 /// What one advisory read says that the case does not know yet.
 fn news(case: &Case, repo: &RepoId, remote: &lockstep_github::Advisory) -> Vec<Observation> {
@@ -53,10 +53,7 @@ pub(crate) async fn sync(
     github: &GithubClient,
 ) -> Result<usize, lockstep_store::Error> {
     let mut observed = 0;
-    for summary in store.list_cases().await? {
-        if summary.status == CaseStatus::Closed {
-            continue;
-        }
+    for summary in store.list_open_cases().await? {
         let case = store.case(&summary.id).await?;
         let watched: Vec<(RepoId, String)> = case
             .participants

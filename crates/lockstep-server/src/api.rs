@@ -75,10 +75,57 @@ async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, Api
     Ok(case)
 }
 
-/// `GET /api/cases`: the cases the caller may read, oldest first.
-pub(crate) async fn list(State(app): State<Shared>, bearer: Bearer) -> Result<Response, ApiError> {
+/// Cases per page of `GET /api/cases` unless `limit` says otherwise, and the most it may say.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// `GET /api/cases`'s query: `after` (the last case of the previous page) and `limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/cases?after=ID&limit=N`: a page of the cases the caller may read, oldest first.
+/// `next` names the case to pass as `after` for the next page (`null` on the last one). A page
+/// reads `limit` cases through an index (default 100, at most 1000), whatever the history; it
+/// may hold fewer cases than `limit` when the caller may not read some of them.
+pub(crate) async fn list(
+    State(app): State<Shared>,
+    bearer: Bearer,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
     app.identities.authenticate(&bearer).await?;
-    let summaries = app.store.list_cases().await.map_err(ApiError::store)?;
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let limit = match query.limit.as_deref() {
+        None => PAGE,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be a number from 1 to {MAX_PAGE}"
+                )));
+            }
+        },
+    };
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| {
+            a.parse::<CaseId>()
+                .map_err(|e| ApiError::bad_request(format!("after: {e}")))
+        })
+        .transpose()?;
+    let summaries = app
+        .store
+        .list_cases_page(after.as_ref(), limit)
+        .await
+        .map_err(ApiError::store)?;
+    let next = (summaries.len() == limit)
+        .then(|| summaries.last().map(|s| s.id.to_string()))
+        .flatten();
     let mut visible = Vec::new();
     for summary in summaries {
         let case = load(&app, &summary.id).await?;
@@ -90,7 +137,7 @@ pub(crate) async fn list(State(app): State<Shared>, bearer: Bearer) -> Result<Re
             visible.push(summary);
         }
     }
-    Ok(Json(json!({ "cases": visible })).into_response())
+    Ok(Json(json!({ "cases": visible, "next": next })).into_response())
 }
 
 /// `GET /api/cases/{id}`.

@@ -19,7 +19,7 @@ use lockstep_github::webhook::{
     AdvisoryAction, DELIVERY_HEADER, EVENT_HEADER, WebhookError, WebhookEvent, parse_event,
     verify_headers,
 };
-use lockstep_store::{CaseStatus, Store};
+use lockstep_store::Store;
 use serde_json::json;
 
 use crate::AppState;
@@ -191,10 +191,8 @@ async fn process(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
 /// Every case that is not closed, folded.
 async fn open_cases(store: &Store) -> Result<Vec<Case>, lockstep_store::Error> {
     let mut out = Vec::new();
-    for summary in store.list_cases().await? {
-        if summary.status != CaseStatus::Closed {
-            out.push(store.case(&summary.id).await?);
-        }
+    for summary in store.list_open_cases().await? {
+        out.push(store.case(&summary.id).await?);
     }
     Ok(out)
 }

@@ -1072,3 +1072,51 @@ async fn a_person_retries_a_write_that_failed_for_good() {
     assert_eq!(repo(&v, "org/spare")["advisory_state"], "draft", "{v}");
     assert_eq!(w.sim.advisories("org/spare").unwrap().len(), 1);
 }
+
+/// `GET /api/cases` pages through the cases, oldest first, with `after` and `limit`; a bad
+/// page request is one clear 400.
+#[tokio::test]
+async fn case_list_pages() {
+    let w = world().await;
+    let mut opened = Vec::new();
+    for _ in 0..5 {
+        opened.push(w.open().await);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let uri = match &after {
+            Some(a) => format!("/api/cases?limit=2&after={a}"),
+            None => "/api/cases?limit=2".to_owned(),
+        };
+        let (status, v) = w.call("GET", &uri, Some("alice"), None).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let page: Vec<String> = v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(page.len() <= 2, "{v}");
+        seen.extend(page);
+        match v["next"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, opened, "every case once, in the order opened");
+    let (_, all) = w.call("GET", "/api/cases", Some("alice"), None).await;
+    assert_eq!(all["cases"].as_array().unwrap().len(), 5);
+    assert_eq!(all["next"], Value::Null);
+    for bad in [
+        "/api/cases?limit=0",
+        "/api/cases?limit=1001",
+        "/api/cases?limit=x",
+        "/api/cases?after=not%20an%20id",
+        "/api/cases?page=2",
+    ] {
+        let (status, v) = w.call("GET", bad, Some("alice"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(!error_line(&v).contains('\n'), "{v}");
+    }
+}

@@ -479,6 +479,9 @@ macro_rules! backend {
             type Db = $Db;
             type Conn = <Db as sqlx::Database>::Connection;
 
+            /// How a write transaction begins.
+            pub(crate) const BEGIN_WRITE: &str = $begin_write;
+
             pub(crate) async fn db_now(conn: &mut Conn) -> Result<i64, Error> {
                 let ms: i64 = sqlx::query_scalar($now).fetch_one(&mut *conn).await?;
                 lockstep_core::Timestamp::from_millis(ms).ok_or(Error::Clock(ms))?;
@@ -848,12 +851,7 @@ macro_rules! backend {
                 Ok(n > 0)
             }
 
-            pub(crate) async fn list_cases(read: &Pool<Db>) -> Result<Vec<CaseSummary>, Error> {
-                let rows = sqlx::query(
-                    "SELECT case_id, opened_at, updated_at, version, title, status, embargo_state, embargo_until, repos FROM cases ORDER BY opened_at, case_id",
-                )
-                .fetch_all(read)
-                .await?;
+            fn summaries(rows: Vec<<Db as sqlx::Database>::Row>) -> Result<Vec<CaseSummary>, Error> {
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     let id: String = r.try_get(0)?;
@@ -873,6 +871,136 @@ macro_rules! backend {
                     });
                 }
                 Ok(out)
+            }
+
+            const SUMMARY_COLUMNS: &str = "case_id, opened_at, updated_at, version, title, status, embargo_state, embargo_until, repos";
+
+            pub(crate) async fn list_cases(read: &Pool<Db>) -> Result<Vec<CaseSummary>, Error> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM cases ORDER BY opened_at, case_id"
+                )))
+                .fetch_all(read)
+                .await?;
+                summaries(rows)
+            }
+
+            /// Cases that are not closed, oldest first (index `cases_open`).
+            pub(crate) async fn list_open_cases(read: &Pool<Db>) -> Result<Vec<CaseSummary>, Error> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM cases WHERE status <> 'closed' ORDER BY opened_at, case_id"
+                )))
+                .fetch_all(read)
+                .await?;
+                summaries(rows)
+            }
+
+            /// Up to `limit` cases after the case `after` (in the order opened), through the
+            /// index `cases_by_opened`. An unknown `after` → an empty page.
+            pub(crate) async fn list_cases_page(read: &Pool<Db>, after: Option<&str>, limit: i64) -> Result<Vec<CaseSummary>, Error> {
+                let rows = match after {
+                    None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {SUMMARY_COLUMNS} FROM cases ORDER BY opened_at, case_id LIMIT $1"
+                    )))
+                    .bind(limit)
+                    .fetch_all(read)
+                    .await?,
+                    Some(after) => {
+                        let opened: Option<i64> = sqlx::query_scalar("SELECT opened_at FROM cases WHERE case_id = $1")
+                            .bind(after)
+                            .fetch_optional(read)
+                            .await?;
+                        let Some(opened) = opened else {
+                            return Ok(Vec::new());
+                        };
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SELECT {SUMMARY_COLUMNS} FROM cases WHERE opened_at >= $1 AND (opened_at > $1 OR case_id > $2) ORDER BY opened_at, case_id LIMIT $3"
+                        )))
+                        .bind(opened)
+                        .bind(after)
+                        .bind(limit)
+                        .fetch_all(read)
+                        .await?
+                    }
+                };
+                summaries(rows)
+            }
+
+            /// Open cases whose embargo deadline has passed by the database's clock (index
+            /// `cases_deadline`).
+            pub(crate) async fn due_deadlines(read: &Pool<Db>) -> Result<Vec<CaseId>, Error> {
+                let mut conn = read.acquire().await?;
+                let now = db_now(&mut conn).await?;
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT case_id FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until <= $1 ORDER BY embargo_until",
+                )
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+                ids.iter().map(|id| parse_case_id(id)).collect()
+            }
+
+            /// The earliest embargo deadline that can still fire and the earliest time an open
+            /// outbox row is due (a retry, a held publication's re-check, a lease's end), each
+            /// read from the front of its partial index.
+            pub(crate) async fn next_due(read: &Pool<Db>) -> Result<Option<i64>, Error> {
+                let deadline: Option<i64> = sqlx::query_scalar(
+                    "SELECT embargo_until FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until IS NOT NULL ORDER BY embargo_until LIMIT 1",
+                )
+                .fetch_optional(read)
+                .await?;
+                let due: Option<i64> = sqlx::query_scalar(
+                    "SELECT next_attempt_at FROM outbox WHERE state IN ('pending', 'held', 'claimed') ORDER BY next_attempt_at LIMIT 1",
+                )
+                .fetch_optional(read)
+                .await?;
+                Ok(match (deadline, due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
+            }
+
+            /// Registered workers, other than `me`, that hold claims (through the partial
+            /// index `outbox_due`: open rows only).
+            pub(crate) async fn claiming_workers(read: &Pool<Db>, me: Option<i64>) -> Result<Vec<i64>, Error> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT lease_worker FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND lease_worker IS NOT NULL AND lease_worker <> COALESCE($1, -1)",
+                )
+                .bind(me)
+                .fetch_all(read)
+                .await?)
+            }
+
+            /// Registered workers other than `me`.
+            pub(crate) async fn workers(read: &Pool<Db>, me: i64) -> Result<Vec<i64>, Error> {
+                Ok(sqlx::query_scalar("SELECT id FROM workers WHERE id <> $1 ORDER BY id")
+                    .bind(me)
+                    .fetch_all(read)
+                    .await?)
+            }
+
+            /// Returns the claims of workers that died to pending at once, due now, with their
+            /// epoch bumped (so a late result of theirs is refused as stale), and forgets the
+            /// workers. Returns the cases touched.
+            pub(crate) async fn release_dead(conn: &mut Conn, dead: &[i64], now: i64) -> Result<Vec<String>, Error> {
+                let mut touched = Vec::new();
+                for w in dead {
+                    let released: Vec<String> = sqlx::query_scalar(concat!(
+                        "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, lease_worker = NULL, next_attempt_at = $1, updated_at = $1 ",
+                        "WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND lease_worker = $2",
+                        $skip_locked,
+                        ") RETURNING case_id"
+                    ))
+                    .bind(now)
+                    .bind(*w)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    if !released.is_empty() {
+                        tracing::info!(worker = w, claims = released.len(), "a worker died; its claims return to pending");
+                    }
+                    touched.extend(released);
+                    sqlx::query("DELETE FROM workers WHERE id = $1").bind(*w).execute(&mut *conn).await?;
+                }
+                Ok(touched)
             }
 
             /// A claimed row whose lease has lapsed reads as pending, with no owner or lease:
@@ -943,6 +1071,8 @@ macro_rules! backend {
             pub(crate) async fn claim(
                 write_pool: &Pool<Db>,
                 worker: &str,
+                worker_id: Option<i64>,
+                dead: &[i64],
                 lease_ms: i64,
                 limit: i64,
                 recheck_ms: i64,
@@ -952,13 +1082,15 @@ macro_rules! backend {
                 let now_ts = parse_time(now, "database clock")?;
                 // Cases whose outbox rows this claim changes (PostgreSQL notifies them).
                 let mut touched: Vec<String> = Vec::new();
+                // Claims of workers known dead move on first, without waiting for their lease.
+                touched.extend(release_dead(&mut tx, dead, now).await?);
                 // Expired leases return their work to pending. The epoch moves on, so the
                 // worker whose lease lapsed is fenced off (its result is refused as stale) from
                 // now on, whether or not this claim takes the row. On PostgreSQL, rows another
                 // claimer has locked are skipped, not waited for (it is releasing them too).
                 // The repeated `state IN (…)` lets SQLite use the partial index.
                 let released: Vec<String> = sqlx::query_scalar(concat!(
-                    "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, updated_at = $1 ",
+                    "UPDATE outbox SET state = 'pending', epoch = epoch + 1, lease_owner = NULL, lease_until = NULL, lease_worker = NULL, updated_at = $1 ",
                     "WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND next_attempt_at <= $1",
                     $skip_locked,
                     ") RETURNING case_id"
@@ -1072,7 +1204,7 @@ macro_rules! backend {
                     let list = serde_json::to_string(&ids).map_err(|e| Error::corrupt(e.to_string()))?;
                     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(concat!(
                         "UPDATE outbox SET state = 'claimed', epoch = epoch + 1, attempts = attempts + 1, ",
-                        "lease_owner = $1, lease_until = $2, next_attempt_at = $2, held_reason = NULL, held_version = NULL, updated_at = $3 ",
+                        "lease_owner = $1, lease_until = $2, next_attempt_at = $2, held_reason = NULL, held_version = NULL, updated_at = $3, lease_worker = $5 ",
                         "WHERE id IN ",
                         $ids_in,
                         " RETURNING id, epoch, attempts"
@@ -1081,6 +1213,7 @@ macro_rules! backend {
                     .bind(lease_until)
                     .bind(now)
                     .bind(list)
+                    .bind(worker_id)
                     .fetch_all(&mut *tx)
                     .await?;
                     let lease_until = parse_time(lease_until, "lease_until")?;
@@ -1112,7 +1245,12 @@ macro_rules! backend {
             pub(crate) async fn renew(write_pool: &Pool<Db>, key: &str, epoch: u64, lease_ms: i64) -> Result<i64, Error> {
                 let mut tx = write_pool.begin_with($begin_write).await?;
                 let now = db_now(&mut tx).await?;
-                check_fence(&mut tx, key, epoch).await?;
+                if let Err(e) = check_fence(&mut tx, key, epoch).await {
+                    // Give the row lock back now, not when the pool next uses the connection:
+                    // a claimer would skip the row until then.
+                    let _ = tx.rollback().await;
+                    return Err(e);
+                }
                 let until = now.saturating_add(lease_ms);
                 sqlx::query("UPDATE outbox SET lease_until = $2, next_attempt_at = $2, updated_at = $3 WHERE key = $1")
                     .bind(key)
@@ -1161,7 +1299,15 @@ macro_rules! backend {
             ) -> Result<Completion, Error> {
                 let mut tx = write_pool.begin_with($begin_write).await?;
                 let now = db_now(&mut tx).await?;
-                let case_id = check_fence(&mut tx, key, epoch).await?;
+                let case_id = match check_fence(&mut tx, key, epoch).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // A stale result must not keep the row locked until the pool next
+                        // uses this connection: claimers skip locked rows.
+                        let _ = tx.rollback().await;
+                        return Err(e);
+                    }
+                };
                 let version: Option<i64> = sqlx::query_scalar(concat!("SELECT version FROM cases WHERE case_id = $1", $lock))
                     .bind(&case_id)
                     .fetch_optional(&mut *tx)
@@ -1231,7 +1377,7 @@ macro_rules! backend {
                     (None, e) => e,
                 };
                 sqlx::query(
-                    "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = COALESCE($4, last_error), lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE key = $1",
+                    "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = COALESCE($4, last_error), lease_owner = NULL, lease_until = NULL, lease_worker = NULL, updated_at = $5 WHERE key = $1",
                 )
                 .bind(key)
                 .bind(state.as_str())

@@ -7,6 +7,7 @@ mod backend;
 mod changes;
 mod error;
 mod types;
+mod worker;
 
 use std::path::Path;
 use std::str::FromStr as _;
@@ -36,6 +37,8 @@ pub use types::{
     CaseStatus, CaseSummary, Claim, Committed, Completion, EffectResult, OutboxEntry, OutboxState,
     StoreOptions,
 };
+
+pub use worker::Worker;
 
 use backend::{CaseCache, OutboxInsert, Plan, Written};
 
@@ -69,6 +72,8 @@ enum Backend {
         read: SqlitePool,
         /// An in-memory database: nothing outside this pool to watch for changes.
         in_memory: bool,
+        /// The database file (`None` in memory): workers' lock files live beside it.
+        path: Option<std::path::PathBuf>,
     },
     Postgres(PgPool),
 }
@@ -422,6 +427,7 @@ impl Store {
                 write: read.clone(),
                 read,
                 in_memory,
+                path: None,
             });
         }
         let options = base
@@ -454,6 +460,7 @@ impl Store {
             write,
             read,
             in_memory,
+            path: (!in_memory).then_some(path),
         })
     }
 
@@ -803,6 +810,108 @@ impl Store {
         dispatch!(self, |_w, r| be::list_cases(r).await)
     }
 
+    /// The cases that are not closed, oldest first. Reads only open cases, through an index:
+    /// the runtime's passes and webhooks cost what is open, not history.
+    pub async fn list_open_cases(&self) -> Result<Vec<CaseSummary>, Error> {
+        dispatch!(self, |_w, r| be::list_open_cases(r).await)
+    }
+
+    /// One page of [`list_cases`](Self::list_cases): up to `limit` cases opened after the case
+    /// `after` (from the first if `None`), oldest first, through an index. Pass the last id of
+    /// a page to get the next; a page shorter than `limit` is the last. An `after` that names
+    /// no case gives an empty page.
+    pub async fn list_cases_page(
+        &self,
+        after: Option<&CaseId>,
+        limit: usize,
+    ) -> Result<Vec<CaseSummary>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        dispatch!(self, |_w, r| be::list_cases_page(
+            r,
+            after.map(CaseId::as_str),
+            limit
+        )
+        .await)
+    }
+
+    /// The cases whose embargo deadline has passed by the database's clock and can still fire
+    /// (the embargo is active or under revision), earliest first. Reads only those cases.
+    pub async fn due_deadlines(&self) -> Result<Vec<CaseId>, Error> {
+        dispatch!(self, |_w, r| be::due_deadlines(r).await)
+    }
+
+    /// When there is next something to do: the earliest embargo deadline that can still fire,
+    /// or the earliest time an open outbox row is due (a retry, a held publication's re-check,
+    /// the end of a claim's lease). Two reads from the front of partial indexes, whatever the
+    /// history.
+    pub async fn next_due(&self) -> Result<Option<Timestamp>, Error> {
+        let ms = dispatch!(self, |_w, r| be::next_due(r).await?);
+        ms.map(|ms| Timestamp::from_millis(ms).ok_or(Error::Clock(ms)))
+            .transpose()
+    }
+
+    // ----- workers ---------------------------------------------------------------------------
+
+    /// Registers a worker whose liveness the database (PostgreSQL: a session-level advisory
+    /// lock) or the kernel (SQLite: an exclusive `flock` on a lock file beside the database)
+    /// knows; see [`Worker`]. Claims made with [`claim_as`](Self::claim_as) move on as soon as
+    /// it dies. Also forgets workers registered earlier that have died (returning their claims
+    /// to pending).
+    pub async fn register_worker(&self, name: &str) -> Result<Worker, Error> {
+        let worker = match &self.inner.backend {
+            Backend::Sqlite { write, path, .. } => {
+                worker::register_sqlite(write, path.as_deref(), name).await?
+            }
+            Backend::Postgres(pool) => worker::register_postgres(pool, name).await?,
+        };
+        if let Some(me) = worker.id() {
+            let others = dispatch!(self, |_w, r| be::workers(r, me).await?);
+            self.release_dead(&others).await?;
+        }
+        Ok(worker)
+    }
+
+    /// Whether a registered worker other than `me` holds claims (whose owner may die: worth
+    /// checking on sooner than their leases end).
+    pub async fn others_claiming(&self, me: Option<&Worker>) -> Result<bool, Error> {
+        let me = me.and_then(Worker::id);
+        Ok(!dispatch!(self, |_w, r| be::claiming_workers(r, me).await?).is_empty())
+    }
+
+    /// Of the workers `ids`, returns the claims of those whose lock is free (they died) to
+    /// pending at once, and forgets them. Returns the dead.
+    async fn dead_workers(&self, ids: &[i64]) -> Result<Vec<i64>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(match &self.inner.backend {
+            Backend::Sqlite { path: Some(db), .. } => worker::dead_sqlite(db, ids),
+            Backend::Sqlite { path: None, .. } => Vec::new(),
+            Backend::Postgres(pool) => worker::dead_postgres(pool, ids).await?,
+        })
+    }
+
+    async fn release_dead(&self, ids: &[i64]) -> Result<(), Error> {
+        let dead = self.dead_workers(ids).await?;
+        if dead.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, |w, _r| {
+            let mut tx = w.begin_with(be::BEGIN_WRITE).await?;
+            let now = be::db_now(&mut tx).await?;
+            be::release_dead(&mut tx, &dead, now).await?;
+            tx.commit().await?;
+        });
+        self.forget_lock_files(&dead);
+        Ok(())
+    }
+
+    fn forget_lock_files(&self, dead: &[i64]) {
+        if let Backend::Sqlite { path: Some(db), .. } = &self.inner.backend {
+            worker::remove_lock_files(db, dead);
+        }
+    }
+
     // ----- the outbox ------------------------------------------------------------------------
 
     /// Claims up to `limit` ready effects for `worker` under a lease of `lease` (database
@@ -819,11 +928,42 @@ impl Store {
         dispatch!(self, |w, _r| be::claim(
             w,
             worker,
+            None,
+            &[],
             millis(lease),
             limit,
             recheck
         )
         .await)
+    }
+
+    /// [`claim`](Self::claim) for a registered [`Worker`]: the claims carry its id, so they
+    /// return to pending as soon as it dies. First, the claims of every other registered
+    /// worker whose lock is free (it died) return to pending, due at once, with their epoch
+    /// bumped: a late result of the dead worker is refused as stale. The lease still bounds a
+    /// worker that is alive but hung.
+    pub async fn claim_as(
+        &self,
+        worker: &Worker,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claim>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let recheck = millis(self.inner.opts.hold_recheck);
+        let others = dispatch!(self, |_w, r| be::claiming_workers(r, worker.id()).await?);
+        let dead = self.dead_workers(&others).await?;
+        let claims = dispatch!(self, |w, _r| be::claim(
+            w,
+            worker.name(),
+            worker.id(),
+            &dead,
+            millis(lease),
+            limit,
+            recheck
+        )
+        .await)?;
+        self.forget_lock_files(&dead);
+        Ok(claims)
     }
 
     /// Extends the lease of a claim whose epoch is still current.

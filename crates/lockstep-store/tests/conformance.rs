@@ -14,7 +14,7 @@ use lockstep_core::event::EventKind;
 use lockstep_core::input::{AuthMethod, Command, FixStage, Verdict};
 use lockstep_core::vuln::PackageFix;
 use lockstep_core::*;
-use lockstep_store::{Checkpoint, EffectResult, Error, OutboxState, Store, VerifyFailure};
+use lockstep_store::{Checkpoint, EffectResult, Error, OutboxState, Store, VerifyFailure, Worker};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -50,6 +50,7 @@ conformance!(
     two_processes_interleave_on_one_trail,
     concurrent_claims_are_exclusive_per_epoch,
     leases_expire_and_stale_epochs_are_fenced,
+    a_dead_workers_claims_move_on_at_once,
     retryable_failures_come_back_later,
     inbox_deduplicates_deliveries,
     publication_guard_holds_and_releases,
@@ -447,18 +448,31 @@ async fn concurrent_claims_are_exclusive_per_epoch(db: &TestDb) {
     assert_eq!(after.action, "request-cve");
 }
 
+/// Lease time is the database's: a lease ends at the database time of its claim or renewal
+/// plus its length. The scenario never waits on the wall clock (a loaded machine must not
+/// make it fail): leases meant to hold are hours long, and a lease is made to lapse by
+/// renewing it for zero, which ends it at the database's present.
 async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
     let store = &db.store;
     let case = opened(store, "LS-1").await;
     opened(store, "LS-2").await;
-    let lease = Duration::from_millis(1000);
+    let hour = Duration::from_secs(3600);
     let n = store.outbox(None).await.unwrap().len();
     assert!(n >= 3, "the scenario needs three effects, found {n}");
-    let a = store.claim("a", lease, 10).await.unwrap();
+    let before = store.now().await.unwrap().millis();
+    let a = store.claim("a", hour, 10).await.unwrap();
+    let after = store.now().await.unwrap().millis();
     assert_eq!(a.len(), n, "every requested effect");
     assert!(a.iter().all(|c| c.epoch == 1 && c.attempts == 1));
+    for c in &a {
+        let until = c.lease_until.millis();
+        assert!(
+            (before + 3_600_000..=after + 3_600_000).contains(&until),
+            "the lease ends an hour after the claim, by the database's clock: {before} {until} {after}"
+        );
+    }
     assert!(
-        store.claim("b", lease, 10).await.unwrap().is_empty(),
+        store.claim("b", hour, 10).await.unwrap().is_empty(),
         "leased"
     );
     let raw = |key: String| async move {
@@ -469,14 +483,14 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         .await
     };
 
-    // A heartbeat extends a[0]'s lease well past the first lease's end (with a margin for a
-    // loaded machine: everything up to the check below must happen within it).
-    let renewed = store
-        .renew(&a[0].effect.key, 1, Duration::from_secs(5))
-        .await
-        .unwrap();
+    // A heartbeat extends a[0]'s lease past the first lease's end.
+    let renewed = store.renew(&a[0].effect.key, 1, 2 * hour).await.unwrap();
     assert!(renewed > a[0].lease_until, "{renewed:?}");
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // The other leases end now (a renewal for zero ends a lease at the database's present).
+    for c in &a[1..] {
+        let ended = store.renew(&c.effect.key, 1, Duration::ZERO).await.unwrap();
+        assert!(ended <= store.now().await.unwrap(), "{ended:?}");
+    }
 
     // The other leases lapsed: they read as pending with no owner at once, while the rows wait
     // for the next claim to write them back.
@@ -531,18 +545,17 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         back += 1;
     }
     assert_eq!(back, n - 2);
-    // The renewed lease still holds well past the first lease's end: nobody else gets a[0].
+    // The renewed lease still holds: nobody else gets a[0].
     let rest = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(rest.len(), n - 2);
     assert!(rest.iter().all(|c| c.effect.key != a[0].effect.key));
     assert_eq!(raw(a[0].effect.key.clone()).await, "claimed/a/1");
 
     // Once the renewed lease lapses too, a[0] goes to the next claim, with a new epoch.
-    let left = renewed.millis() - store.now().await.unwrap().millis();
-    tokio::time::sleep(Duration::from_millis(
-        u64::try_from(left).unwrap_or(0) + 300,
-    ))
-    .await;
+    store
+        .renew(&a[0].effect.key, 1, Duration::ZERO)
+        .await
+        .unwrap();
     let late = store.claim("b", Duration::from_secs(60), 10).await.unwrap();
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].effect.key, a[0].effect.key);
@@ -570,7 +583,7 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         ),
         "{err}"
     );
-    let err = store.renew(&c0.effect.key, 1, lease).await.unwrap_err();
+    let err = store.renew(&c0.effect.key, 1, hour).await.unwrap_err();
     assert!(matches!(err, Error::StaleEpoch { .. }), "{err}");
     assert_eq!(store.case(&case.id).await.unwrap().version, case.version);
     let row = store.outbox_entry(&c0.effect.key).await.unwrap().unwrap();
@@ -614,6 +627,113 @@ async fn leases_expire_and_stale_epochs_are_fenced(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UnknownEffect { .. }), "{err}");
+    store.verify(None).await.unwrap();
+}
+
+/// Ends a registered worker's life as a crash would: on PostgreSQL its lock's session is
+/// terminated (its connection dropped; the server waits until the session is gone), on SQLite
+/// its lock file is closed (what the kernel does when the process dies).
+async fn kill_worker(db: &TestDb, worker: Worker) -> Option<Worker> {
+    let id = worker.id().unwrap();
+    if db.is_postgres() {
+        let killed = db
+            .text(
+                "SELECT CAST(pg_terminate_backend(pid, 10000) AS TEXT) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1280004948 AND objid::bigint = $1 AND objsubid = 2 AND granted",
+                &[Bind::Int(id)],
+            )
+            .await;
+        assert_eq!(killed, "true", "the worker's session ended");
+        Some(worker)
+    } else {
+        drop(worker);
+        None
+    }
+}
+
+async fn a_dead_workers_claims_move_on_at_once(db: &TestDb) {
+    let store = &db.store;
+    let case = opened(store, "LS-1").await;
+    let hour = Duration::from_secs(3600);
+    let one = store.register_worker("one").await.unwrap();
+    let two = store.register_worker("two").await.unwrap();
+    assert_ne!(one.id(), two.id());
+    assert!(one.alive().await && two.alive().await);
+    let claimed = store.claim_as(&one, hour, 10).await.unwrap();
+    assert!(claimed.len() >= 2, "{claimed:?}");
+    assert!(claimed.iter().all(|c| c.epoch == 1));
+    assert!(store.others_claiming(Some(&two)).await.unwrap());
+    assert!(!store.others_claiming(Some(&one)).await.unwrap());
+    // While the first worker lives, its claims hold for their hour-long lease.
+    assert!(store.claim_as(&two, hour, 10).await.unwrap().is_empty());
+    assert!(store.claim("plain", hour, 10).await.unwrap().is_empty());
+
+    // It dies: the next claim takes its work at once, a new epoch fencing the old one.
+    let one = kill_worker(db, one).await;
+    let taken = store.claim_as(&two, hour, 10).await.unwrap();
+    let mut keys: Vec<_> = taken.iter().map(|c| c.effect.key.clone()).collect();
+    let mut expected: Vec<_> = claimed.iter().map(|c| c.effect.key.clone()).collect();
+    keys.sort();
+    expected.sort();
+    assert_eq!(keys, expected, "every claim of the dead worker moved on");
+    assert!(
+        taken.iter().all(|c| (c.epoch, c.attempts) == (3, 2)),
+        "{taken:?}"
+    );
+    assert!(!store.others_claiming(Some(&two)).await.unwrap());
+    // Its late results and heartbeats are refused, and nothing is written.
+    for c in &claimed {
+        let err = store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StaleEpoch {
+                    held: 1,
+                    current: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = store.renew(&c.effect.key, c.epoch, hour).await.unwrap_err();
+        assert!(matches!(err, Error::StaleEpoch { .. }), "{err}");
+    }
+    assert_eq!(store.case(&case.id).await.unwrap().version, case.version);
+    for c in &taken {
+        let row = store.outbox_entry(&c.effect.key).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.lease_owner.as_deref()),
+            (OutboxState::Claimed, Some("two"))
+        );
+    }
+    // A worker whose lock connection dropped knows it, and registers again.
+    if let Some(one) = one {
+        assert!(!one.alive().await, "the lock's connection is gone");
+    }
+    let again = store.register_worker("one").await.unwrap();
+    assert!(again.id() > two.id(), "ids are never reused");
+    // The dead worker was forgotten; the live ones are listed.
+    let listed = db
+        .text("SELECT CAST(COUNT(*) AS TEXT) FROM workers", &[])
+        .await;
+    assert_eq!(listed, "2");
+    // The current holder records its results.
+    for c in &taken {
+        store
+            .complete(
+                &c.effect.key,
+                c.epoch,
+                EffectResult::Succeeded(success_for(&c.effect)),
+            )
+            .await
+            .unwrap();
+    }
     store.verify(None).await.unwrap();
 }
 
@@ -1538,15 +1658,29 @@ async fn read_only_open_neither_creates_nor_migrates(db: &TestDb) {
         )
         .await;
     let sum = checksum_hex(db, v).await;
-    db.exec("DELETE FROM _sqlx_migrations", &[]).await;
+    db.exec(
+        &format!("DELETE FROM _sqlx_migrations WHERE version = {v}"),
+        &[],
+    )
+    .await;
+    let older = migrations_table(db).await;
+    let prev: i64 = db
+        .text(
+            "SELECT CAST(COALESCE(MAX(version), 0) AS TEXT) FROM _sqlx_migrations",
+            &[],
+        )
+        .await
+        .parse()
+        .unwrap();
+    assert!(prev < v);
     let err = Store::open_read_only(&db.url).await.unwrap_err();
     match &err {
-        Error::SchemaTooOld { found, known } => assert_eq!((*found, *known), (0, v)),
+        Error::SchemaTooOld { found, known } => assert_eq!((*found, *known), (prev, v)),
         e => panic!("expected SchemaTooOld, got {e}"),
     }
     let msg = err.to_string();
     assert!(!msg.contains('\n') && msg.contains("older"), "{msg}");
-    assert_eq!(migrations_table(db).await, "", "nothing was migrated");
+    assert_eq!(migrations_table(db).await, older, "nothing was migrated");
     db.exec(
         &format!(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ({v}, $1, TRUE, {}, 0)",
