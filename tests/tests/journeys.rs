@@ -723,24 +723,45 @@ async fn a_deadline_under_each_policy() {
             "{policy}: published before the deadline"
         );
         let show = w.show(&case);
-        assert_eq!(show["embargo"]["exit"]["cause"], "deadline", "{policy}");
         let core = repo_state(&show, "org/core")["advisory_state"].clone();
         let plugin = repo_state(&show, "org/plugin")["advisory_state"].clone();
         if policy == "hold-all" {
+            // The deadline does not end the embargo: it stays in force, overdue.
+            assert_eq!(show["embargo"]["state"], "active", "{show}");
+            assert!(show["embargo"]["overdue"].is_string(), "{show}");
             assert_eq!(core, "draft", "hold-all keeps holding");
             assert!(
                 show["alerts"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .any(|a| a["alert"] == "deadline_passed_holding")
+                    .any(|a| a["alert"] == "embargo_overdue")
             );
             w.as_("alice")
                 .args(["case", "show", &case])
                 .assert()
                 .success()
-                .stdout(predicate::str::contains("the deadline passed"));
+                .stdout(predicate::str::contains(
+                    "passed; hold-all keeps it in force",
+                ));
+            // The coordinator can still revise the end, which clears the alert.
+            w.as_("alice")
+                .args([
+                    "embargo",
+                    &case,
+                    "--until",
+                    &seconds_from_now(3600),
+                    "--reason",
+                    "plugin needs another hour",
+                ])
+                .assert()
+                .success();
+            let show = w.show(&case);
+            assert_eq!(show["embargo"]["state"], "active");
+            assert!(show["embargo"]["overdue"].is_null(), "{show}");
+            assert!(show["alerts"].as_array().unwrap().is_empty(), "{show}");
         } else {
+            assert_eq!(show["embargo"]["exit"]["cause"], "deadline", "{policy}");
             assert_eq!(
                 core, "published",
                 "publish-ready publishes what has its fix"

@@ -389,7 +389,7 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
                 "summary": case.vulnerability.summary,
                 "workflow": case.workflow.name,
                 "closed": case.closed.is_some(),
-                "embargo": {"state": case.embargo.state, "until": case.embargo.until, "exit": plan.embargo_exit},
+                "embargo": {"state": case.embargo.state, "until": case.embargo.until, "overdue": case.embargo.overdue, "exit": plan.embargo_exit},
                 "release": plan.release,
                 "gate_open": plan.gate_open,
                 "repos": repos,
@@ -411,7 +411,10 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
                 .as_str()
                 .unwrap_or("?")
         ),
-        (None, Some(until)) => format!("in force until {until}"),
+        (None, Some(until)) => match case.embargo.overdue {
+            Some(since) => format!("in force, overdue: its end {until} passed at {since}"),
+            None => format!("in force until {until}"),
+        },
         (None, None) => "none".into(),
     };
     println!("embargo: {embargo}");
@@ -478,6 +481,9 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
     }
     for a in &plan.alerts {
         let text = match a {
+            plan::Alert::EmbargoOverdue { until, .. } => format!(
+                "the embargo's end ({until}) passed; hold-all keeps it in force and every advisory private: revise the end with `lockstep embargo` or disclose"
+            ),
             plan::Alert::DeadlinePassedHolding { at } => format!(
                 "the deadline passed at {at}; hold-all keeps every advisory private until the blockers clear"
             ),

@@ -21,7 +21,9 @@ use crate::machines::{EmState, EmSymbol, RmState};
 use crate::model::{Assessment, Case, EffectStatus, Fix, RemoteState};
 use crate::reject::{Denial, Rejection};
 use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
-use crate::workflow::DeadlinePolicy;
+use crate::workflow::{CvePolicy, DeadlinePolicy};
+
+mod embargo;
 
 /// The result of an accepted input: the events to persist (in order) and the authority that
 /// allowed it, for the audit trail.
@@ -377,8 +379,10 @@ impl Case {
     }
 
     /// When the engine next needs to run without input, and why.
+    /// An overdue embargo (its end passed under `hold-all`) has none until its end is revised.
     pub fn next_deadline(&self) -> Option<Deadline> {
-        if self.closed.is_some() || !self.embargo.state.in_force() {
+        if self.closed.is_some() || !self.embargo.state.in_force() || self.embargo.overdue.is_some()
+        {
             return None;
         }
         self.embargo.until.map(|at| Deadline {
@@ -688,14 +692,6 @@ impl Case {
 }
 
 impl Tx<'_> {
-    fn fire_deadline(&mut self) -> Result<(), Rejection> {
-        let e = &self.case.embargo;
-        if e.state.in_force() && e.until.is_some_and(|u| self.now >= u) {
-            self.end_embargo(ExitReason::Deadline)?;
-        }
-        Ok(())
-    }
-
     fn in_scope(&self, repo: &RepoId) -> Result<(), Rejection> {
         match self.case.participants.get(repo) {
             Some(p) if p.in_scope => Ok(()),
@@ -901,7 +897,8 @@ impl Tx<'_> {
                 if self.case.embargo.state.in_force() {
                     self.end_embargo(ExitReason::Disclosed { reason })
                 } else {
-                    // The embargo already ended (a deadline under hold-all): record the order
+                    // The embargo already ended (a deadline under hold-all, in a case recorded
+                    // before overdue embargoes kept holding): record the order
                     // to disclose as public awareness, which forces the release.
                     self.emit(EventKind::ThreatRecorded {
                         threat: Threat::PublicAwareness,
@@ -1307,7 +1304,18 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Once a draft exists: request its CVE and add its collaborators.
+    /// Whether the workflow's `cve` setting asks for this participant's CVE id now: at open,
+    /// once it is assessed affected (a marked fix assesses it affected), or never.
+    fn wants_cve(&self, p: &crate::model::Participant) -> bool {
+        match self.case.workflow.cve {
+            CvePolicy::AtOpen => true,
+            CvePolicy::OnAffected => matches!(p.assessment, Assessment::Affected { .. }),
+            CvePolicy::Never => false,
+        }
+    }
+
+    /// Once a draft exists: request its CVE (per the workflow's `cve` setting) and add its
+    /// collaborators.
     fn follow_up_drafts(&mut self) -> Result<(), Rejection> {
         let all_open = self.case.scope().all(|(_, p)| p.advisory.ghsa.is_some());
         let drafts: Vec<(RepoId, GhsaId, bool, bool)> = self
@@ -1321,7 +1329,12 @@ impl Tx<'_> {
                     // Its description already links every sibling: no link update will come
                     // to carry the collaborators.
                     let linked = p.advisory.linked == self.sibling_links(r);
-                    (r.clone(), g, p.advisory.cve.is_none(), linked)
+                    (
+                        r.clone(),
+                        g,
+                        p.advisory.cve.is_none() && self.wants_cve(p),
+                        linked,
+                    )
                 })
             })
             .collect();

@@ -115,6 +115,12 @@ pub enum EventKind {
         reason: Option<String>,
         exit: Option<ExitReason>,
     },
+    /// The embargo's end passed under `hold-all`: it stays in force, marked overdue, until
+    /// a coordinator revises its end, discloses, or the gate opens. `until` is the end that
+    /// passed.
+    EmbargoOverdue {
+        until: Timestamp,
+    },
     ThreatRecorded {
         threat: Threat,
         reason: String,

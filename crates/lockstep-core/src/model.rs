@@ -175,6 +175,10 @@ pub struct Embargo {
     pub hard_limit: Timestamp,
     /// How and when it ended.
     pub exit: Option<(Timestamp, ExitReason)>,
+    /// When its end passed under `hold-all` while it stayed in force; cleared when a revision
+    /// sets a new end.
+    #[serde(default)]
+    pub overdue: Option<Timestamp>,
 }
 
 /// The status of an effect the engine requested.
@@ -347,6 +351,7 @@ impl Case {
                 accepted_at: None,
                 hard_limit: e.at.plus_days(workflow.embargo.max_days),
                 exit: None,
+                overdue: None,
             },
             workflow: workflow.clone(),
             latches: Latches::default(),
@@ -464,6 +469,9 @@ impl Case {
                 self.embargo.state = *to;
                 match to {
                     EmState::Active => {
+                        if self.embargo.until != *until {
+                            self.embargo.overdue = None;
+                        }
                         self.embargo.until = *until;
                         if *from == EmState::Proposed {
                             self.embargo.accepted_at = Some(e.at);
@@ -476,6 +484,14 @@ impl Case {
                     }
                     EmState::None | EmState::Revise => {}
                 }
+            }
+            EventKind::EmbargoOverdue { until } => {
+                if !self.embargo.state.in_force() || self.embargo.until != Some(*until) {
+                    return Err(bad(format!(
+                        "no embargo in force ending at {until} to mark overdue"
+                    )));
+                }
+                self.embargo.overdue = Some(e.at);
             }
             EventKind::ThreatRecorded { threat, .. } => self.latch(*threat, e.at, false),
             EventKind::ReleaseStarted { mode } => {

@@ -480,11 +480,18 @@ impl World {
             Step::Clock(days) => {
                 self.now = self.now.plus_millis(i64::from(days % 40) * 86_400_000 / 4);
                 let _ = self.submit(&auto, Input::Tick);
-                // The embargo always ends at its deadline.
+                // The deadline ends the embargo under publish-ready; under hold-all it stays in
+                // force, marked overdue, with nothing left to wake the engine for.
                 if let Some(until) = self.case.embargo.until
                     && self.now >= until
+                    && self.case.embargo.state.in_force()
                 {
-                    assert!(!self.case.embargo.state.in_force());
+                    assert_eq!(
+                        self.case.workflow.embargo.deadline_policy,
+                        DeadlinePolicy::HoldAll
+                    );
+                    assert!(self.case.embargo.overdue.is_some());
+                    assert!(self.case.next_deadline().is_none());
                 }
             }
         }
@@ -502,9 +509,26 @@ impl World {
     }
 
     fn finish(mut self) {
-        // The embargo always ends: past the hard limit, any input ends it.
+        // Past the hard limit, any input ends the embargo under publish-ready; under hold-all
+        // it stays in force, overdue, no longer revisable, until a coordinator discloses.
         self.now = self.case.embargo.hard_limit.plus_days(1);
         self.submit(&Principal::automation(), Input::Tick).unwrap();
+        if self.case.embargo.state.in_force() {
+            assert_eq!(self.policy, DeadlinePolicy::HoldAll);
+            assert!(self.case.embargo.overdue.is_some());
+            assert!(self.case.next_deadline().is_none());
+            let coordinator = Principal::user("alice".parse().unwrap());
+            let later = self.now.plus_days(1);
+            let revise = Input::Command(Command::SetEmbargo {
+                until: later,
+                reason: "more time".into(),
+            });
+            assert!(self.submit(&coordinator, revise).is_err());
+            let disclose = Input::Command(Command::DiscloseNow {
+                reason: "overdue".into(),
+            });
+            self.submit(&coordinator, disclose).unwrap();
+        }
         assert!(!self.case.embargo.state.in_force());
         // Replay is deterministic, byte for byte.
         let replayed = Case::replay(&self.log).unwrap();

@@ -409,7 +409,9 @@ impl Runtime {
         let mut fired = 0;
         for listed in self.store.list_cases().await? {
             let due = listed.embargo_until.is_some_and(|u| u <= now)
-                && matches!(listed.embargo_state.as_str(), "active" | "revise");
+                && matches!(listed.embargo_state.as_str(), "active" | "revise")
+                // An embargo already overdue (hold-all) has nothing more to fire.
+                && self.store.case(&listed.id).await?.next_deadline().is_some();
             if due {
                 let committed = self
                     .store
@@ -446,12 +448,18 @@ impl Runtime {
 
     /// When there is next something to do: the earliest embargo deadline or scheduled retry.
     async fn next_wake(&self) -> Result<Option<Timestamp>, Error> {
+        let now = self.store.now().await?;
         let mut next: Option<Timestamp> = None;
         let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
         for listed in self.store.list_cases().await? {
             if matches!(listed.embargo_state.as_str(), "active" | "revise")
                 && let Some(u) = listed.embargo_until
             {
+                // An overdue embargo (hold-all) stays in force with its end in the past and
+                // nothing to fire: it must not wake the loop again and again.
+                if u <= now && self.store.case(&listed.id).await?.next_deadline().is_none() {
+                    continue;
+                }
                 consider(u);
             }
         }

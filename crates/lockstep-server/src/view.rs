@@ -33,6 +33,7 @@ pub(crate) fn case(case: &Case) -> Value {
         "embargo": {
             "state": case.embargo.state,
             "until": case.embargo.until,
+            "overdue": case.embargo.overdue,
             "exit": plan.embargo_exit,
         },
         "release": plan.release,
