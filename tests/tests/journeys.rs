@@ -308,6 +308,49 @@ async fn every_command_reports_its_errors_in_one_line() {
     ] {
         one_line_error(w.as_("alice").args(&args), 1, "unknown case LS-NOPE");
     }
+    // Release lines: a range that does not parse, a patched version inside its own range,
+    // two lines that overlap, a line without its patched version; nothing changes.
+    let before = w.show(&case);
+    for (lines, needle) in [
+        (vec!["before 1.0.3=1.0.3"], "does not parse"),
+        (
+            vec![">= 1.0.0, < 1.0.3=1.0.2"],
+            "inside its own vulnerable range",
+        ),
+        (vec!["< 1.1.0=1.1.0", ">= 1.0.0, < 1.1.2=1.1.2"], "overlap"),
+        (vec!["< 1.0.3"], "VULNERABLE_RANGE=PATCHED_VERSION"),
+    ] {
+        let mut args = vec!["fix-ready", &case, "--repo", "org/core"];
+        for l in &lines {
+            args.extend(["--line", l]);
+        }
+        one_line_error(w.as_("bob").args(&args), 1, needle);
+    }
+    assert_eq!(w.show(&case), before);
+    // Two lines, prepared (in a case of their own): case show names both.
+    let lined = w.open(&[]);
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &lined,
+            "--repo",
+            "org/core",
+            "--line",
+            "< 1.0.3=1.0.3",
+            "--line",
+            ">= 1.1.0, < 1.1.2=1.1.2",
+            "--prepared",
+        ])
+        .assert()
+        .success();
+    w.as_("alice")
+        .args(["case", "show", &lined])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("prepared 1.0.3, 1.1.2"));
+    let show = w.show(&lined);
+    let core_lines = &repo_state(&show, "org/core")["lines"];
+    assert_eq!(core_lines.as_object().unwrap().len(), 2, "{show}");
     // A repository outside the case (and one outside the workflow).
     let narrow = w.open(&["--repo", "org/core"]);
     one_line_error(

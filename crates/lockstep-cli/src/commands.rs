@@ -331,24 +331,29 @@ fn assessment(p: &model::Participant) -> &'static str {
 }
 
 fn fix(p: &model::Participant) -> String {
-    match &p.fix {
-        Fix::None => "-".into(),
-        Fix::Prepared { packages } => format!(
-            "prepared {}",
-            packages
-                .iter()
-                .map(|f| f.patched_versions.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+    if p.fix == Fix::None {
+        return "-".into();
+    }
+    // One entry per release line (the same line across packages shows once).
+    let mut lines: Vec<(&str, bool)> = Vec::new();
+    for f in p.fix.packages() {
+        let entry = (f.patched_versions.as_str(), p.line_released(f));
+        if !lines.contains(&entry) {
+            lines.push(entry);
+        }
+    }
+    let stage = |released: bool| if released { "released" } else { "prepared" };
+    match lines.first() {
+        Some((_, first)) if lines.iter().all(|(_, r)| r == first) => format!(
+            "{} {}",
+            stage(*first),
+            lines.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(", ")
         ),
-        Fix::Released { packages } => format!(
-            "released {}",
-            packages
-                .iter()
-                .map(|f| f.patched_versions.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => lines
+            .iter()
+            .map(|(v, r)| format!("{v} {}", stage(*r)))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -373,6 +378,7 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
                     "repo": r,
                     "assessment": p.assessment,
                     "fix": p.fix,
+                    "lines": p.lines(),
                     "ghsa_id": p.advisory.ghsa,
                     "advisory_state": p.advisory.state,
                     "cve_id": p.advisory.cve,
@@ -467,12 +473,20 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
                     .join(", ")
             ),
             engine::BlockReason::Investigating => "still investigating".to_owned(),
-            engine::BlockReason::FixNotReleased { prepared: true } => {
-                "fix prepared, not released".to_owned()
-            }
-            engine::BlockReason::FixNotReleased { prepared: false } => {
-                "affected, no fix yet".to_owned()
-            }
+            engine::BlockReason::FixNotReleased {
+                prepared: true,
+                lines_waiting,
+            } if lines_waiting.is_empty() => "fix prepared, not released".to_owned(),
+            engine::BlockReason::FixNotReleased {
+                prepared: true,
+                lines_waiting,
+            } => format!(
+                "fix prepared; lines still to release: {}",
+                lines_waiting.join(", ")
+            ),
+            engine::BlockReason::FixNotReleased {
+                prepared: false, ..
+            } => "affected, no fix yet".to_owned(),
             engine::BlockReason::WaitingFor { upstream } => {
                 format!("publishes after {upstream}, which is blocked")
             }
@@ -599,12 +613,16 @@ pub(crate) struct FixArgs {
     /// The repository.
     #[arg(long)]
     repo: String,
-    /// The versions that carry the fix, e.g. "1.9.0".
-    #[arg(long)]
-    patched_versions: String,
-    /// The vulnerable range, e.g. "< 1.9.0".
-    #[arg(long)]
+    /// The versions that carry the fix, e.g. "1.9.0" (one release line).
+    #[arg(long, required_unless_present = "line", conflicts_with = "line")]
+    patched_versions: Option<String>,
+    /// The vulnerable range, e.g. "< 1.9.0" (one release line).
+    #[arg(long, conflicts_with = "line")]
     vulnerable_range: Option<String>,
+    /// A release line, "VULNERABLE_RANGE=PATCHED_VERSION" (repeatable, one per backport),
+    /// e.g. --line "< 1.0.3=1.0.3" --line ">= 1.1.0, < 1.1.2=1.1.2".
+    #[arg(long)]
+    line: Vec<String>,
     /// A package (repeatable); default: every package of the repository in the workflow.
     #[arg(long)]
     package: Vec<String>,
@@ -626,14 +644,25 @@ pub(crate) async fn fix_ready(ctx: &Ctx, a: FixArgs) -> anyhow::Result<()> {
     } else {
         a.package
     };
-    let packages = names
-        .into_iter()
-        .map(|package| PackageFix {
-            package,
-            vulnerable_range: a.vulnerable_range.clone(),
-            patched_versions: a.patched_versions.clone(),
-        })
-        .collect();
+    let packages = match a.patched_versions {
+        Some(patched) => names
+            .into_iter()
+            .map(|package| PackageFix {
+                package,
+                vulnerable_range: a.vulnerable_range.clone(),
+                patched_versions: patched.clone(),
+            })
+            .collect(),
+        None => {
+            let lines = a
+                .line
+                .iter()
+                .map(|l| engine::lines::parse_line_arg(l))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            engine::lines::fix_lines(&names, &lines)
+        }
+    };
     let stage = if a.prepared {
         FixStage::Prepared
     } else {

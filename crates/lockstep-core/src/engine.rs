@@ -24,6 +24,7 @@ use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
 use crate::workflow::{CvePolicy, DeadlinePolicy};
 
 mod embargo;
+pub mod lines;
 
 /// The result of an accepted input: the events to persist (in order) and the authority that
 /// allowed it, for the audit trail.
@@ -77,6 +78,10 @@ pub enum BlockReason {
     FixNotReleased {
         /// Whether a fix is prepared.
         prepared: bool,
+        /// The patched versions of the prepared release lines still waiting for their
+        /// release, when some lines are released already.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines_waiting: Vec<String>,
     },
     /// It must publish after a repository that is itself blocked.
     WaitingFor {
@@ -408,8 +413,17 @@ impl Case {
                 }),
                 Assessment::Investigating { .. } => Some(BlockReason::Investigating),
                 Assessment::Affected { .. } if !p.fix.is_released() => {
+                    let mut lines_waiting: Vec<String> = Vec::new();
+                    if !p.released_lines.is_empty() {
+                        for l in p.fix.packages() {
+                            if !p.line_released(l) && !lines_waiting.contains(&l.patched_versions) {
+                                lines_waiting.push(l.patched_versions.clone());
+                            }
+                        }
+                    }
                     Some(BlockReason::FixNotReleased {
                         prepared: matches!(p.fix, Fix::Prepared { .. }),
+                        lines_waiting,
                     })
                 }
                 _ => None,
@@ -995,14 +1009,15 @@ impl Tx<'_> {
                     why: "must be at most 256 bytes".into(),
                 });
             }
-            if out.iter().any(|o| o.package == f.package) {
+            if out.contains(&f) {
                 return Err(Rejection::Invalid {
                     field: "packages",
-                    why: format!("package {:?} is named twice", f.package),
+                    why: format!("package {:?} names the same line twice", f.package),
                 });
             }
             out.push(f);
         }
+        lines::check(&out)?;
         out.sort();
         Ok(out)
     }
@@ -1133,6 +1148,7 @@ impl Tx<'_> {
                 }
                 self.emit(EventKind::CveAssigned { repo, cve })
             }
+            Observation::ReleasePublished { repo, tag } => self.release_published(repo, tag),
             Observation::PrivateForkCreated { repo, fork } => {
                 let p = self
                     .case

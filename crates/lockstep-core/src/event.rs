@@ -105,6 +105,13 @@ pub enum EventKind {
         repo: RepoId,
         reason: String,
     },
+    /// A published release (`tag`) released these lines of a prepared fix; when every line is
+    /// released, the fix is.
+    LinesReleased {
+        repo: RepoId,
+        tag: String,
+        lines: Vec<PackageFix>,
+    },
     /// One Vultron EM edge. `until` is the end time a propose or accept concerns; `exit` says
     /// why a terminate happened.
     EmMoved {

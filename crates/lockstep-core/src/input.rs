@@ -253,6 +253,14 @@ pub enum Observation {
         /// The fork.
         fork: RepoId,
     },
+    /// A release was published on GitHub (the `release` webhook): it releases the lines of the
+    /// repository's prepared fix whose patched version its tag satisfies.
+    ReleasePublished {
+        /// The repository.
+        repo: RepoId,
+        /// The release's tag.
+        tag: String,
+    },
     /// An advisory of the case was seen published (webhook or poll). If Lockstep did not ask
     /// for it, someone else pressed the button: a leak.
     AdvisoryPublished {

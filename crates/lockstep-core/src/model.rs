@@ -144,6 +144,10 @@ pub struct Participant {
     pub attention: BTreeMap<String, String>,
     /// The last retryable failure, for status displays.
     pub last_error: Option<String>,
+    /// The lines of a prepared fix already released on their own (by a `release` webhook);
+    /// the fix becomes released when every line is. See `engine::lines`.
+    #[serde(default)]
+    pub released_lines: BTreeSet<PackageFix>,
 }
 
 /// The case-wide public-awareness latches (Vultron P, X, A). Once set they stay set.
@@ -444,13 +448,37 @@ impl Case {
             } => {
                 let p = self.participant_mut(repo, e.seq)?;
                 let packages = packages.clone();
+                // A line released on its own stays released while the fix still names it.
+                p.released_lines.retain(|l| packages.contains(l));
                 p.fix = match stage {
                     FixStage::Prepared => Fix::Prepared { packages },
-                    FixStage::Released => Fix::Released { packages },
+                    FixStage::Released => {
+                        p.released_lines.clear();
+                        Fix::Released { packages }
+                    }
                 };
             }
             EventKind::FixRevoked { repo, .. } => {
-                self.participant_mut(repo, e.seq)?.fix = Fix::None;
+                let p = self.participant_mut(repo, e.seq)?;
+                p.fix = Fix::None;
+                p.released_lines.clear();
+            }
+            EventKind::LinesReleased { repo, lines, .. } => {
+                let p = self.participant_mut(repo, e.seq)?;
+                let Fix::Prepared { packages } = &p.fix else {
+                    return Err(bad(format!("{repo} has no prepared fix")));
+                };
+                if lines.is_empty() || lines.iter().any(|l| !packages.contains(l)) {
+                    return Err(bad(format!(
+                        "{repo}: a released line is not a line of its fix"
+                    )));
+                }
+                p.released_lines.extend(lines.iter().cloned());
+                if packages.iter().all(|l| p.released_lines.contains(l)) {
+                    let packages = packages.clone();
+                    p.released_lines.clear();
+                    p.fix = Fix::Released { packages };
+                }
             }
             EventKind::EmMoved {
                 from,
@@ -734,6 +762,7 @@ impl Participant {
             flagged_by: BTreeSet::new(),
             attention: BTreeMap::new(),
             last_error: None,
+            released_lines: BTreeSet::new(),
         }
     }
 }

@@ -1095,13 +1095,36 @@ fn per_repository_rejections() {
         }
     ));
     assert!(matches!(
-        case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "2")]), t(1))
+        case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "1")]), t(1))
             .unwrap_err(),
         Rejection::Invalid {
             field: "packages",
             ..
         }
     ));
+    // Release lines: two that overlap, a range that does not parse, a patched version inside
+    // its own range; each is refused and changes nothing.
+    let before = case.clone();
+    let line = |range: &str, patched: &str| vuln::PackageFix {
+        package: "core".into(),
+        vulnerable_range: Some(range.into()),
+        patched_versions: patched.into(),
+    };
+    for (lines, field) in [
+        (
+            vec![line("< 1.1.0", "1.1.0"), line(">= 1.0.0, < 1.1.2", "1.1.2")],
+            "lines",
+        ),
+        (vec![line("before 1.0", "1.0")], "vulnerable_range"),
+        (vec![line(">= 1.0.0, < 1.0.3", "1.0.2")], "patched_versions"),
+    ] {
+        let e = case.handle(&alice, mark(lines), t(1)).unwrap_err();
+        assert!(
+            matches!(e, Rejection::Invalid { field: f, .. } if f == field),
+            "{e}"
+        );
+    }
+    assert_eq!(case, before);
     // Revoking with nothing to revoke; a fix mark contradicting "not affected".
     assert_eq!(
         case.handle(
@@ -1970,5 +1993,118 @@ fn the_remaining_rejection_paths() {
         Rejection::AlreadyPublished {
             repo: r("org/core")
         }
+    );
+}
+
+#[test]
+fn a_fix_on_two_release_lines_is_released_when_both_are() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let line = |package: &str, range: &str, patched: &str| vuln::PackageFix {
+        package: package.into(),
+        vulnerable_range: Some(range.into()),
+        patched_versions: patched.into(),
+    };
+    let two_lines = vec![
+        line("core", "< 1.0.3", "1.0.3"),
+        line("core", ">= 1.1.0, < 1.1.2", "1.1.2"),
+    ];
+    for input in [
+        assess("org/extra", Verdict::NotAffected),
+        released("org/plugin", "plugin"),
+    ] {
+        run(&mut case, &user("alice"), input, t(1), &mut ledger);
+    }
+    let prepared = Input::Command(Command::MarkFix {
+        repo: r("org/core"),
+        stage: FixStage::Prepared,
+        packages: two_lines.clone(),
+    });
+    run(&mut case, &user("bob"), prepared, t(2), &mut ledger);
+    fn case_lines(case: &Case, repo: &str) -> Vec<(String, bool)> {
+        case.participants[&r(repo)].lines()["core"]
+            .iter()
+            .map(|l| (l.patched_version.clone(), l.released))
+            .collect()
+    }
+    assert_eq!(
+        case_lines(&case, "org/core"),
+        [("1.0.3".to_owned(), false), ("1.1.2".to_owned(), false)]
+    );
+    let release = |tag: &str| {
+        Input::Observation(Observation::ReleasePublished {
+            repo: r("org/core"),
+            tag: tag.into(),
+        })
+    };
+    // A tag that satisfies no line changes nothing.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.2"),
+        t(3),
+        &mut ledger,
+    );
+    assert!(d.events.is_empty());
+    // v1.0.3 releases the 1.0.x line only: the repository still holds the release.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.3"),
+        t(3),
+        &mut ledger,
+    );
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(
+        case_lines(&case, "org/core"),
+        [("1.0.3".to_owned(), true), ("1.1.2".to_owned(), false)]
+    );
+    assert!(!case.participants[&r("org/core")].fix.is_released());
+    assert!(case.blockers().iter().any(|b| b.repo == r("org/core")));
+    assert!(ledger.published().is_empty());
+    // Again: nothing new.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.3"),
+        t(3),
+        &mut ledger,
+    );
+    assert!(d.events.is_empty());
+    // v1.1.2 releases the other: fixed, and the release goes out.
+    run(
+        &mut case,
+        &Principal::automation(),
+        release("core@v1.1.2"),
+        t(4),
+        &mut ledger,
+    );
+    assert!(case.participants[&r("org/core")].fix.is_released());
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    // Each line is its own `vulnerabilities` entry on the published advisory.
+    let Action::Publish { content, .. } = &ledger
+        .effects
+        .iter()
+        .find(|e| e.action.is_publish() && e.repo == r("org/core"))
+        .unwrap()
+        .action
+    else {
+        panic!()
+    };
+    let entries: Vec<(Option<&str>, Option<&str>)> = content
+        .vulnerabilities
+        .iter()
+        .map(|v| {
+            (
+                v.vulnerable_version_range.as_deref(),
+                v.patched_versions.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (Some("< 1.0.3"), Some("1.0.3")),
+            (Some(">= 1.1.0, < 1.1.2"), Some("1.1.2"))
+        ]
     );
 }

@@ -392,15 +392,28 @@ enum OneOrMany {
 #[serde(deny_unknown_fields)]
 struct FixBody {
     repo: String,
-    patched_versions: String,
+    /// One release line: the patched versions, with `vulnerable_range`.
+    #[serde(default)]
+    patched_versions: Option<String>,
     #[serde(default)]
     vulnerable_range: Option<String>,
+    /// Several release lines (backports), instead of `patched_versions`.
+    #[serde(default)]
+    lines: Option<Vec<LineBody>>,
     #[serde(default, alias = "packages")]
     package: Option<OneOrMany>,
     /// `released` (the default, like `lockstep fix-ready`) or `prepared` (ready in private;
     /// a matching `release` webhook promotes it).
     #[serde(default)]
     stage: Option<FixStage>,
+}
+
+/// One release line of `fix-ready`'s `lines`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    vulnerable_range: String,
+    patched_version: String,
 }
 
 /// `POST /api/cases/{id}/fix-ready`.
@@ -428,14 +441,28 @@ pub(crate) async fn fix_ready(
                     .map(|s| s.packages.clone())
                     .unwrap_or_default(),
             };
-            let packages = names
-                .into_iter()
-                .map(|package| PackageFix {
-                    package,
-                    vulnerable_range: b.vulnerable_range.clone(),
-                    patched_versions: b.patched_versions.clone(),
-                })
-                .collect();
+            let packages = match (b.lines, b.patched_versions) {
+                (Some(lines), None) if b.vulnerable_range.is_none() => {
+                    let lines: Vec<(String, String)> = lines
+                        .into_iter()
+                        .map(|l| (l.vulnerable_range, l.patched_version))
+                        .collect();
+                    lockstep_core::engine::lines::fix_lines(&names, &lines)
+                }
+                (None, Some(patched)) => names
+                    .into_iter()
+                    .map(|package| PackageFix {
+                        package,
+                        vulnerable_range: b.vulnerable_range.clone(),
+                        patched_versions: patched.clone(),
+                    })
+                    .collect(),
+                _ => {
+                    return Err(ApiError::unprocessable(
+                        "give either `lines` or `patched_versions` (with `vulnerable_range`)",
+                    ));
+                }
+            };
             Ok((
                 Command::MarkFix {
                     repo: repo.clone(),

@@ -13,6 +13,7 @@ pub(crate) fn case(case: &Case) -> Value {
                 "repo": r,
                 "assessment": p.assessment,
                 "fix": p.fix,
+                "lines": p.lines(),
                 "ghsa_id": p.advisory.ghsa,
                 "advisory_state": p.advisory.state,
                 "published_elsewhere": p.advisory.published_elsewhere,
