@@ -401,6 +401,7 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
                 "repos": repos,
                 "blockers": plan.blockers,
                 "alerts": plan.alerts,
+                "preflight": plan.preflight,
             })
         );
         return Ok(());
@@ -492,6 +493,14 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
             }
         };
         println!("{} {}: {why}", paint("blocked", "33"), b.repo);
+    }
+    for f in &plan.preflight {
+        let (label, colour) = if f.blocker {
+            ("preflight blocker", "31")
+        } else {
+            ("preflight warning", "33")
+        };
+        println!("{} {}: {}", paint(label, colour), f.repo, f.text);
     }
     for a in &plan.alerts {
         let text = match a {

@@ -25,6 +25,7 @@ use crate::workflow::{CvePolicy, DeadlinePolicy};
 
 mod embargo;
 pub mod lines;
+pub mod preflight;
 
 /// The result of an accepted input: the events to persist (in order) and the authority that
 /// allowed it, for the audit trail.
@@ -570,6 +571,10 @@ impl Case {
             return Err(format!(
                 "{repo} waits for an upstream that has no released fix"
             ));
+        }
+        // A preflight blocker anywhere in the plan holds the whole wave, never half of it.
+        if let Some((r, f)) = self.preflight_blocker(&plan) {
+            return Err(format!("preflight: {r}: {}", f.describe()));
         }
         if let Some(s) = &self.schedule
             && let Some(u) = s
@@ -1149,6 +1154,9 @@ impl Tx<'_> {
                 self.emit(EventKind::CveAssigned { repo, cve })
             }
             Observation::ReleasePublished { repo, tag } => self.release_published(repo, tag),
+            Observation::PreflightChecked { repo, findings } => {
+                self.preflight_checked(repo, findings)
+            }
             Observation::PrivateForkCreated { repo, fork } => {
                 let p = self
                     .case

@@ -105,6 +105,11 @@ pub enum EventKind {
         repo: RepoId,
         reason: String,
     },
+    /// What the preflight found for a repository (replacing earlier findings).
+    PreflightChecked {
+        repo: RepoId,
+        findings: Vec<crate::engine::preflight::Finding>,
+    },
     /// A published release (`tag`) released these lines of a prepared fix; when every line is
     /// released, the fix is.
     LinesReleased {

@@ -261,6 +261,14 @@ pub enum Observation {
         /// The release's tag.
         tag: String,
     },
+    /// What the preflight found for a repository (see `engine::preflight`); an empty list
+    /// clears earlier findings.
+    PreflightChecked {
+        /// The repository.
+        repo: RepoId,
+        /// The findings.
+        findings: Vec<crate::engine::preflight::Finding>,
+    },
     /// An advisory of the case was seen published (webhook or poll). If Lockstep did not ask
     /// for it, someone else pressed the button: a leak.
     AdvisoryPublished {

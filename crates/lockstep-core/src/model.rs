@@ -148,6 +148,9 @@ pub struct Participant {
     /// the fix becomes released when every line is. See `engine::lines`.
     #[serde(default)]
     pub released_lines: BTreeSet<PackageFix>,
+    /// What the preflight last found (see `engine::preflight`).
+    #[serde(default)]
+    pub preflight: Vec<crate::engine::preflight::Finding>,
 }
 
 /// The case-wide public-awareness latches (Vultron P, X, A). Once set they stay set.
@@ -463,6 +466,9 @@ impl Case {
                 p.fix = Fix::None;
                 p.released_lines.clear();
             }
+            EventKind::PreflightChecked { repo, findings } => {
+                self.participant_mut(repo, e.seq)?.preflight = findings.clone();
+            }
             EventKind::LinesReleased { repo, lines, .. } => {
                 let p = self.participant_mut(repo, e.seq)?;
                 let Fix::Prepared { packages } = &p.fix else {
@@ -763,6 +769,7 @@ impl Participant {
             attention: BTreeMap::new(),
             last_error: None,
             released_lines: BTreeSet::new(),
+            preflight: Vec::new(),
         }
     }
 }

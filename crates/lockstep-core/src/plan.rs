@@ -93,6 +93,10 @@ pub struct Plan {
     pub skipped: Vec<RepoId>,
     /// What needs a person.
     pub alerts: Vec<Alert>,
+    /// What GitHub would refuse (blockers, which hold the whole wave) or drop (warnings) at
+    /// publication, as the preflight last found it.
+    #[serde(default)]
+    pub preflight: Vec<crate::engine::preflight::RepoFinding>,
 }
 
 impl Case {
@@ -198,6 +202,7 @@ impl Case {
             waves,
             skipped,
             alerts,
+            preflight: self.preflight(),
         }
     }
 }

@@ -2108,3 +2108,100 @@ fn a_fix_on_two_release_lines_is_released_when_both_are() {
         ]
     );
 }
+
+#[test]
+fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
+    use lockstep_core::engine::preflight::Finding;
+    let blockers = [
+        Finding::MissingPublishPermission {
+            permission: "write".into(),
+        },
+        Finding::DraftIncomplete {
+            missing: "patched versions".into(),
+        },
+        Finding::UnmergedForkPullRequests { count: 1 },
+    ];
+    for blocker in blockers {
+        let (mut case, mut ledger) = opened("hold-all");
+        let check = |repo: &str, findings: Vec<Finding>| {
+            Input::Observation(Observation::PreflightChecked {
+                repo: r(repo),
+                findings,
+            })
+        };
+        let auto = Principal::automation();
+        // A warning and a blocker while embargoed: both shown; a repeat changes nothing.
+        let warning = Finding::CreditNotAccepted {
+            login: "finder1".into(),
+        };
+        run(
+            &mut case,
+            &auto,
+            check("org/core", vec![warning.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![blocker.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        let d = run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![blocker.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        assert!(d.events.is_empty());
+        let plan = case.plan();
+        assert_eq!(plan.preflight.len(), 2);
+        assert!(plan.preflight[0].blocker && plan.preflight[0].repo == r("org/plugin"));
+        assert!(
+            !plan.preflight[1].blocker,
+            "an unaccepted credit is only a warning"
+        );
+        // Every fix released: the gate opens, the embargo ends, and nothing publishes, not even
+        // core, whose own check is clean but for a warning.
+        run(
+            &mut case,
+            &user("carol"),
+            assess("org/extra", Verdict::NotAffected),
+            t(2),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &user("bob"),
+            released("org/core", "core"),
+            t(2),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &user("alice"),
+            released("org/plugin", "plugin"),
+            t(2),
+            &mut ledger,
+        );
+        assert!(case.gate_open());
+        assert_eq!(case.release.unwrap().1, ReleaseMode::Gate);
+        assert!(
+            ledger.published().is_empty(),
+            "{blocker:?} holds the whole wave"
+        );
+        let why = case.publication_allowed(&r("org/core"), t(2)).unwrap_err();
+        assert!(why.starts_with("preflight: org/plugin"), "{why}");
+        // The blocker clears: the wave goes out, core first (plugin publishes after it).
+        run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![]),
+            t(3),
+            &mut ledger,
+        );
+        assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    }
+}

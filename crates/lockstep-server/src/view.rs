@@ -42,5 +42,6 @@ pub(crate) fn case(case: &Case) -> Value {
         "repos": repos,
         "blockers": plan.blockers,
         "alerts": plan.alerts,
+        "preflight": plan.preflight,
     })
 }

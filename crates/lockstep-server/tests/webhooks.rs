@@ -399,7 +399,7 @@ async fn releases_mark_the_release_lines_they_satisfy_one_by_one() {
     .to_string();
     let (status, v) = w.call("POST", &ready, Some("bob"), Some(&body)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let released = |view: &serde_json::Value| -> Vec<bool> {
+    let released = |view: &Value| -> Vec<bool> {
         participant(view, "org/core")["lines"]["core"]
             .as_array()
             .unwrap()
