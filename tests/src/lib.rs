@@ -264,14 +264,33 @@ pub async fn open_case(store: &Store, id: &str, workflow: &Workflow) -> Expect {
     Expect::new(workflow.clone(), &committed)
 }
 
-/// The package fix a test marks for `repo` (its first package, patched in 2.0.1).
+/// The package fix a test marks for `repo`: its first package, patched in 2.0.1; every other
+/// repository of the workflow (the second, fourth…) fixes two release lines, a backport
+/// `< 1.9.3` patched in 1.9.3 and `>= 2.0.0, < 2.0.1` patched in 2.0.1, so that the crash
+/// loop and the journeys publish advisories with several `vulnerabilities` entries.
 pub fn package_fix(workflow: &Workflow, repo: &RepoId) -> Vec<PackageFix> {
     let spec = workflow
         .repos
         .get(repo)
         .unwrap_or_else(|| panic!("{repo} is not in the workflow"));
+    let package = spec.packages[0].clone();
+    let index = workflow.repos.keys().position(|r| r == repo).unwrap_or(0);
+    if index % 2 == 1 {
+        return vec![
+            PackageFix {
+                package: package.clone(),
+                vulnerable_range: Some("< 1.9.3".into()),
+                patched_versions: "1.9.3".into(),
+            },
+            PackageFix {
+                package,
+                vulnerable_range: Some(">= 2.0.0, < 2.0.1".into()),
+                patched_versions: "2.0.1".into(),
+            },
+        ];
+    }
     vec![PackageFix {
-        package: spec.packages[0].clone(),
+        package,
         vulnerable_range: Some("< 2.0.1".into()),
         patched_versions: "2.0.1".into(),
     }]

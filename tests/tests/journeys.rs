@@ -352,6 +352,49 @@ async fn errors_in_one_line(mode: Mode) {
     ] {
         one_line_error(w.as_("alice").args(&args), 1, "unknown case LS-NOPE");
     }
+    // Release lines: a range that does not parse, a patched version inside its own range,
+    // two lines that overlap, a line without its patched version; nothing changes.
+    let before = w.show(&case);
+    for (lines, needle) in [
+        (vec!["before 1.0.3=1.0.3"], "does not parse"),
+        (
+            vec![">= 1.0.0, < 1.0.3=1.0.2"],
+            "inside its own vulnerable range",
+        ),
+        (vec!["< 1.1.0=1.1.0", ">= 1.0.0, < 1.1.2=1.1.2"], "overlap"),
+        (vec!["< 1.0.3"], "VULNERABLE_RANGE=PATCHED_VERSION"),
+    ] {
+        let mut args = vec!["fix-ready", &case, "--repo", "org/core"];
+        for l in &lines {
+            args.extend(["--line", l]);
+        }
+        one_line_error(w.as_("bob").args(&args), 1, needle);
+    }
+    assert_eq!(w.show(&case), before);
+    // Two lines, prepared (in a case of their own): case show names both.
+    let lined = w.open(&[]);
+    w.as_("bob")
+        .args([
+            "fix-ready",
+            &lined,
+            "--repo",
+            "org/core",
+            "--line",
+            "< 1.0.3=1.0.3",
+            "--line",
+            ">= 1.1.0, < 1.1.2=1.1.2",
+            "--prepared",
+        ])
+        .assert()
+        .success();
+    w.as_("alice")
+        .args(["case", "show", &lined])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("prepared 1.0.3, 1.1.2"));
+    let show = w.show(&lined);
+    let core_lines = &repo_state(&show, "org/core")["lines"];
+    assert_eq!(core_lines.as_object().unwrap().len(), 2, "{show}");
     // A repository outside the case (and one outside the workflow).
     let narrow = w.open(&["--repo", "org/core"]);
     one_line_error(
@@ -770,24 +813,45 @@ async fn a_deadline_under_each_policy() {
             "{policy}: published before the deadline"
         );
         let show = w.show(&case);
-        assert_eq!(show["embargo"]["exit"]["cause"], "deadline", "{policy}");
         let core = repo_state(&show, "org/core")["advisory_state"].clone();
         let plugin = repo_state(&show, "org/plugin")["advisory_state"].clone();
         if policy == "hold-all" {
+            // The deadline does not end the embargo: it stays in force, overdue.
+            assert_eq!(show["embargo"]["state"], "active", "{show}");
+            assert!(show["embargo"]["overdue"].is_string(), "{show}");
             assert_eq!(core, "draft", "hold-all keeps holding");
             assert!(
                 show["alerts"]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .any(|a| a["alert"] == "deadline_passed_holding")
+                    .any(|a| a["alert"] == "embargo_overdue")
             );
             w.as_("alice")
                 .args(["case", "show", &case])
                 .assert()
                 .success()
-                .stdout(predicate::str::contains("the deadline passed"));
+                .stdout(predicate::str::contains(
+                    "passed; hold-all keeps it in force",
+                ));
+            // The coordinator can still revise the end, which clears the alert.
+            w.as_("alice")
+                .args([
+                    "embargo",
+                    &case,
+                    "--until",
+                    &seconds_from_now(3600),
+                    "--reason",
+                    "plugin needs another hour",
+                ])
+                .assert()
+                .success();
+            let show = w.show(&case);
+            assert_eq!(show["embargo"]["state"], "active");
+            assert!(show["embargo"]["overdue"].is_null(), "{show}");
+            assert!(show["alerts"].as_array().unwrap().is_empty(), "{show}");
         } else {
+            assert_eq!(show["embargo"]["exit"]["cause"], "deadline", "{policy}");
             assert_eq!(
                 core, "published",
                 "publish-ready publishes what has its fix"

@@ -193,9 +193,7 @@ async fn open(c: &Client, a: OpenArgs) -> anyhow::Result<()> {
 async fn list(c: &Client, json: bool, limit: u16, after: Option<String>) -> anyhow::Result<()> {
     let mut path = format!("/api/cases?limit={limit}");
     if let Some(after) = after {
-        let after: CaseId = after
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--after: {e}"))?;
+        let after: CaseId = after.parse().map_err(|e| anyhow::anyhow!("--after: {e}"))?;
         path.push_str(&format!("&after={after}"));
     }
     let listed: serde_json::Value = c.get(&path).await?;
@@ -247,24 +245,29 @@ fn assessment(p: &RepoView) -> &'static str {
 }
 
 fn fix(p: &RepoView) -> String {
-    match &p.fix {
-        Fix::None => "-".into(),
-        Fix::Prepared { packages } => format!(
-            "prepared {}",
-            packages
-                .iter()
-                .map(|f| f.patched_versions.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+    if p.fix == Fix::None {
+        return "-".into();
+    }
+    // One entry per release line (the same line across packages shows once).
+    let mut lines: Vec<(&str, bool)> = Vec::new();
+    for l in p.lines.values().flatten() {
+        let entry = (l.patched_version.as_str(), l.released);
+        if !lines.contains(&entry) {
+            lines.push(entry);
+        }
+    }
+    let stage = |released: bool| if released { "released" } else { "prepared" };
+    match lines.first() {
+        Some((_, first)) if lines.iter().all(|(_, r)| r == first) => format!(
+            "{} {}",
+            stage(*first),
+            lines.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(", ")
         ),
-        Fix::Released { packages } => format!(
-            "released {}",
-            packages
-                .iter()
-                .map(|f| f.patched_versions.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => lines
+            .iter()
+            .map(|(v, r)| format!("{v} {}", stage(*r)))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -296,7 +299,10 @@ async fn show(c: &Client, id: &str, json: bool) -> anyhow::Result<()> {
                 .as_str()
                 .unwrap_or("?")
         ),
-        (None, Some(until)) => format!("in force until {until}"),
+        (None, Some(until)) => match view.embargo.overdue {
+            Some(since) => format!("in force, overdue: its end {until} passed at {since}"),
+            None => format!("in force until {until}"),
+        },
         (None, None) => "none".into(),
     };
     println!("embargo: {embargo}");
@@ -326,11 +332,15 @@ async fn show(c: &Client, id: &str, json: bool) -> anyhow::Result<()> {
         ],
         &rows,
     );
-    print_blockers_and_alerts(&view.blockers, &view.alerts);
+    print_blockers_and_alerts(&view.blockers, &view.preflight, &view.alerts);
     Ok(())
 }
 
-fn print_blockers_and_alerts(blockers: &[Blocker], alerts: &[plan::Alert]) {
+fn print_blockers_and_alerts(
+    blockers: &[Blocker],
+    preflight: &[engine::preflight::RepoFinding],
+    alerts: &[plan::Alert],
+) {
     for b in blockers {
         let why = match &b.reason {
             engine::BlockReason::Unassessed { flagged_by } if flagged_by.is_empty() => {
@@ -345,20 +355,39 @@ fn print_blockers_and_alerts(blockers: &[Blocker], alerts: &[plan::Alert]) {
                     .join(", ")
             ),
             engine::BlockReason::Investigating => "still investigating".to_owned(),
-            engine::BlockReason::FixNotReleased { prepared: true } => {
-                "fix prepared, not released".to_owned()
-            }
-            engine::BlockReason::FixNotReleased { prepared: false } => {
-                "affected, no fix yet".to_owned()
-            }
+            engine::BlockReason::FixNotReleased {
+                prepared: true,
+                lines_waiting,
+            } if lines_waiting.is_empty() => "fix prepared, not released".to_owned(),
+            engine::BlockReason::FixNotReleased {
+                prepared: true,
+                lines_waiting,
+            } => format!(
+                "fix prepared; lines still to release: {}",
+                lines_waiting.join(", ")
+            ),
+            engine::BlockReason::FixNotReleased {
+                prepared: false, ..
+            } => "affected, no fix yet".to_owned(),
             engine::BlockReason::WaitingFor { upstream } => {
                 format!("publishes after {upstream}, which is blocked")
             }
         };
         println!("{} {}: {why}", paint("blocked", "33"), b.repo);
     }
+    for f in preflight {
+        let (label, colour) = if f.blocker {
+            ("preflight blocker", "31")
+        } else {
+            ("preflight warning", "33")
+        };
+        println!("{} {}: {}", paint(label, colour), f.repo, f.text);
+    }
     for a in alerts {
         let text = match a {
+            plan::Alert::EmbargoOverdue { until, .. } => format!(
+                "the embargo's end ({until}) passed; hold-all keeps it in force and every advisory private: revise the end with `lockstep embargo` or disclose"
+            ),
             plan::Alert::DeadlinePassedHolding { at } => format!(
                 "the deadline passed at {at}; hold-all keeps every advisory private until the blockers clear"
             ),
@@ -401,7 +430,7 @@ pub(crate) async fn plan(c: &Client, id: &str, json: bool) -> anyhow::Result<()>
                 .to_lowercase())
     );
     print_request(plan.embargo_request.as_ref());
-    print_blockers_and_alerts(&plan.blockers, &plan.alerts);
+    print_blockers_and_alerts(&plan.blockers, &plan.preflight, &plan.alerts);
     for (i, wave) in plan.waves.iter().enumerate() {
         let members: Vec<String> = wave
             .iter()
@@ -477,12 +506,16 @@ pub(crate) struct FixArgs {
     /// The repository.
     #[arg(long)]
     repo: String,
-    /// The versions that carry the fix, e.g. "1.9.0".
-    #[arg(long)]
-    patched_versions: String,
-    /// The vulnerable range, e.g. "< 1.9.0".
-    #[arg(long)]
+    /// The versions that carry the fix, e.g. "1.9.0" (one release line).
+    #[arg(long, required_unless_present = "line", conflicts_with = "line")]
+    patched_versions: Option<String>,
+    /// The vulnerable range, e.g. "< 1.9.0" (one release line).
+    #[arg(long, conflicts_with = "line")]
     vulnerable_range: Option<String>,
+    /// A release line, "VULNERABLE_RANGE=PATCHED_VERSION" (repeatable, one per backport),
+    /// e.g. --line "< 1.0.3=1.0.3" --line ">= 1.1.0, < 1.1.2=1.1.2".
+    #[arg(long)]
+    line: Vec<String>,
     /// A package (repeatable); default: every package of the repository in the workflow.
     #[arg(long)]
     package: Vec<String>,
@@ -495,6 +528,19 @@ pub(crate) struct FixArgs {
 pub(crate) async fn fix_ready(c: &Client, a: FixArgs) -> anyhow::Result<()> {
     let id = case_id(&a.case)?;
     let repo = repo_id(&a.repo)?;
+    let lines = a
+        .line
+        .iter()
+        .map(|l| {
+            engine::lines::parse_line_arg(l).map(|(vulnerable_range, patched_version)| {
+                surface::Line {
+                    vulnerable_range,
+                    patched_version,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let stage = if a.prepared {
         FixStage::Prepared
     } else {
@@ -504,6 +550,7 @@ pub(crate) async fn fix_ready(c: &Client, a: FixArgs) -> anyhow::Result<()> {
         repo: a.repo,
         patched_versions: a.patched_versions,
         vulnerable_range: a.vulnerable_range,
+        lines: (!lines.is_empty()).then_some(lines),
         package: (!a.package.is_empty()).then_some(surface::OneOrMany::Many(a.package)),
         stage: Some(stage),
     };
@@ -682,7 +729,7 @@ pub(crate) async fn disclose_now(c: &Client, id: &str, reason: String) -> anyhow
             view.case_id
         );
     }
-    print_blockers_and_alerts(&view.blockers, &view.alerts);
+    print_blockers_and_alerts(&view.blockers, &view.preflight, &view.alerts);
     Ok(())
 }
 
@@ -792,7 +839,7 @@ pub(crate) async fn threat(c: &Client, a: ThreatArgs) -> anyhow::Result<()> {
         ""
     };
     println!("{}: recorded that {what}{changed}; {embargo}", view.case_id);
-    print_blockers_and_alerts(&view.blockers, &view.alerts);
+    print_blockers_and_alerts(&view.blockers, &view.preflight, &view.alerts);
     Ok(())
 }
 

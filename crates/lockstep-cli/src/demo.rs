@@ -180,7 +180,8 @@ async fn journey() -> anyhow::Result<()> {
             .unwrap_or_default()
     ));
 
-    // The runtime opens the drafts, links them, adds the collaborators, requests the CVEs.
+    // The runtime opens the drafts, links them and adds the collaborators; CVEs wait for the
+    // assessments (the workflow's default `cve = "on-affected"`).
     demo.runtime.run_once().await?;
     demo.runtime.run_once().await?;
     let case = demo.store.case(&demo.case).await?;
@@ -237,6 +238,13 @@ async fn journey() -> anyhow::Result<()> {
         .collect();
     demo.say(&format!(
         "every maintainer assesses: {affected} SDKs affected, not affected: {}",
+        not_affected.join(", ")
+    ));
+    // The runtime requests a CVE for each affected SDK, and none for the others.
+    demo.runtime.run_once().await?;
+    demo.say(&format!(
+        "{} CVE requests, one per affected SDK; none for {}",
+        demo.writes(|e| e.write && e.path.ends_with("/cve")),
         not_affected.join(", ")
     ));
 
@@ -378,6 +386,10 @@ async fn journey() -> anyhow::Result<()> {
     anyhow::ensure!(
         demo.writes(|e| e.is_creation()) == n,
         "one draft per repository"
+    );
+    anyhow::ensure!(
+        demo.writes(|e| e.write && e.path.ends_with("/cve")) == n - 1,
+        "one CVE request per affected repository"
     );
     running.shutdown().await?;
     Ok(())

@@ -21,7 +21,11 @@ use crate::machines::{EmState, EmSymbol, RmState};
 use crate::model::{Assessment, Case, EffectStatus, Fix, RemoteState};
 use crate::reject::{Denial, Rejection};
 use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
-use crate::workflow::DeadlinePolicy;
+use crate::workflow::{CvePolicy, DeadlinePolicy};
+
+mod embargo;
+pub mod lines;
+pub mod preflight;
 
 pub(crate) mod extension;
 
@@ -77,6 +81,10 @@ pub enum BlockReason {
     FixNotReleased {
         /// Whether a fix is prepared.
         prepared: bool,
+        /// The patched versions of the prepared release lines still waiting for their
+        /// release, when some lines are released already.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines_waiting: Vec<String>,
     },
     /// It must publish after a repository that is itself blocked.
     WaitingFor {
@@ -379,8 +387,10 @@ impl Case {
     }
 
     /// When the engine next needs to run without input, and why.
+    /// An overdue embargo (its end passed under `hold-all`) has none until its end is revised.
     pub fn next_deadline(&self) -> Option<Deadline> {
-        if self.closed.is_some() || !self.embargo.state.in_force() {
+        if self.closed.is_some() || !self.embargo.state.in_force() || self.embargo.overdue.is_some()
+        {
             return None;
         }
         self.embargo.until.map(|at| Deadline {
@@ -406,8 +416,17 @@ impl Case {
                 }),
                 Assessment::Investigating { .. } => Some(BlockReason::Investigating),
                 Assessment::Affected { .. } if !p.fix.is_released() => {
+                    let mut lines_waiting: Vec<String> = Vec::new();
+                    if !p.released_lines.is_empty() {
+                        for l in p.fix.packages() {
+                            if !p.line_released(l) && !lines_waiting.contains(&l.patched_versions) {
+                                lines_waiting.push(l.patched_versions.clone());
+                            }
+                        }
+                    }
                     Some(BlockReason::FixNotReleased {
                         prepared: matches!(p.fix, Fix::Prepared { .. }),
+                        lines_waiting,
                     })
                 }
                 _ => None,
@@ -555,6 +574,10 @@ impl Case {
                 "{repo} waits for an upstream that has no released fix"
             ));
         }
+        // A preflight blocker anywhere in the plan holds the whole wave, never half of it.
+        if let Some((r, f)) = self.preflight_blocker(&plan) {
+            return Err(format!("preflight: {r}: {}", f.describe()));
+        }
         if let Some(s) = &self.schedule
             && let Some(u) = s
                 .upstream(repo)
@@ -690,14 +713,6 @@ impl Case {
 }
 
 impl Tx<'_> {
-    fn fire_deadline(&mut self) -> Result<(), Rejection> {
-        let e = &self.case.embargo;
-        if e.state.in_force() && e.until.is_some_and(|u| self.now >= u) {
-            self.end_embargo(ExitReason::Deadline)?;
-        }
-        Ok(())
-    }
-
     fn in_scope(&self, repo: &RepoId) -> Result<(), Rejection> {
         match self.case.participants.get(repo) {
             Some(p) if p.in_scope => Ok(()),
@@ -906,7 +921,8 @@ impl Tx<'_> {
                 if self.case.embargo.state.in_force() {
                     self.end_embargo(ExitReason::Disclosed { reason })
                 } else {
-                    // The embargo already ended (a deadline under hold-all): record the order
+                    // The embargo already ended (a deadline under hold-all, in a case recorded
+                    // before overdue embargoes kept holding): record the order
                     // to disclose as public awareness, which forces the release.
                     self.emit(EventKind::ThreatRecorded {
                         threat: Threat::PublicAwareness,
@@ -1003,14 +1019,15 @@ impl Tx<'_> {
                     why: "must be at most 256 bytes".into(),
                 });
             }
-            if out.iter().any(|o| o.package == f.package) {
+            if out.contains(&f) {
                 return Err(Rejection::Invalid {
                     field: "packages",
-                    why: format!("package {:?} is named twice", f.package),
+                    why: format!("package {:?} names the same line twice", f.package),
                 });
             }
             out.push(f);
         }
+        lines::check(&out)?;
         out.sort();
         Ok(out)
     }
@@ -1140,6 +1157,10 @@ impl Tx<'_> {
                     return Ok(());
                 }
                 self.emit(EventKind::CveAssigned { repo, cve })
+            }
+            Observation::ReleasePublished { repo, tag } => self.release_published(repo, tag),
+            Observation::PreflightChecked { repo, findings } => {
+                self.preflight_checked(repo, findings)
             }
             Observation::PrivateForkCreated { repo, fork } => {
                 let p = self
@@ -1312,7 +1333,18 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Once a draft exists: request its CVE and add its collaborators.
+    /// Whether the workflow's `cve` setting asks for this participant's CVE id now: at open,
+    /// once it is assessed affected (a marked fix assesses it affected), or never.
+    fn wants_cve(&self, p: &crate::model::Participant) -> bool {
+        match self.case.workflow.cve {
+            CvePolicy::AtOpen => true,
+            CvePolicy::OnAffected => matches!(p.assessment, Assessment::Affected { .. }),
+            CvePolicy::Never => false,
+        }
+    }
+
+    /// Once a draft exists: request its CVE (per the workflow's `cve` setting) and add its
+    /// collaborators.
     fn follow_up_drafts(&mut self) -> Result<(), Rejection> {
         let all_open = self.case.scope().all(|(_, p)| p.advisory.ghsa.is_some());
         let drafts: Vec<(RepoId, GhsaId, bool, bool)> = self
@@ -1326,7 +1358,12 @@ impl Tx<'_> {
                     // Its description already links every sibling: no link update will come
                     // to carry the collaborators.
                     let linked = p.advisory.linked == self.sibling_links(r);
-                    (r.clone(), g, p.advisory.cve.is_none(), linked)
+                    (
+                        r.clone(),
+                        g,
+                        p.advisory.cve.is_none() && self.wants_cve(p),
+                        linked,
+                    )
                 })
             })
             .collect();

@@ -105,6 +105,18 @@ pub enum EventKind {
         repo: RepoId,
         reason: String,
     },
+    /// What the preflight found for a repository (replacing earlier findings).
+    PreflightChecked {
+        repo: RepoId,
+        findings: Vec<crate::engine::preflight::Finding>,
+    },
+    /// A published release (`tag`) released these lines of a prepared fix; when every line is
+    /// released, the fix is.
+    LinesReleased {
+        repo: RepoId,
+        tag: String,
+        lines: Vec<PackageFix>,
+    },
     /// One Vultron EM edge. `until` is the end time a propose or accept concerns; `exit` says
     /// why a terminate happened.
     EmMoved {
@@ -114,6 +126,12 @@ pub enum EventKind {
         until: Option<Timestamp>,
         reason: Option<String>,
         exit: Option<ExitReason>,
+    },
+    /// The embargo's end passed under `hold-all`: it stays in force, marked overdue, until
+    /// a coordinator revises its end, discloses, or the gate opens. `until` is the end that
+    /// passed.
+    EmbargoOverdue {
+        until: Timestamp,
     },
     ThreatRecorded {
         threat: Threat,

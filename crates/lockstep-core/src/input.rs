@@ -266,6 +266,22 @@ pub enum Observation {
         /// The fork.
         fork: RepoId,
     },
+    /// A release was published on GitHub (the `release` webhook): it releases the lines of the
+    /// repository's prepared fix whose patched version its tag satisfies.
+    ReleasePublished {
+        /// The repository.
+        repo: RepoId,
+        /// The release's tag.
+        tag: String,
+    },
+    /// What the preflight found for a repository (see `engine::preflight`); an empty list
+    /// clears earlier findings.
+    PreflightChecked {
+        /// The repository.
+        repo: RepoId,
+        /// The findings.
+        findings: Vec<crate::engine::preflight::Finding>,
+    },
     /// An advisory of the case was seen published (webhook or poll). If Lockstep did not ask
     /// for it, someone else pressed the button: a leak.
     AdvisoryPublished {

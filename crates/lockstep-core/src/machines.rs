@@ -277,14 +277,15 @@ pub fn lifecycle_markdown() -> String {
         "\nThe engine is the single writer of the embargo:\n\n\
          - Opening a case proposes the workflow's default (or `--embargo-until`) and accepts it at once (None → Proposed → Active).\n\
          - A coordinator's change is a revision proposed and accepted at once (Active → Revise → Active); the old terms hold until it is accepted. No end time may lie more than the workflow's `max_days` after opening.\n\
-         - The embargo terminates (→ Exited) when every affected repository's fix is released (the gate opens), at its deadline, on a disclosure order, when an advisory of the case is published by someone else (a leak), when public awareness or a public exploit is recorded, when attacks are observed (unless the workflow sets `end_on_attacks = false`), or when the case closes.\n\
+         - The embargo terminates (→ Exited) when every affected repository's fix is released (the gate opens), at its deadline under `publish-ready`, on a disclosure order, when an advisory of the case is published by someone else (a leak), when public awareness or a public exploit is recorded, when attacks are observed (unless the workflow sets `end_on_attacks = false`), or when the case closes.\n\
+         - Under `hold-all` the deadline does not end the embargo: it stays in force, marked overdue (an `embargo_overdue` event, an alert in `lockstep plan` and `case show`), and every advisory holds. The coordinator may still revise its end (Active → Revise → Active) within `max_days`, which clears the mark; only the gate, a disclosure order, a leak, a threat or closing the case ends it.\n\
          - An active embargo always has an end time, and never coexists with public awareness.\n\n\
          ## Release\n\n\
          Termination does not oblige anyone to publish; the release decides what publishes:\n\n\
          | Trigger | Release mode | What publishes |\n| --- | --- | --- |\n\
          | Every in-scope repository assessed, every affected one with its fix released | gate | every affected repository, in topological waves of `publish_after` |\n\
          | Deadline under `publish-ready` | deadline-publish-ready | affected repositories with a released fix whose affected upstreams have one too |\n\
-         | Deadline under `hold-all` | none | nothing: the embargo has ended, publication holds until the gate opens, and the case shows an alert |\n\
+         | Deadline under `hold-all` | none | nothing: the embargo stays in force, overdue, publication holds until the gate opens (or a disclosure), and the case shows an alert |\n\
          | Leak, disclosure order, public awareness or exploit, attacks (by default) | forced | every affected repository with a released fix |\n\n\
          A wave publishes when every repository of the earlier waves is confirmed published. Not-affected repositories are skipped and their drafts closed. The first publication latches public awareness (P); from then on any repository whose fix is released publishes, but still after its `publish_after` upstreams: that order is dropped only when the vulnerability is public beyond Lockstep's own release (a leak, a disclosure order, a reported threat).\n"
     );

@@ -144,6 +144,13 @@ pub struct Participant {
     pub attention: BTreeMap<String, String>,
     /// The last retryable failure, for status displays.
     pub last_error: Option<String>,
+    /// The lines of a prepared fix already released on their own (by a `release` webhook);
+    /// the fix becomes released when every line is. See `engine::lines`.
+    #[serde(default)]
+    pub released_lines: BTreeSet<PackageFix>,
+    /// What the preflight last found (see `engine::preflight`).
+    #[serde(default)]
+    pub preflight: Vec<crate::engine::preflight::Finding>,
 }
 
 /// The case-wide public-awareness latches (Vultron P, X, A). Once set they stay set.
@@ -178,6 +185,10 @@ pub struct Embargo {
     /// A participant's pending request for a later end, until a coordinator answers it.
     #[serde(default)]
     pub request: Option<EmbargoRequest>,
+    /// When its end passed under `hold-all` while it stayed in force; cleared when a revision
+    /// sets a new end.
+    #[serde(default)]
+    pub overdue: Option<Timestamp>,
 }
 
 /// A participant's request for a later embargo end.
@@ -364,6 +375,7 @@ impl Case {
                 hard_limit: e.at.plus_days(workflow.embargo.max_days),
                 exit: None,
                 request: None,
+                overdue: None,
             },
             workflow: workflow.clone(),
             latches: Latches::default(),
@@ -456,13 +468,40 @@ impl Case {
             } => {
                 let p = self.participant_mut(repo, e.seq)?;
                 let packages = packages.clone();
+                // A line released on its own stays released while the fix still names it.
+                p.released_lines.retain(|l| packages.contains(l));
                 p.fix = match stage {
                     FixStage::Prepared => Fix::Prepared { packages },
-                    FixStage::Released => Fix::Released { packages },
+                    FixStage::Released => {
+                        p.released_lines.clear();
+                        Fix::Released { packages }
+                    }
                 };
             }
             EventKind::FixRevoked { repo, .. } => {
-                self.participant_mut(repo, e.seq)?.fix = Fix::None;
+                let p = self.participant_mut(repo, e.seq)?;
+                p.fix = Fix::None;
+                p.released_lines.clear();
+            }
+            EventKind::PreflightChecked { repo, findings } => {
+                self.participant_mut(repo, e.seq)?.preflight = findings.clone();
+            }
+            EventKind::LinesReleased { repo, lines, .. } => {
+                let p = self.participant_mut(repo, e.seq)?;
+                let Fix::Prepared { packages } = &p.fix else {
+                    return Err(bad(format!("{repo} has no prepared fix")));
+                };
+                if lines.is_empty() || lines.iter().any(|l| !packages.contains(l)) {
+                    return Err(bad(format!(
+                        "{repo}: a released line is not a line of its fix"
+                    )));
+                }
+                p.released_lines.extend(lines.iter().cloned());
+                if packages.iter().all(|l| p.released_lines.contains(l)) {
+                    let packages = packages.clone();
+                    p.released_lines.clear();
+                    p.fix = Fix::Released { packages };
+                }
             }
             EventKind::EmMoved {
                 from,
@@ -481,6 +520,9 @@ impl Case {
                 self.embargo.state = *to;
                 match to {
                     EmState::Active => {
+                        if self.embargo.until != *until {
+                            self.embargo.overdue = None;
+                        }
                         self.embargo.until = *until;
                         if *from == EmState::Proposed {
                             self.embargo.accepted_at = Some(e.at);
@@ -493,6 +535,14 @@ impl Case {
                     }
                     EmState::None | EmState::Revise => {}
                 }
+            }
+            EventKind::EmbargoOverdue { until } => {
+                if !self.embargo.state.in_force() || self.embargo.until != Some(*until) {
+                    return Err(bad(format!(
+                        "no embargo in force ending at {until} to mark overdue"
+                    )));
+                }
+                self.embargo.overdue = Some(e.at);
             }
             EventKind::ThreatRecorded { threat, .. } => self.latch(*threat, e.at, false),
             EventKind::ReleaseStarted { mode } => {
@@ -748,6 +798,8 @@ impl Participant {
             flagged_by: BTreeSet::new(),
             attention: BTreeMap::new(),
             last_error: None,
+            released_lines: BTreeSet::new(),
+            preflight: Vec::new(),
         }
     }
 }

@@ -37,7 +37,16 @@ pub struct WaveEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "alert")]
 pub enum Alert {
-    /// The deadline passed under `hold-all`; publication still waits for the blockers.
+    /// The embargo's end passed under `hold-all`: it stays in force, overdue, and every
+    /// advisory holds; a coordinator may revise its end (within `max_days`) or disclose.
+    EmbargoOverdue {
+        /// The end that passed.
+        until: Timestamp,
+        /// When the engine marked it overdue.
+        since: Timestamp,
+    },
+    /// The deadline passed under `hold-all` and ended the embargo (cases recorded before
+    /// overdue embargoes kept holding); publication still waits for the blockers.
     DeadlinePassedHolding {
         /// When the embargo ended.
         at: Timestamp,
@@ -88,6 +97,10 @@ pub struct Plan {
     pub skipped: Vec<RepoId>,
     /// What needs a person.
     pub alerts: Vec<Alert>,
+    /// What GitHub would refuse (blockers, which hold the whole wave) or drop (warnings) at
+    /// publication, as the preflight last found it.
+    #[serde(default)]
+    pub preflight: Vec<crate::engine::preflight::RepoFinding>,
 }
 
 impl Case {
@@ -144,6 +157,12 @@ impl Case {
             .collect();
 
         let mut alerts = Vec::new();
+        if let (Some(since), Some(until)) = (self.embargo.overdue, self.embargo.until)
+            && self.embargo.state.in_force()
+            && self.closed.is_none()
+        {
+            alerts.push(Alert::EmbargoOverdue { until, since });
+        }
         if let Some((at, ExitReason::Deadline)) = &self.embargo.exit
             && self.release.is_none()
             && self.workflow.embargo.deadline_policy == DeadlinePolicy::HoldAll
@@ -192,6 +211,7 @@ impl Case {
             waves,
             skipped,
             alerts,
+            preflight: self.preflight(),
         }
     }
 }

@@ -25,6 +25,26 @@ pub enum DeadlinePolicy {
     PublishReady,
 }
 
+/// When a draft asks GitHub for its CVE id (the workflow's `cve` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CvePolicy {
+    /// Once the repository is assessed affected (or its fix is marked); never for one that is
+    /// not affected. The default.
+    OnAffected,
+    /// As soon as the draft opens, whatever the assessment.
+    AtOpen,
+    /// Never: the organisation is its own CNA and assigns CVE ids itself.
+    Never,
+}
+
+impl CvePolicy {
+    /// What a case recorded before the setting existed did: request at open.
+    fn recorded_before_the_setting() -> CvePolicy {
+        CvePolicy::AtOpen
+    }
+}
+
 /// The workflow's embargo policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbargoPolicy {
@@ -61,6 +81,10 @@ pub struct Workflow {
     pub coordinators: BTreeSet<Login>,
     /// The embargo policy.
     pub embargo: EmbargoPolicy,
+    /// When drafts request their CVE ids. A case recorded before this setting existed keeps
+    /// what it did then (`at-open`).
+    #[serde(default = "CvePolicy::recorded_before_the_setting")]
+    pub cve: CvePolicy,
     /// The repositories, by id.
     pub repos: BTreeMap<RepoId, RepoSpec>,
 }
@@ -94,6 +118,8 @@ struct RawWorkflow {
     name: Spanned<String>,
     coordinators: Spanned<Vec<Spanned<String>>>,
     embargo: Spanned<RawEmbargo>,
+    #[serde(default)]
+    cve: Option<Spanned<String>>,
     #[serde(default)]
     repo: Vec<Spanned<RawRepo>>,
 }
@@ -185,6 +211,20 @@ impl Workflow {
                     e.deadline_policy.span(),
                     format!(
                         "unknown `deadline_policy` {other:?}; expected \"hold-all\" or \"publish-ready\""
+                    ),
+                ));
+            }
+        };
+
+        let cve = match raw.cve.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+            None | Some(("on-affected", _)) => CvePolicy::OnAffected,
+            Some(("at-open", _)) => CvePolicy::AtOpen,
+            Some(("never", _)) => CvePolicy::Never,
+            Some((other, span)) => {
+                return Err(err(
+                    span,
+                    format!(
+                        "unknown `cve` {other:?}; expected \"on-affected\", \"at-open\" or \"never\""
                     ),
                 ));
             }
@@ -305,6 +345,7 @@ impl Workflow {
                 deadline_policy,
                 end_on_attacks: e.end_on_attacks.unwrap_or(true),
             },
+            cve,
             repos,
         };
         if let Err(cycle) = Schedule::for_workflow(&workflow) {
@@ -490,6 +531,37 @@ publish_after = ["org/core"]
         let e = error_of(&text);
         assert!([15, 21].contains(&e.line), "{e}");
         assert!(e.column > 1, "{e}");
+    }
+
+    #[test]
+    fn cve_policy_defaults_to_on_affected_and_names_a_bad_value() {
+        assert_eq!(
+            Workflow::parse("w.toml", GOOD).unwrap().cve,
+            CvePolicy::OnAffected
+        );
+        for (text, want) in [
+            ("on-affected", CvePolicy::OnAffected),
+            ("at-open", CvePolicy::AtOpen),
+            ("never", CvePolicy::Never),
+        ] {
+            let w = GOOD.replace(
+                "coordinators = [\"alice\"]",
+                &format!("coordinators = [\"alice\"]\ncve = \"{text}\""),
+            );
+            assert_eq!(Workflow::parse("w.toml", &w).unwrap().cve, want);
+        }
+        let e = error_of(&GOOD.replace(
+            "coordinators = [\"alice\"]",
+            "coordinators = [\"alice\"]\ncve = \"always\"",
+        ));
+        assert_eq!((e.line, e.column), (4, 7), "{e}");
+        assert!(e.message.contains("unknown `cve` \"always\""), "{e}");
+        // A workflow recorded in an old case's log, before the setting existed, keeps what
+        // that case did: request at open.
+        let mut old = serde_json::to_value(Workflow::parse("w.toml", GOOD).unwrap()).unwrap();
+        old.as_object_mut().unwrap().remove("cve");
+        let old: Workflow = serde_json::from_value(old).unwrap();
+        assert_eq!(old.cve, CvePolicy::AtOpen);
     }
 
     #[test]

@@ -33,7 +33,11 @@ fn opening_creates_linked_drafts_with_n_minus_one_link_updates() {
         2,
         "N-1 link updates for N drafts"
     );
-    assert_eq!(ledger.count("request-cve"), 3);
+    assert_eq!(
+        ledger.count("request-cve"),
+        0,
+        "no CVE before a repository is assessed affected"
+    );
     assert_eq!(ledger.count("publish"), 0);
     // The last draft opened with every sibling linked already.
     let last = ledger
@@ -71,6 +75,122 @@ fn opening_creates_linked_drafts_with_n_minus_one_link_updates() {
     assert_eq!(deadline.at, t(30));
 }
 
+/// The repositories whose CVE was requested, in order.
+fn cve_requests(ledger: &Ledger) -> Vec<RepoId> {
+    ledger
+        .effects
+        .iter()
+        .filter(|e| e.action.name() == "request-cve")
+        .map(|e| e.repo.clone())
+        .collect()
+}
+
+#[test]
+fn cves_are_requested_only_for_affected_repositories_by_default() {
+    let (mut case, mut ledger) = opened("hold-all");
+    assert_eq!(case.workflow.cve, workflow::CvePolicy::OnAffected);
+    // Investigating asks for nothing yet; not affected never does.
+    run(
+        &mut case,
+        &user("bob"),
+        assess("org/core", Verdict::Investigating),
+        t(1),
+        &mut ledger,
+    );
+    run(
+        &mut case,
+        &user("carol"),
+        assess("org/extra", Verdict::NotAffected),
+        t(1),
+        &mut ledger,
+    );
+    assert!(cve_requests(&ledger).is_empty());
+    // Affected: one request.
+    run(
+        &mut case,
+        &user("bob"),
+        assess("org/core", Verdict::Affected),
+        t(2),
+        &mut ledger,
+    );
+    assert_eq!(cve_requests(&ledger), vec![r("org/core")]);
+    // A fix marked on an unassessed repository assesses it affected: one request.
+    run(
+        &mut case,
+        &user("alice"),
+        released("org/plugin", "plugin"),
+        t(3),
+        &mut ledger,
+    );
+    assert_eq!(cve_requests(&ledger), vec![r("org/core"), r("org/plugin")]);
+    // Re-assessing asks for nothing again.
+    let again = Input::Command(Command::Assess {
+        repo: r("org/core"),
+        verdict: Verdict::Affected,
+        reason: "confirmed with a PoC".into(),
+    });
+    run(&mut case, &user("bob"), again, t(4), &mut ledger);
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(5),
+        &mut ledger,
+    );
+    assert_eq!(cve_requests(&ledger), vec![r("org/core"), r("org/plugin")]);
+    // The release closes extra's draft without a CVE ever requested for it.
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    assert_eq!(
+        case.participants[&r("org/extra")].advisory.state,
+        RemoteState::Closed
+    );
+    assert!(!case.participants[&r("org/extra")].advisory.cve_requested);
+}
+
+#[test]
+fn the_cve_setting_can_request_at_open_or_never() {
+    let with = |setting: &str| {
+        let text = WORKFLOW.replace(
+            "coordinators = [\"alice\"]",
+            &format!("coordinators = [\"alice\"]\ncve = \"{setting}\""),
+        );
+        let (mut case, d) = Case::open(
+            &user("alice"),
+            OpenCase {
+                case_id: "LS-3".parse().unwrap(),
+                workflow: Workflow::parse("w", &text).unwrap(),
+                scope: Default::default(),
+                vulnerability: vulnerability(),
+                embargo_until: None,
+            },
+            t(0),
+        )
+        .unwrap();
+        let mut ledger = Ledger::default();
+        ledger.record(&d);
+        let mut pending: Vec<Effect> = d.effects().cloned().collect();
+        let done = settle(&mut case, &mut pending, t(0));
+        ledger
+            .effects
+            .extend(done.into_iter().skip(d.effects().count()));
+        (case, ledger)
+    };
+    let (_, ledger) = with("at-open");
+    assert_eq!(
+        cve_requests(&ledger),
+        vec![r("org/core"), r("org/extra"), r("org/plugin")]
+    );
+    let (mut case, mut ledger) = with("never");
+    run(
+        &mut case,
+        &user("bob"),
+        released("org/core", "core"),
+        t(1),
+        &mut ledger,
+    );
+    assert!(cve_requests(&ledger).is_empty(), "its own CNA: never");
+}
+
 #[test]
 fn collaborators_ride_on_the_link_update() {
     let (case, ledger) = opened("hold-all");
@@ -98,8 +218,9 @@ fn collaborators_ride_on_the_link_update() {
     assert_eq!(adds.len(), 1);
     assert_eq!(adds[0].repo, r("org/plugin"));
     assert!(case.scope().all(|(_, p)| p.advisory.collaborators_set));
-    // Writes so far: N creates, N-1 links, 1 collaborator update, N CVE requests.
-    assert_eq!(ledger.effects.len(), 3 + 2 + 1 + 3);
+    // Writes so far: N creates, N-1 links, 1 collaborator update; no CVE request before an
+    // assessment.
+    assert_eq!(ledger.effects.len(), 3 + 2 + 1);
 }
 
 #[test]
@@ -212,7 +333,7 @@ fn impact_propagates_to_unassessed_downstream_repositories() {
 }
 
 #[test]
-fn deadline_under_hold_all_ends_the_embargo_but_holds_publication() {
+fn deadline_under_hold_all_marks_the_embargo_overdue_and_keeps_holding() {
     let (mut case, mut ledger) = opened("hold-all");
     run(
         &mut case,
@@ -221,34 +342,187 @@ fn deadline_under_hold_all_ends_the_embargo_but_holds_publication() {
         t(1),
         &mut ledger,
     );
-    run(
+    let d = run(
         &mut case,
         &Principal::automation(),
         Input::Tick,
         t(31),
         &mut ledger,
     );
-    assert_eq!(case.embargo.state, EmState::Exited);
-    assert_eq!(case.embargo.exit.as_ref().unwrap().1, ExitReason::Deadline);
+    // The deadline does not end the embargo: it stays in force, overdue, with an alert.
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::EmbargoOverdue { until } if until == t(30)))
+    );
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert_eq!(case.embargo.exit, None);
+    assert_eq!(case.embargo.overdue, Some(t(31)));
     assert!(case.release.is_none());
     assert_eq!(ledger.count("publish"), 0);
-    assert!(case.next_deadline().is_none());
-    // Once the gate opens, the release goes ahead.
+    assert!(case.next_deadline().is_none(), "no busy wake-ups");
+    assert_eq!(
+        case.plan().alerts,
+        vec![plan::Alert::EmbargoOverdue {
+            until: t(30),
+            since: t(31)
+        }]
+    );
+    // Ticking again changes nothing.
+    assert!(
+        case.handle(&Principal::automation(), Input::Tick, t(32))
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    // The coordinator revises the end (A -p-> R -a-> A), within max_days only.
+    let set = |until| {
+        Input::Command(Command::SetEmbargo {
+            until,
+            reason: "python needs another week".into(),
+        })
+    };
+    assert!(matches!(
+        case.handle(&user("alice"), set(t(61)), t(32)).unwrap_err(),
+        Rejection::EmbargoTooLong { .. }
+    ));
+    assert!(case.embargo.overdue.is_some(), "a refusal changes nothing");
+    let d = run(&mut case, &user("alice"), set(t(40)), t(32), &mut ledger);
+    assert_eq!(d.events.len(), 2);
+    assert_eq!(case.embargo.until, Some(t(40)));
+    assert_eq!(case.embargo.overdue, None);
+    assert!(case.plan().alerts.is_empty());
+    assert_eq!(case.next_deadline().unwrap().at, t(40));
+    // The new end passes too: overdue again, still holding.
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Tick,
+        t(41),
+        &mut ledger,
+    );
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert_eq!(case.embargo.overdue, Some(t(41)));
+    assert_eq!(ledger.count("publish"), 0);
+    // Once the gate opens, the embargo ends and the release goes ahead.
     run(
         &mut case,
         &user("carol"),
         assess("org/extra", Verdict::NotAffected),
-        t(32),
+        t(42),
         &mut ledger,
     );
     run(
         &mut case,
         &user("alice"),
         released("org/plugin", "plugin"),
-        t(33),
+        t(43),
         &mut ledger,
     );
+    assert_eq!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::AllFixesReady
+    );
     assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+}
+
+#[test]
+fn an_overdue_embargo_ends_only_by_disclosure_leak_threat_or_closing() {
+    let overdue = || {
+        let (mut case, mut ledger) = opened("hold-all");
+        run(
+            &mut case,
+            &user("bob"),
+            released("org/core", "core"),
+            t(1),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &Principal::automation(),
+            Input::Tick,
+            t(31),
+            &mut ledger,
+        );
+        assert!(case.embargo.overdue.is_some());
+        (case, ledger)
+    };
+    let (mut case, mut ledger) = overdue();
+    let disclose = Input::Command(Command::DiscloseNow {
+        reason: "the reporter goes public".into(),
+    });
+    run(&mut case, &user("alice"), disclose, t(32), &mut ledger);
+    assert!(matches!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::Disclosed { .. }
+    ));
+    assert_eq!(case.release.unwrap().1, ReleaseMode::Forced);
+    assert_eq!(ledger.published(), vec![r("org/core")]);
+
+    let (mut case, mut ledger) = overdue();
+    let ghsa = ghsa_for(&r("org/extra"));
+    run(
+        &mut case,
+        &Principal::automation(),
+        Input::Observation(Observation::AdvisoryPublished {
+            repo: r("org/extra"),
+            ghsa,
+        }),
+        t(32),
+        &mut ledger,
+    );
+    assert!(matches!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::Leak { .. }
+    ));
+
+    let (mut case, _) = overdue();
+    case.handle(
+        &user("alice"),
+        Input::Command(Command::Close {
+            reason: "withdrawn".into(),
+        }),
+        t(32),
+    )
+    .unwrap();
+    assert_eq!(
+        case.embargo.exit.as_ref().unwrap().1,
+        ExitReason::CaseClosed
+    );
+    assert!(
+        case.plan().alerts.is_empty(),
+        "a closed case raises no overdue alert"
+    );
+}
+
+#[test]
+fn an_old_log_whose_hold_all_deadline_ended_the_embargo_still_replays() {
+    // Before overdue embargoes, the hold-all deadline terminated the embargo; such logs fold
+    // as they did, and the plan keeps their alert.
+    let mut events: Vec<Event> = Vec::new();
+    let (_, d) = open_with("hold-all", &[]);
+    events.extend(d.events.iter().cloned());
+    let next = Event {
+        seq: events.len() as u64 + 1,
+        at: t(31),
+        by: Actor::Automation,
+        kind: EventKind::EmMoved {
+            from: EmState::Active,
+            symbol: machines::EmSymbol::Terminate,
+            to: EmState::Exited,
+            until: None,
+            reason: None,
+            exit: Some(ExitReason::Deadline),
+        },
+    };
+    events.push(next);
+    let old = Case::replay(&events).unwrap();
+    assert_eq!(old.embargo.state, EmState::Exited);
+    assert_eq!(old.embargo.overdue, None);
+    assert!(matches!(
+        old.plan().alerts[..],
+        [plan::Alert::DeadlinePassedHolding { .. }]
+    ));
 }
 
 #[test]
@@ -821,13 +1095,36 @@ fn per_repository_rejections() {
         }
     ));
     assert!(matches!(
-        case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "2")]), t(1))
+        case.handle(&alice, mark(vec![fix("core", "1"), fix("core", "1")]), t(1))
             .unwrap_err(),
         Rejection::Invalid {
             field: "packages",
             ..
         }
     ));
+    // Release lines: two that overlap, a range that does not parse, a patched version inside
+    // its own range; each is refused and changes nothing.
+    let before = case.clone();
+    let line = |range: &str, patched: &str| vuln::PackageFix {
+        package: "core".into(),
+        vulnerable_range: Some(range.into()),
+        patched_versions: patched.into(),
+    };
+    for (lines, field) in [
+        (
+            vec![line("< 1.1.0", "1.1.0"), line(">= 1.0.0, < 1.1.2", "1.1.2")],
+            "lines",
+        ),
+        (vec![line("before 1.0", "1.0")], "vulnerable_range"),
+        (vec![line(">= 1.0.0, < 1.0.3", "1.0.2")], "patched_versions"),
+    ] {
+        let e = case.handle(&alice, mark(lines), t(1)).unwrap_err();
+        assert!(
+            matches!(e, Rejection::Invalid { field: f, .. } if f == field),
+            "{e}"
+        );
+    }
+    assert_eq!(case, before);
     // Revoking with nothing to revoke; a fix mark contradicting "not affected".
     assert_eq!(
         case.handle(
@@ -943,7 +1240,7 @@ fn observation_rejections_and_duplicates() {
         .unwrap_err(),
         Rejection::UnknownEffect { .. }
     ));
-    let key = "LS-1/org/core/1/request-cve".to_owned();
+    let key = "LS-1/org/core/1/open-draft".to_owned();
     assert!(matches!(
         case.handle(
             &auto,
@@ -964,7 +1261,9 @@ fn observation_rejections_and_duplicates() {
     for o in [
         Observation::EffectSucceeded {
             key: key.clone(),
-            outcome: Outcome::CveRequested,
+            outcome: Outcome::DraftOpened {
+                ghsa: ghsa_for(&r("org/core")),
+            },
         },
         Observation::EffectFailed {
             key: key.clone(),
@@ -1240,7 +1539,8 @@ fn attacks_observed_after_a_hold_all_deadline_release_the_fixed_advisories() {
         t(31),
         &mut ledger,
     );
-    assert_eq!(case.embargo.exit.as_ref().unwrap().1, ExitReason::Deadline);
+    assert_eq!(case.embargo.state, EmState::Active);
+    assert!(case.embargo.overdue.is_some());
     assert!(
         ledger.published().is_empty(),
         "hold-all keeps holding at the deadline"
@@ -1295,7 +1595,7 @@ fn the_plan_explains_blockers_waves_and_alerts() {
     assert_eq!(plan.skipped, vec![r("org/extra")]);
     assert!(matches!(
         plan.alerts[..],
-        [plan::Alert::DeadlinePassedHolding { .. }]
+        [plan::Alert::EmbargoOverdue { .. }]
     ));
     assert_eq!(plan.blockers.len(), 1);
     assert_eq!(plan.blockers[0].repo, r("org/plugin"));
@@ -1694,4 +1994,214 @@ fn the_remaining_rejection_paths() {
             repo: r("org/core")
         }
     );
+}
+
+#[test]
+fn a_fix_on_two_release_lines_is_released_when_both_are() {
+    let (mut case, mut ledger) = opened("hold-all");
+    let line = |package: &str, range: &str, patched: &str| vuln::PackageFix {
+        package: package.into(),
+        vulnerable_range: Some(range.into()),
+        patched_versions: patched.into(),
+    };
+    let two_lines = vec![
+        line("core", "< 1.0.3", "1.0.3"),
+        line("core", ">= 1.1.0, < 1.1.2", "1.1.2"),
+    ];
+    for input in [
+        assess("org/extra", Verdict::NotAffected),
+        released("org/plugin", "plugin"),
+    ] {
+        run(&mut case, &user("alice"), input, t(1), &mut ledger);
+    }
+    let prepared = Input::Command(Command::MarkFix {
+        repo: r("org/core"),
+        stage: FixStage::Prepared,
+        packages: two_lines.clone(),
+    });
+    run(&mut case, &user("bob"), prepared, t(2), &mut ledger);
+    fn case_lines(case: &Case, repo: &str) -> Vec<(String, bool)> {
+        case.participants[&r(repo)].lines()["core"]
+            .iter()
+            .map(|l| (l.patched_version.clone(), l.released))
+            .collect()
+    }
+    assert_eq!(
+        case_lines(&case, "org/core"),
+        [("1.0.3".to_owned(), false), ("1.1.2".to_owned(), false)]
+    );
+    let release = |tag: &str| {
+        Input::Observation(Observation::ReleasePublished {
+            repo: r("org/core"),
+            tag: tag.into(),
+        })
+    };
+    // A tag that satisfies no line changes nothing.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.2"),
+        t(3),
+        &mut ledger,
+    );
+    assert!(d.events.is_empty());
+    // v1.0.3 releases the 1.0.x line only: the repository still holds the release.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.3"),
+        t(3),
+        &mut ledger,
+    );
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(
+        case_lines(&case, "org/core"),
+        [("1.0.3".to_owned(), true), ("1.1.2".to_owned(), false)]
+    );
+    assert!(!case.participants[&r("org/core")].fix.is_released());
+    assert!(case.blockers().iter().any(|b| b.repo == r("org/core")));
+    assert!(ledger.published().is_empty());
+    // Again: nothing new.
+    let d = run(
+        &mut case,
+        &Principal::automation(),
+        release("v1.0.3"),
+        t(3),
+        &mut ledger,
+    );
+    assert!(d.events.is_empty());
+    // v1.1.2 releases the other: fixed, and the release goes out.
+    run(
+        &mut case,
+        &Principal::automation(),
+        release("core@v1.1.2"),
+        t(4),
+        &mut ledger,
+    );
+    assert!(case.participants[&r("org/core")].fix.is_released());
+    assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    // Each line is its own `vulnerabilities` entry on the published advisory.
+    let Action::Publish { content, .. } = &ledger
+        .effects
+        .iter()
+        .find(|e| e.action.is_publish() && e.repo == r("org/core"))
+        .unwrap()
+        .action
+    else {
+        panic!()
+    };
+    let entries: Vec<(Option<&str>, Option<&str>)> = content
+        .vulnerabilities
+        .iter()
+        .map(|v| {
+            (
+                v.vulnerable_version_range.as_deref(),
+                v.patched_versions.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (Some("< 1.0.3"), Some("1.0.3")),
+            (Some(">= 1.1.0, < 1.1.2"), Some("1.1.2"))
+        ]
+    );
+}
+
+#[test]
+fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
+    use lockstep_core::engine::preflight::Finding;
+    let blockers = [
+        Finding::MissingPublishPermission {
+            permission: "write".into(),
+        },
+        Finding::DraftIncomplete {
+            missing: "patched versions".into(),
+        },
+        Finding::UnmergedForkPullRequests { count: 1 },
+    ];
+    for blocker in blockers {
+        let (mut case, mut ledger) = opened("hold-all");
+        let check = |repo: &str, findings: Vec<Finding>| {
+            Input::Observation(Observation::PreflightChecked {
+                repo: r(repo),
+                findings,
+            })
+        };
+        let auto = Principal::automation();
+        // A warning and a blocker while embargoed: both shown; a repeat changes nothing.
+        let warning = Finding::CreditNotAccepted {
+            login: "finder1".into(),
+        };
+        run(
+            &mut case,
+            &auto,
+            check("org/core", vec![warning.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![blocker.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        let d = run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![blocker.clone()]),
+            t(1),
+            &mut ledger,
+        );
+        assert!(d.events.is_empty());
+        let plan = case.plan();
+        assert_eq!(plan.preflight.len(), 2);
+        assert!(plan.preflight[0].blocker && plan.preflight[0].repo == r("org/plugin"));
+        assert!(
+            !plan.preflight[1].blocker,
+            "an unaccepted credit is only a warning"
+        );
+        // Every fix released: the gate opens, the embargo ends, and nothing publishes, not even
+        // core, whose own check is clean but for a warning.
+        run(
+            &mut case,
+            &user("carol"),
+            assess("org/extra", Verdict::NotAffected),
+            t(2),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &user("bob"),
+            released("org/core", "core"),
+            t(2),
+            &mut ledger,
+        );
+        run(
+            &mut case,
+            &user("alice"),
+            released("org/plugin", "plugin"),
+            t(2),
+            &mut ledger,
+        );
+        assert!(case.gate_open());
+        assert_eq!(case.release.unwrap().1, ReleaseMode::Gate);
+        assert!(
+            ledger.published().is_empty(),
+            "{blocker:?} holds the whole wave"
+        );
+        let why = case.publication_allowed(&r("org/core"), t(2)).unwrap_err();
+        assert!(why.starts_with("preflight: org/plugin"), "{why}");
+        // The blocker clears: the wave goes out, core first (plugin publishes after it).
+        run(
+            &mut case,
+            &auto,
+            check("org/plugin", vec![]),
+            t(3),
+            &mut ledger,
+        );
+        assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
+    }
 }

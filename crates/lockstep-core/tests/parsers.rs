@@ -103,6 +103,32 @@ proptest! {
         prop_assert!(a_at_least_b != b_above_a, "{a} vs {b}");
     }
 
+    /// Any text at the vulnerable-range and version parsers answers; what parses behaves as
+    /// a range: an upper bound excludes itself when exclusive, overlap is symmetric, and a
+    /// range overlaps itself.
+    #[test]
+    fn version_ranges(
+        text in "((>=|>|<=|<|=) ?v?[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(-rc[0-9])?,? ?){1,3}|\\PC{0,30}",
+        other in "(>=|>|<=|<|=) ?[0-9]{1,2}(\\.[0-9]{1,2}){0,2}(, (<|<=) ?[0-9]{1,2}(\\.[0-9]{1,2}){0,2})?",
+        version in "v?[0-9]{1,3}(\\.[0-9]{1,3}){0,3}(-?rc[0-9])?|\\PC{0,12}",
+    ) {
+        use lockstep_core::engine::lines::{Version, VersionRange, parse_line_arg};
+        let _ = parse_line_arg(&text);
+        let v = Version::parse(&version);
+        if let Ok(r) = VersionRange::parse(&text) {
+            prop_assert!(r.overlaps(&r), "{text}");
+            if let Ok(o) = VersionRange::parse(&other) {
+                prop_assert_eq!(r.overlaps(&o), o.overlaps(&r), "{} vs {}", text, other);
+            }
+            if let Some(v) = &v {
+                let _ = r.contains(v);
+            }
+            if let Some(u) = &r.upper && !u.inclusive {
+                prop_assert!(!r.contains(&u.version));
+            }
+        }
+    }
+
     /// Random edits of a real workflow file either parse or fail with a position inside it.
     #[test]
     fn mutated_workflows(edits in proptest::collection::vec((any::<usize>(), 0u8..3, "\\PC{0,6}"), 1..6)) {

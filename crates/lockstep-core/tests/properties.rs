@@ -480,11 +480,18 @@ impl World {
             Step::Clock(days) => {
                 self.now = self.now.plus_millis(i64::from(days % 40) * 86_400_000 / 4);
                 let _ = self.submit(&auto, Input::Tick);
-                // The embargo always ends at its deadline.
+                // The deadline ends the embargo under publish-ready; under hold-all it stays in
+                // force, marked overdue, with nothing left to wake the engine for.
                 if let Some(until) = self.case.embargo.until
                     && self.now >= until
+                    && self.case.embargo.state.in_force()
                 {
-                    assert!(!self.case.embargo.state.in_force());
+                    assert_eq!(
+                        self.case.workflow.embargo.deadline_policy,
+                        DeadlinePolicy::HoldAll
+                    );
+                    assert!(self.case.embargo.overdue.is_some());
+                    assert!(self.case.next_deadline().is_none());
                 }
             }
         }
@@ -502,9 +509,26 @@ impl World {
     }
 
     fn finish(mut self) {
-        // The embargo always ends: past the hard limit, any input ends it.
+        // Past the hard limit, any input ends the embargo under publish-ready; under hold-all
+        // it stays in force, overdue, no longer revisable, until a coordinator discloses.
         self.now = self.case.embargo.hard_limit.plus_days(1);
         self.submit(&Principal::automation(), Input::Tick).unwrap();
+        if self.case.embargo.state.in_force() {
+            assert_eq!(self.policy, DeadlinePolicy::HoldAll);
+            assert!(self.case.embargo.overdue.is_some());
+            assert!(self.case.next_deadline().is_none());
+            let coordinator = Principal::user("alice".parse().unwrap());
+            let later = self.now.plus_days(1);
+            let revise = Input::Command(Command::SetEmbargo {
+                until: later,
+                reason: "more time".into(),
+            });
+            assert!(self.submit(&coordinator, revise).is_err());
+            let disclose = Input::Command(Command::DiscloseNow {
+                reason: "overdue".into(),
+            });
+            self.submit(&coordinator, disclose).unwrap();
+        }
         assert!(!self.case.embargo.state.in_force());
         // Replay is deterministic, byte for byte.
         let replayed = Case::replay(&self.log).unwrap();
@@ -621,4 +645,69 @@ fn random_runs_reach_releases_and_leaks() {
         leaked * 10 >= runs,
         "only {leaked} of {runs} runs went public elsewhere"
     );
+}
+
+/// The release lines of one package: line `i` is `>= 1.{2i}.0, < 1.{2i}.{p}` patched in
+/// `1.{2i}.{p}`, so no two overlap.
+fn release_lines(patches: &[u8]) -> Vec<vuln::PackageFix> {
+    patches
+        .iter()
+        .enumerate()
+        .map(|(i, p)| vuln::PackageFix {
+            package: "core".into(),
+            vulnerable_range: Some(format!(">= 1.{}.0, < 1.{}.{}", 2 * i, 2 * i, p + 1)),
+            patched_versions: format!("1.{}.{}", 2 * i, p + 1),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+    ))]
+
+    /// A fix on several release lines: a release webhook marks exactly the lines whose patched
+    /// version its tag satisfies, and the fix is released iff every line is.
+    #[test]
+    fn release_lines_are_released_one_by_one(
+        patches in proptest::collection::vec(0u8..4, 1..5),
+        tags in proptest::collection::vec((0usize..6, 0u8..5, any::<bool>(), 0u8..3), 0..12),
+    ) {
+        let (mut case, _) = open_with("hold-all", &[]);
+        let lines = release_lines(&patches);
+        case.handle(&user("bob"), Input::Command(Command::MarkFix {
+            repo: r("org/core"),
+            stage: FixStage::Prepared,
+            packages: lines.clone(),
+        }), t(1)).unwrap();
+        let mut released: std::collections::BTreeSet<String> = Default::default();
+        for (line, patch, v, prefix) in tags {
+            let version = format!("1.{}.{}", 2 * line, patch);
+            let tag = match prefix {
+                0 => version.clone(),
+                1 => format!("{}{version}", if v { "v" } else { "" }),
+                _ => format!("core@{version}"),
+            };
+            let before = case.clone();
+            let d = case.handle(&Principal::automation(), Input::Observation(Observation::ReleasePublished {
+                repo: r("org/core"),
+                tag: tag.clone(),
+            }), t(2)).unwrap();
+            let satisfied: Vec<String> = lines
+                .iter()
+                .map(|l| l.patched_versions.clone())
+                .filter(|p| *p == version && !released.contains(p))
+                .collect();
+            prop_assert_eq!(d.events.is_empty(), satisfied.is_empty(), "{}", tag);
+            if satisfied.is_empty() {
+                prop_assert_eq!(&case, &before);
+            }
+            released.extend(satisfied);
+            let p = &case.participants[&r("org/core")];
+            for l in &lines {
+                prop_assert_eq!(p.line_released(l), released.contains(&l.patched_versions));
+            }
+            prop_assert_eq!(p.fix.is_released(), released.len() == lines.len());
+        }
+    }
 }

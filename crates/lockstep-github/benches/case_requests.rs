@@ -1,10 +1,12 @@
 //! Requests one ten-repository case needs against the simulator, driven in the core's
-//! order and with the core's writes, compared with the lower bound of 4N−1
-//! content-creating requests: N creates, N−1 link updates, N CVE requests, N publishes.
+//! order and with the core's writes, compared with the lower bound of 3N+A−1
+//! content-creating requests, where A of the N repositories are affected: N creates, N−1 link
+//! updates, A CVE requests (the workflow's default `cve = "on-affected"`: none for a
+//! repository assessed not affected), and at release A publishes and N−A draft closes.
 //!
-//! The engine makes 4N: collaborators cannot be set when a draft is created, so they ride
-//! on the N−1 link updates, and the last draft (created already linked, so it gets no link
-//! update) needs one collaborator update of its own. This benchmark makes the same writes
+//! The engine makes one more: collaborators cannot be set when a draft is created, so they
+//! ride on the N−1 link updates, and the last draft (created already linked, so it gets no
+//! link update) needs one collaborator update of its own. This benchmark makes the same writes
 //! and reports them as they are, with every request counted from the simulator's ledger.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -17,6 +19,8 @@ use lockstep_github::{
 use lockstep_sim::{Permission, SecondaryLimits, SimConfig, Simulator, Via, spawn_local};
 
 const N: usize = 10;
+/// Affected repositories: the first A; the other N−A are assessed not affected.
+const A: usize = 7;
 const TOKEN: &str = "ghp_BenchTokenLockstep0123456789abcdefgh";
 
 fn vuln(patched: Option<&str>) -> Vulnerability {
@@ -121,12 +125,13 @@ async fn run() {
     c.set_collaborators(&names[N - 1], &ghsas[N - 1], &["reporter".to_owned()])
         .await
         .unwrap();
-    // N CVE requests.
-    for (r, g) in names.iter().zip(&ghsas) {
+    // A CVE requests, one per repository assessed affected.
+    for (r, g) in names.iter().zip(&ghsas).take(A) {
         c.request_cve(r, g).await.unwrap();
     }
     let before_release = sim.ledger().len();
-    // Release: one wave, N concurrent PATCHes with the final content.
+    // Release: one wave, A concurrent PATCHes with the final content; the N−A drafts of
+    // repositories not affected are closed.
     let content = AdvisoryUpdate {
         vulnerabilities: Some(vec![vuln(Some("2.0.0"))]),
         ..AdvisoryUpdate::default()
@@ -134,6 +139,7 @@ async fn run() {
     let items: Vec<WaveItem> = names
         .iter()
         .zip(&ghsas)
+        .take(A)
         .map(|(r, g)| WaveItem {
             repo: r.clone(),
             ghsa: g.clone(),
@@ -143,13 +149,16 @@ async fn run() {
         .collect();
     let results = c.publish_wave(&items).await;
     assert!(results.iter().all(Result::is_ok));
+    for (r, g) in names.iter().zip(&ghsas).skip(A) {
+        c.close(r, g, Attempt::First).await.unwrap();
+    }
     let elapsed = t0.elapsed();
 
     // Later polling: conditional GETs answered 304 are free against the primary limit.
-    for (r, g) in names.iter().zip(&ghsas) {
+    for (r, g) in names.iter().zip(&ghsas).take(A) {
         c.poll_advisory(r, g).await.unwrap();
     }
-    for (r, g) in names.iter().zip(&ghsas) {
+    for (r, g) in names.iter().zip(&ghsas).take(A) {
         c.poll_advisory(r, g).await.unwrap();
     }
 
@@ -160,18 +169,22 @@ async fn run() {
         .collect();
     let writes = http.iter().filter(|e| e.write).count();
     let reads = http.len() - writes;
-    let bound = 4 * N - 1;
+    let bound = 3 * N + A - 1;
     let count = |op: &str| http.iter().filter(|e| e.op == op).count();
     let publishes: Vec<_> = ledger
         .iter()
         .filter(|e| e.is_publish())
         .map(|e| e.at)
         .collect();
-    // PATCHes that are not publications: N−1 link updates (carrying collaborators) and
-    // the last draft's collaborator update.
+    // PATCHes that are neither publications nor closes: N−1 link updates (carrying
+    // collaborators) and the last draft's collaborator update.
     let updates = http
         .iter()
         .filter(|e| e.op == "update" && e.state_to.is_none())
+        .count();
+    let closes = http
+        .iter()
+        .filter(|e| e.op == "update" && e.state_to.is_some() && !e.is_publish())
         .count();
     let leak = (*publishes.iter().max().unwrap() - *publishes.iter().min().unwrap())
         .to_std()
@@ -184,7 +197,7 @@ async fn run() {
         http.len()
     );
     println!(
-        "content-creating writes: {writes} = {} creates + {} link updates carrying collaborators + {} collaborator update (last draft) + {} CVE requests + {} publishes",
+        "content-creating writes: {writes} = {} creates + {} link updates carrying collaborators + {} collaborator update (last draft) + {} CVE requests + {} publishes + {closes} draft closes",
         count("create"),
         updates - 1,
         1,
@@ -192,13 +205,14 @@ async fn run() {
         publishes.len()
     );
     println!(
-        "lower bound 4N-1 = {bound} (N creates, N-1 link updates, N CVE requests, N publishes); writes / bound = {writes}/{bound} = {:.3}",
+        "lower bound 3N+A-1 = {bound} with A = {A} affected (N creates, N-1 link updates, A CVE requests, A publishes, N-A closes); writes / bound = {writes}/{bound} = {:.3}",
         writes as f64 / bound as f64
     );
-    assert_eq!(writes, 4 * N, "the engine's 4N writes");
+    assert_eq!(count("request_cve"), A, "CVEs only for the affected");
+    assert_eq!(writes, bound + 1, "the engine's 3N+A writes");
     assert_eq!(updates, N, "N-1 link updates and one collaborator update");
     println!(
-        "release wave: {N} PATCHes in one burst, leak window (first to last publish) {:.1} ms; case wall time {:.0} ms",
+        "release wave: {A} PATCHes in one burst, leak window (first to last publish) {:.1} ms; case wall time {:.0} ms",
         leak.as_secs_f64() * 1e3,
         elapsed.as_secs_f64() * 1e3
     );

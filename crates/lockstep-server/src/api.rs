@@ -16,6 +16,7 @@ use bytes::Bytes;
 use lockstep_core::vuln::Vulnerability;
 use lockstep_core::{Case, CaseId, Command, Input, OpenCase, RepoId, Workflow};
 use lockstep_store::Committed;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 

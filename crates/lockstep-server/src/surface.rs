@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lockstep_core::engine::lines::LineView;
+use lockstep_core::engine::preflight::RepoFinding;
 use lockstep_core::event::{ExitReason, ReleaseMode};
 use lockstep_core::input::{FixStage, Threat, Verdict};
 use lockstep_core::machines::EmState;
@@ -123,11 +125,15 @@ pub enum OneOrMany {
 pub struct FixReady {
     /// The repository.
     pub repo: String,
-    /// The versions that carry the fix.
-    pub patched_versions: String,
-    /// The vulnerable range.
+    /// One release line: the versions that carry the fix (with `vulnerable_range`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched_versions: Option<String>,
+    /// The vulnerable range of that one line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulnerable_range: Option<String>,
+    /// Several release lines (backports), instead of `patched_versions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<Line>>,
     /// The packages; default: every package of the repository in the workflow.
     #[serde(default, alias = "packages", skip_serializing_if = "Option::is_none")]
     pub package: Option<OneOrMany>,
@@ -154,14 +160,28 @@ impl CaseAction for FixReady {
                 .map(|s| s.packages.clone())
                 .unwrap_or_default(),
         };
-        let packages = names
-            .into_iter()
-            .map(|package| PackageFix {
-                package,
-                vulnerable_range: self.vulnerable_range.clone(),
-                patched_versions: self.patched_versions.clone(),
-            })
-            .collect();
+        let packages = match (self.lines, self.patched_versions) {
+            (Some(lines), None) if self.vulnerable_range.is_none() => {
+                let lines: Vec<(String, String)> = lines
+                    .into_iter()
+                    .map(|l| (l.vulnerable_range, l.patched_version))
+                    .collect();
+                lockstep_core::engine::lines::fix_lines(&names, &lines)
+            }
+            (None, Some(patched)) => names
+                .into_iter()
+                .map(|package| PackageFix {
+                    package,
+                    vulnerable_range: self.vulnerable_range.clone(),
+                    patched_versions: patched.clone(),
+                })
+                .collect(),
+            _ => {
+                return Err(FieldError(
+                    "give either `lines` or `patched_versions` (with `vulnerable_range`)".into(),
+                ));
+            }
+        };
         Ok((
             Command::MarkFix {
                 repo: repo.clone(),
@@ -171,6 +191,16 @@ impl CaseAction for FixReady {
             vec![repo],
         ))
     }
+}
+
+/// One release line of [`FixReady`]: a vulnerable range and the version that patches it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// The vulnerable range, e.g. `>= 1.1.0, < 1.1.2`.
+    pub vulnerable_range: String,
+    /// The version that patches it, e.g. `1.1.2`.
+    pub patched_version: String,
 }
 
 /// `POST /api/cases/{id}/fix-revoke`: withdraws a fix mark.
@@ -535,6 +565,9 @@ pub struct RepoView {
     pub assessment: Assessment,
     /// Its fix.
     pub fix: Fix,
+    /// The fix's release lines per package, each with its own released state.
+    #[serde(default)]
+    pub lines: BTreeMap<String, Vec<LineView>>,
     /// Its advisory, once the draft exists.
     pub ghsa_id: Option<GhsaId>,
     /// The advisory's state.
@@ -563,6 +596,9 @@ pub struct EmbargoView {
     /// When it ended.
     #[serde(default)]
     pub ended_at: Option<Timestamp>,
+    /// When its end passed under `hold-all` while it stayed in force.
+    #[serde(default)]
+    pub overdue: Option<Timestamp>,
     /// A participant's pending request for a later end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<EmbargoRequest>,
@@ -595,6 +631,9 @@ pub struct CaseView {
     pub blockers: Vec<Blocker>,
     /// What needs a person.
     pub alerts: Vec<Alert>,
+    /// What GitHub would refuse (blockers) or drop (warnings) at publication.
+    #[serde(default)]
+    pub preflight: Vec<RepoFinding>,
 }
 
 impl CaseView {
@@ -613,6 +652,7 @@ impl CaseView {
                 until: case.embargo.until,
                 exit: plan.embargo_exit.clone(),
                 ended_at: case.embargo.exit.as_ref().map(|(at, _)| *at),
+                overdue: case.embargo.overdue,
                 request: plan.embargo_request.clone(),
             },
             release: plan.release,
@@ -623,6 +663,7 @@ impl CaseView {
                     repo: r.clone(),
                     assessment: p.assessment.clone(),
                     fix: p.fix.clone(),
+                    lines: p.lines(),
                     ghsa_id: p.advisory.ghsa.clone(),
                     advisory_state: p.advisory.state,
                     published_elsewhere: p.advisory.published_elsewhere,
@@ -634,6 +675,7 @@ impl CaseView {
                 .collect(),
             blockers: plan.blockers,
             alerts: plan.alerts,
+            preflight: plan.preflight,
         }
     }
 

@@ -12,9 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use lockstep_core::input::{AuthMethod, FixStage, Observation, Principal};
-use lockstep_core::model::Fix;
-use lockstep_core::{Actor, Case, CaseId, Command, GhsaId, Input, Rejection, RepoId};
+use lockstep_core::input::{AuthMethod, Observation, Principal};
+use lockstep_core::{Actor, Case, CaseId, GhsaId, Input, Rejection, RepoId};
 use lockstep_github::webhook::{
     AdvisoryAction, DELIVERY_HEADER, EVENT_HEADER, WebhookError, WebhookEvent, parse_event,
     verify_headers,
@@ -337,9 +336,10 @@ async fn advisory_published(
     conclude(app, event, delivery, vec![(case, result)]).await
 }
 
-/// `release`/`published`: every open case in which the repository has a prepared fix whose
-/// patched versions the tag satisfies (see [`lockstep_core::release_tag::releases`]) gets
-/// `MarkFix { stage: Released, packages: <the prepared packages> }` from automation.
+/// `release`/`published`: every open case in which the repository has a prepared fix with a
+/// release line whose patched version the tag satisfies (see
+/// [`lockstep_core::release_tag::releases`]) gets the observation `ReleasePublished`, which
+/// marks those lines released; the fix is released once every line is.
 async fn release(
     app: &AppState,
     event: &'static str,
@@ -354,9 +354,9 @@ async fn release(
         Ok(c) => c,
         Err(e) => return Answer::error(event, "error", ApiError::store(e)),
     };
-    let matching: Vec<(CaseId, Command)> = cases
+    let matching: Vec<(CaseId, Input)> = cases
         .iter()
-        .filter_map(|c| promotion(c, &repo, tag).map(|cmd| (c.id.clone(), cmd)))
+        .filter_map(|c| promotion(c, &repo, tag).map(|input| (c.id.clone(), input)))
         .collect();
     if matching.is_empty() {
         return Answer::ignored(
@@ -365,16 +365,13 @@ async fn release(
         );
     }
     let mut results = Vec::new();
-    for (case, cmd) in matching {
-        let input = Input::Command(cmd);
+    for (case, input) in matching {
         // Decided again on the case as it is inside the transaction.
         let build = |c: &Case| {
-            promotion(c, &repo, tag)
-                .map(Input::Command)
-                .ok_or_else(|| Rejection::Invalid {
-                    field: "release",
-                    why: format!("{repo} has no prepared fix that tag {tag:?} releases any more"),
-                })
+            promotion(c, &repo, tag).ok_or_else(|| Rejection::Invalid {
+                field: "release",
+                why: format!("{repo} has no prepared line that tag {tag:?} releases any more"),
+            })
         };
         let result = commit(app, delivery, &case, "release_promote", &input, build).await;
         results.push((case, result));
@@ -382,19 +379,18 @@ async fn release(
     conclude(app, event, delivery, results).await
 }
 
-/// The command that promotes `repo`'s prepared fix in `case` when `tag` releases it.
-fn promotion(case: &Case, repo: &RepoId, tag: &str) -> Option<Command> {
+/// The observation that marks `repo`'s prepared lines in `case` that `tag` releases, if any.
+fn promotion(case: &Case, repo: &RepoId, tag: &str) -> Option<Input> {
     if case.closed.is_some() {
         return None;
     }
     let p = case.participants.get(repo).filter(|p| p.in_scope)?;
-    let Fix::Prepared { packages } = &p.fix else {
-        return None;
-    };
-    lockstep_core::release_tag::releases(tag, packages).then(|| Command::MarkFix {
-        repo: repo.clone(),
-        stage: FixStage::Released,
-        packages: packages.clone(),
+    let lines = lockstep_core::engine::lines::released_by(p, tag);
+    (!lines.is_empty()).then(|| {
+        Input::Observation(Observation::ReleasePublished {
+            repo: repo.clone(),
+            tag: tag.to_owned(),
+        })
     })
 }
 

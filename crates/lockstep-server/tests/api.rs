@@ -674,6 +674,30 @@ async fn fixes_ready_prepared_and_revoked() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
+            "lines and patched versions",
+            "bob",
+            json!({"repo": "org/core", "patched_versions": "1", "lines": [{"vulnerable_range": "< 1.0.3", "patched_version": "1.0.3"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "overlapping lines",
+            "bob",
+            json!({"repo": "org/core", "lines": [{"vulnerable_range": "< 1.1.0", "patched_version": "1.1.0"}, {"vulnerable_range": ">= 1.0.0, < 1.1.2", "patched_version": "1.1.2"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a range that does not parse",
+            "bob",
+            json!({"repo": "org/core", "lines": [{"vulnerable_range": "before 1.0.3", "patched_version": "1.0.3"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a patched version inside its range",
+            "bob",
+            json!({"repo": "org/core", "lines": [{"vulnerable_range": "< 1.0.3", "patched_version": "1.0.2"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
             "someone else's repo",
             "bob",
             json!({"repo": "org/extra", "patched_versions": "1"}),
@@ -731,6 +755,26 @@ async fn fixes_ready_prepared_and_revoked() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Two release lines, prepared: each shown with its own state.
+    let body = json!({"repo": "org/core", "package": "core", "stage": "prepared", "lines": [
+        {"vulnerable_range": "< 1.0.3", "patched_version": "1.0.3"},
+        {"vulnerable_range": ">= 1.1.0, < 1.1.2", "patched_version": "1.1.2"},
+    ]});
+    let (status, v) = w
+        .call("POST", &ready, Some("bob"), Some(&body.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let core = repo(&v, "org/core");
+    assert_eq!(core["fix"]["status"], "prepared");
+    assert_eq!(
+        core["lines"]["core"],
+        json!([
+            {"vulnerable_range": "< 1.0.3", "patched_version": "1.0.3", "released": false},
+            {"vulnerable_range": ">= 1.1.0, < 1.1.2", "patched_version": "1.1.2", "released": false},
+        ]),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -381,9 +381,58 @@ async fn a_release_promotes_a_prepared_fix() {
     let marked = events
         .iter()
         .rev()
-        .find(|e| matches!(e.kind, lockstep_core::EventKind::FixMarked { .. }))
+        .find(|e| matches!(e.kind, lockstep_core::EventKind::LinesReleased { .. }))
         .unwrap();
     assert_eq!(marked.by, lockstep_core::Actor::Automation);
+}
+
+#[tokio::test]
+async fn releases_mark_the_release_lines_they_satisfy_one_by_one() {
+    let w = world().await;
+    w.serve_webhooks(Some(SECRET)).await;
+    let case = w.open().await;
+    let ready = format!("/api/cases/{case}/fix-ready");
+    let body = json!({"repo": "org/core", "package": "core", "stage": "prepared", "lines": [
+        {"vulnerable_range": "< 1.0.3", "patched_version": "1.0.3"},
+        {"vulnerable_range": ">= 1.1.0, < 1.1.2", "patched_version": "1.1.2"},
+    ]})
+    .to_string();
+    let (status, v) = w.call("POST", &ready, Some("bob"), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let released = |view: &Value| -> Vec<bool> {
+        participant(view, "org/core")["lines"]["core"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["released"].as_bool().unwrap())
+            .collect()
+    };
+
+    // v1.0.3 releases the 1.0.x line: the fix is still prepared, the repository still holds.
+    w.sim.emit_release("org/core", "v1.0.3").unwrap();
+    w.sim.flush_webhooks().await;
+    let (_, view) = w
+        .call("GET", &format!("/api/cases/{case}"), Some("alice"), None)
+        .await;
+    assert_eq!(released(&view), [true, false], "{view}");
+    assert_eq!(participant(&view, "org/core")["fix"]["status"], "prepared");
+    assert!(
+        view["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["repo"] == "org/core" && b["lines_waiting"] == json!(["1.1.2"])),
+        "{view}"
+    );
+
+    // v1.1.2 releases the other: the fix is released.
+    w.sim.emit_release("org/core", "v1.1.2").unwrap();
+    w.sim.flush_webhooks().await;
+    let (_, view) = w
+        .call("GET", &format!("/api/cases/{case}"), Some("alice"), None)
+        .await;
+    assert_eq!(released(&view), [true, true], "{view}");
+    assert_eq!(participant(&view, "org/core")["fix"]["status"], "released");
 }
 
 #[tokio::test]

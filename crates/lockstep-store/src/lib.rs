@@ -300,7 +300,13 @@ pub(crate) fn plan(
         at,
         title: after.vulnerability.summary.clone(),
         status: CaseStatus::of(after).as_str(),
-        embargo_state: types::em_state_name(after.embargo.state),
+        // An overdue embargo (hold-all) stays in force with nothing left to fire: listed as
+        // `overdue`, it is out of the deadline indexes, which hold only `active` and `revise`.
+        embargo_state: if after.embargo.overdue.is_some() {
+            "overdue".to_owned()
+        } else {
+            types::em_state_name(after.embargo.state)
+        },
         embargo_until: after.embargo.until.map(Timestamp::millis),
         repos: after.scope().count() as i64,
         events,
