@@ -134,7 +134,7 @@ impl Ctx {
 
     /// Case `id`, if the token's user may read it (as the HTTP API decides); a refusal
     /// otherwise.
-    async fn readable(&self, id: &str) -> anyhow::Result<Case> {
+    pub(crate) async fn readable(&self, id: &str) -> anyhow::Result<Case> {
         let case = self.case(id).await?;
         let principal = self.principal(&case.workflow, &case.repos()).await?;
         if !case.may_view(&principal) {

@@ -7,6 +7,7 @@
 mod commands;
 mod config;
 mod demo;
+mod export;
 mod logging;
 mod output;
 mod progress;
@@ -96,6 +97,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Exports a case as OSV records, a CSAF 2.0 VEX document or CVE JSON 5 records.
+    Export(export::ExportArgs),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -296,6 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Plan { case, json } => with_ctx(config, |ctx| async move {
             commands::plan(&ctx, &case, json).await
         }),
+        Cmd::Export(a) => with_ctx(config, |ctx| async move { export::run(&ctx, a).await }),
         Cmd::Audit { command } => {
             let settings = config::Settings::load(config)?;
             runtime()?.block_on(async {

@@ -20,6 +20,7 @@
 mod api;
 mod auth;
 mod error;
+mod export;
 mod metrics;
 mod view;
 mod webhook;
@@ -158,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cases", get(api::list).post(api::open))
         .route("/api/cases/{id}", get(api::show))
         .route("/api/cases/{id}/plan", get(api::plan))
+        .route("/api/cases/{id}/export/{format}", get(export::export))
         .route("/api/cases/{id}/assess", post(api::assess))
         .route("/api/cases/{id}/fix-ready", post(api::fix_ready))
         .route("/api/cases/{id}/fix-revoke", post(api::fix_revoke))
