@@ -152,7 +152,12 @@ impl Ctx {
     }
 
     /// Submits `input` to case `id` as the token's user; refusals become [`Refused`].
-    async fn submit(&self, id: &str, repos: &[RepoId], input: Input) -> anyhow::Result<Case> {
+    pub(crate) async fn submit(
+        &self,
+        id: &str,
+        repos: &[RepoId],
+        input: Input,
+    ) -> anyhow::Result<Case> {
         let case = self.case(id).await?;
         let principal = self.principal(&case.workflow, repos).await?;
         match self.store.handle(&case.id, &principal, input).await {

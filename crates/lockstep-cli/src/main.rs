@@ -4,6 +4,7 @@
 //! (not authorised).
 #![forbid(unsafe_code)]
 
+mod amend;
 mod commands;
 mod config;
 mod demo;
@@ -97,6 +98,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Changes a published advisory's packages: a fix found incomplete.
+    Amend(amend::AmendArgs),
     /// Exports a case as OSV records, a CSAF 2.0 VEX document or CVE JSON 5 records.
     Export(export::ExportArgs),
     /// The audit trail.
@@ -299,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Plan { case, json } => with_ctx(config, |ctx| async move {
             commands::plan(&ctx, &case, json).await
         }),
+        Cmd::Amend(a) => with_ctx(config, |ctx| async move { amend::run(&ctx, a).await }),
         Cmd::Export(a) => with_ctx(config, |ctx| async move { export::run(&ctx, a).await }),
         Cmd::Audit { command } => {
             let settings = config::Settings::load(config)?;

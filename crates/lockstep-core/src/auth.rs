@@ -61,7 +61,8 @@ fn repo_command(cmd: &Command) -> Option<&RepoId> {
         Command::Assess { repo, .. }
         | Command::MarkFix { repo, .. }
         | Command::RevokeFix { repo, .. }
-        | Command::Retry { repo, .. } => Some(repo),
+        | Command::Retry { repo, .. }
+        | Command::Amend { repo, .. } => Some(repo),
         _ => None,
     }
 }
@@ -78,6 +79,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::DiscloseNow { .. } => "disclose now",
         Command::RecordThreat { .. } => "record a threat",
         Command::Close { .. } => "close the case",
+        Command::Amend { .. } => "amend a published advisory",
     }
 }
 

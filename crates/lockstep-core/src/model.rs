@@ -543,6 +543,7 @@ impl Case {
                         self.latch(Threat::PublicAwareness, at, true);
                     }
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
+                    Outcome::Amended => {}
                 }
             }
             EventKind::EffectRetried { key, .. } => {
@@ -563,6 +564,9 @@ impl Case {
                     .get_mut(key)
                     .ok_or_else(|| bad(format!("unknown effect {key}")))?;
                 record.status = EffectStatus::Superseded;
+                let repo = record.repo.clone();
+                // A superseded failure needs nobody any more.
+                self.participant_mut(&repo, e.seq)?.attention.remove(key);
             }
             EventKind::EffectFailed {
                 key,
@@ -600,6 +604,15 @@ impl Case {
                 p.advisory.published_at.get_or_insert(at);
                 p.advisory.published_elsewhere = true;
                 self.latch(Threat::PublicAwareness, at, false);
+            }
+            EventKind::AdvisoryAmended { repo, packages, .. } => {
+                let p = self.participant_mut(repo, e.seq)?;
+                if p.advisory.state != RemoteState::Published {
+                    return Err(bad(format!("{repo}'s advisory is not published")));
+                }
+                p.fix = Fix::Released {
+                    packages: packages.clone(),
+                };
             }
             EventKind::CaseClosed { reason } => {
                 if self.closed.is_some() {

@@ -400,6 +400,18 @@ pub(crate) fn changes<'a>(case: &'a Case, events: &'a [Event]) -> Vec<Change<'a>
             K::FixRevoked { repo, .. } => {
                 (Some(repo), ChangeKind::Fix, format!("{repo} fix withdrawn"))
             }
+            K::AdvisoryAmended { repo, reason, .. } => {
+                let name = case
+                    .participants
+                    .get(repo)
+                    .and_then(|p| p.advisory.ghsa.as_ref())
+                    .map_or_else(|| repo.to_string(), |g| format!("{g} ({repo})"));
+                (
+                    Some(repo),
+                    ChangeKind::Fix,
+                    format!("{name} amended: {reason}"),
+                )
+            }
             K::CveAssigned { repo, cve } => (
                 Some(repo),
                 ChangeKind::Cve,

@@ -314,6 +314,7 @@ enum Step {
     Fix(usize, bool, Vec<(usize, Option<String>, String)>),
     Cve(usize),
     Disclose,
+    Amend(usize, Option<String>, String),
 }
 
 fn version() -> impl Strategy<Value = String> {
@@ -347,6 +348,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(r, released, lines)| Step::Fix(r, released, lines)),
         (0usize..10).prop_map(Step::Cve),
         Just(Step::Disclose),
+        (0usize..10, range(), version()).prop_map(|(r, range, v)| Step::Amend(r, range, v)),
     ]
 }
 
@@ -421,6 +423,13 @@ proptest! {
                     })
                 }
                 Step::Disclose => Input::Command(Command::DiscloseNow { reason: "public".into() }),
+                Step::Amend(i, range, patched) => Input::Command(Command::Amend {
+                    repo: repos[i].clone(),
+                    packages: vec![],
+                    vulnerable_range: range,
+                    patched_versions: Some(patched),
+                    reason: "incomplete".into(),
+                }),
             };
             // Inputs the engine refuses change nothing; that is their test, not this one's.
             let _ = d.act(input);
@@ -494,4 +503,71 @@ fn the_validators_reject_broken_documents() {
     let mut cve = all(&d, Format::Cve).remove(0).json;
     cve["cveMetadata"]["cveId"] = "CVE-26-1".into();
     assert!(!v.errors(Format::Cve, &cve).is_empty());
+}
+
+#[test]
+fn an_amendment_shows_in_every_export() {
+    let v = Validators::new();
+    let mut d = demo_case();
+    let go = r("modelcontextprotocol/go-sdk");
+    let osv_before = export(
+        &d.case,
+        &d.events,
+        Format::Osv,
+        Some(&go),
+        &Options::default(),
+    )
+    .unwrap()
+    .remove(0)
+    .json;
+    let revisions_before =
+        all(&d, Format::Csaf)[0].json["document"]["tracking"]["revision_history"]
+            .as_array()
+            .unwrap()
+            .len();
+    d.act(Input::Command(Command::Amend {
+        repo: go.clone(),
+        packages: vec![],
+        vulnerable_range: Some("< 1.9.1".into()),
+        patched_versions: Some("1.9.1".into()),
+        reason: "the SSE transport was not fixed in 1.9.0".into(),
+    }))
+    .unwrap();
+    let osv = export(
+        &d.case,
+        &d.events,
+        Format::Osv,
+        Some(&go),
+        &Options::default(),
+    )
+    .unwrap()
+    .remove(0)
+    .json;
+    assert!(osv["modified"].as_str().unwrap() > osv_before["modified"].as_str().unwrap());
+    assert_eq!(osv["published"], osv_before["published"]);
+    assert_eq!(
+        osv["affected"][0]["ranges"][0]["events"][1]["fixed"],
+        "1.9.1"
+    );
+    let csaf = all(&d, Format::Csaf).remove(0).json;
+    let history = csaf["document"]["tracking"]["revision_history"]
+        .as_array()
+        .unwrap();
+    assert_eq!(history.len(), revisions_before + 1);
+    assert!(
+        history.last().unwrap()["summary"]
+            .as_str()
+            .unwrap()
+            .contains("amended: the SSE transport")
+    );
+    assert_eq!(csaf["document"]["tracking"]["status"], "final");
+    for format in [Format::Osv, Format::Csaf, Format::Cve] {
+        for doc in all(&d, format) {
+            assert!(
+                v.errors(format, &doc.json).is_empty(),
+                "{format} {}",
+                doc.file_name
+            );
+        }
+    }
 }

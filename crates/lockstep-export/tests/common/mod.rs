@@ -91,6 +91,7 @@ impl Driver {
                 Action::RequestCve { .. } => Outcome::CveRequested,
                 Action::Publish { .. } => Outcome::Published,
                 Action::CloseDraft { .. } => Outcome::DraftClosed,
+                Action::AmendAdvisory { .. } => Outcome::Amended,
             };
             let d = self
                 .case
