@@ -4,10 +4,12 @@
 //! (not authorised).
 #![forbid(unsafe_code)]
 
+mod amend;
 mod client;
 mod commands;
 mod config;
 mod demo;
+mod export;
 mod logging;
 mod output;
 mod progress;
@@ -100,6 +102,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Changes a published advisory's packages: a fix found incomplete.
+    Amend(amend::AmendArgs),
+    /// Exports a case as OSV records, a CSAF 2.0 VEX document or CVE JSON 5 records.
+    Export(export::ExportArgs),
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -322,6 +328,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Plan { case, json } => with_client(config, server, |c| async move {
             commands::plan(&c, &case, json).await
         }),
+        Cmd::Amend(a) => with_client(config, server, |c| async move { amend::run(&c, a).await }),
+        Cmd::Export(a) => with_client(config, server, |c| async move { export::run(&c, a).await }),
         Cmd::Audit { command } => {
             let settings = config::Settings::load(config)?;
             runtime()?.block_on(async {

@@ -64,6 +64,7 @@ fn build_log() -> Vec<Event> {
                 Action::RequestCve { .. } => Outcome::CveRequested,
                 Action::Publish { .. } => Outcome::Published,
                 Action::CloseDraft { .. } => Outcome::DraftClosed,
+                Action::AmendAdvisory { .. } => Outcome::Amended,
             };
             let obs = Observation::EffectSucceeded {
                 key: e.key.clone(),

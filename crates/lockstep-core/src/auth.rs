@@ -61,7 +61,8 @@ fn repo_command(cmd: &Command) -> Option<&RepoId> {
         Command::Assess { repo, .. }
         | Command::MarkFix { repo, .. }
         | Command::RevokeFix { repo, .. }
-        | Command::Retry { repo, .. } => Some(repo),
+        | Command::Retry { repo, .. }
+        | Command::Amend { repo, .. } => Some(repo),
         _ => None,
     }
 }
@@ -80,6 +81,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Close { .. } => "close the case",
         Command::RequestEmbargo { .. } => "request an embargo extension",
         Command::DeclineEmbargo { .. } => "decline an embargo request",
+        Command::Amend { .. } => "amend a published advisory",
     }
 }
 

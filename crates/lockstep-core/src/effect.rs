@@ -102,6 +102,14 @@ pub enum Action {
         /// The advisory.
         ghsa: GhsaId,
     },
+    /// Rewrite a published advisory's packages. Before retrying, the runtime reads the
+    /// advisory: already carrying these packages counts as success.
+    AmendAdvisory {
+        /// The advisory.
+        ghsa: GhsaId,
+        /// Its packages after the amendment.
+        vulnerabilities: Vec<AdvisoryPackage>,
+    },
 }
 
 impl Action {
@@ -114,12 +122,20 @@ impl Action {
             Self::RequestCve { .. } => "request-cve",
             Self::Publish { .. } => "publish",
             Self::CloseDraft { .. } => "close-draft",
+            Self::AmendAdvisory { .. } => "amend-advisory",
         }
     }
 
     /// Whether this is a publication, which the store's claim guard re-checks.
     pub fn is_publish(&self) -> bool {
         matches!(self, Self::Publish { .. })
+    }
+
+    /// Whether the store must ask [`crate::Case::effect_allowed`] before it runs the effect:
+    /// publications (the guard) and amendments (a newer one supersedes an older one, which
+    /// must then never write its stale packages).
+    pub fn needs_guard(&self) -> bool {
+        matches!(self, Self::Publish { .. } | Self::AmendAdvisory { .. })
     }
 }
 

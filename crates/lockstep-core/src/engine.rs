@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod amend;
+
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Authority};
@@ -361,7 +363,7 @@ impl Case {
         // A closed case takes no commands, but for a retry of what its closing left failed (a
         // draft GitHub would not close).
         if self.closed.is_some()
-            && matches!(input, Input::Command(ref c) if !matches!(c, Command::Retry { .. }))
+            && matches!(input, Input::Command(ref c) if !matches!(c, Command::Retry { .. } | Command::Amend { .. }))
         {
             return Err(Rejection::CaseClosed);
         }
@@ -948,6 +950,16 @@ impl Tx<'_> {
                 }
                 self.emit(EventKind::ThreatRecorded { threat, reason })
             }
+            Command::Amend {
+                repo,
+                packages,
+                vulnerable_range,
+                patched_versions,
+                reason,
+            } => {
+                let reason = reason_of("reason", &reason)?;
+                self.amend(&repo, &packages, vulnerable_range, patched_versions, reason)
+            }
             Command::Close { reason } => {
                 let reason = reason_of("reason", &reason)?;
                 self.end_embargo(ExitReason::CaseClosed)?;
@@ -1089,6 +1101,7 @@ impl Tx<'_> {
                     Outcome::CveRequested => "request-cve",
                     Outcome::Published => "publish",
                     Outcome::DraftClosed => "close-draft",
+                    Outcome::Amended => "amend-advisory",
                 };
                 if record.action != expected {
                     return Err(Rejection::Invalid {

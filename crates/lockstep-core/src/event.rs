@@ -189,6 +189,12 @@ pub enum EventKind {
         granted: bool,
         reason: String,
     },
+    /// A published advisory's packages changed: the fix is now `packages`.
+    AdvisoryAmended {
+        repo: RepoId,
+        packages: Vec<PackageFix>,
+        reason: String,
+    },
 }
 
 /// One persisted event.

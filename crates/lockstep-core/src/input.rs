@@ -203,6 +203,24 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// Changes a published advisory's packages: a fix found incomplete. Every package named
+    /// (none: every package of the fix) takes the range and patched versions given; a package
+    /// the fix did not name is added, and needs patched versions.
+    Amend {
+        /// The repository.
+        repo: RepoId,
+        /// The packages concerned; empty: every package of the fix.
+        #[serde(default)]
+        packages: Vec<String>,
+        /// The new vulnerable range.
+        #[serde(default)]
+        vulnerable_range: Option<String>,
+        /// The new patched versions.
+        #[serde(default)]
+        patched_versions: Option<String>,
+        /// Why (recorded in the audit trail and shown in the exports' history).
+        reason: String,
+    },
     /// Closes the case; unpublished drafts are closed.
     Close {
         /// Why.
@@ -229,6 +247,8 @@ pub enum Outcome {
     Published,
     /// The draft is closed.
     DraftClosed,
+    /// The published advisory carries the amended packages.
+    Amended,
 }
 
 /// A fact from the outside world.

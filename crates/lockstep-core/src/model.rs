@@ -610,6 +610,7 @@ impl Case {
                         self.latch(Threat::PublicAwareness, at, true);
                     }
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
+                    Outcome::Amended => {}
                 }
             }
             EventKind::EffectRetried { key, .. } => {
@@ -630,6 +631,9 @@ impl Case {
                     .get_mut(key)
                     .ok_or_else(|| bad(format!("unknown effect {key}")))?;
                 record.status = EffectStatus::Superseded;
+                let repo = record.repo.clone();
+                // A superseded failure needs nobody any more.
+                self.participant_mut(&repo, e.seq)?.attention.remove(key);
             }
             EventKind::EffectFailed {
                 key,
@@ -680,6 +684,15 @@ impl Case {
                 if self.embargo.request.take().is_none() {
                     return Err(bad("an answer to no embargo request".into()));
                 }
+            }
+            EventKind::AdvisoryAmended { repo, packages, .. } => {
+                let p = self.participant_mut(repo, e.seq)?;
+                if p.advisory.state != RemoteState::Published {
+                    return Err(bad(format!("{repo}'s advisory is not published")));
+                }
+                p.fix = Fix::Released {
+                    packages: packages.clone(),
+                };
             }
             EventKind::CaseClosed { reason } => {
                 if self.closed.is_some() {

@@ -183,6 +183,7 @@ fn outcome(e: &Effect) -> Outcome {
         Action::RequestCve { .. } => Outcome::CveRequested,
         Action::Publish { .. } => Outcome::Published,
         Action::CloseDraft { .. } => Outcome::DraftClosed,
+        Action::AmendAdvisory { .. } => Outcome::Amended,
     }
 }
 

@@ -160,7 +160,87 @@ async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::E
             github.ensure_closed(&repo, ghsa.as_str(), attempt).await?;
             Outcome::DraftClosed
         }
+        Action::AmendAdvisory {
+            ghsa,
+            vulnerabilities,
+        } => {
+            amend(github, &repo, ghsa.as_str(), vulnerabilities, attempt).await?;
+            Outcome::Amended
+        }
     })
+}
+
+/// Whether the advisory's packages on GitHub are `wanted` (order aside).
+fn carries(current: &[gh::AdvisoryVulnerability], wanted: &[gh::Vulnerability]) -> bool {
+    let key =
+        |eco: Option<String>, name: Option<&str>, range: Option<&str>, patched: Option<&str>| {
+            (
+                eco.unwrap_or_default(),
+                name.unwrap_or_default().to_owned(),
+                range.unwrap_or_default().trim().to_owned(),
+                patched.unwrap_or_default().trim().to_owned(),
+            )
+        };
+    let mut have: Vec<_> = current
+        .iter()
+        .map(|v| {
+            key(
+                v.ecosystem.clone(),
+                v.name.as_deref(),
+                v.vulnerable_version_range.as_deref(),
+                v.patched_versions.as_deref(),
+            )
+        })
+        .collect();
+    let mut want: Vec<_> = wanted
+        .iter()
+        .map(|v| {
+            let eco = serde_json::to_value(v.ecosystem)
+                .ok()
+                .and_then(|e| e.as_str().map(str::to_owned));
+            key(
+                eco,
+                Some(&v.name),
+                v.vulnerable_version_range.as_deref(),
+                v.patched_versions.as_deref(),
+            )
+        })
+        .collect();
+    have.sort();
+    want.sort();
+    have == want
+}
+
+/// Rewrites a published advisory's packages. A retry reads first: already carrying them is
+/// success, and an advisory that is not published is refused (for good).
+async fn amend(
+    github: &gh::GithubClient,
+    repo: &gh::RepoName,
+    ghsa: &str,
+    vulnerabilities: &[AdvisoryPackage],
+    attempt: gh::Attempt,
+) -> Result<(), gh::Error> {
+    let wanted = packages(vulnerabilities);
+    if attempt == gh::Attempt::Retry {
+        let current = github.get_advisory(repo, ghsa).await?;
+        if current.state != gh::AdvisoryState::Published {
+            return Err(gh::Error::InvalidInput(format!(
+                "refusing to amend {ghsa}: it is {}, not published",
+                current.state.as_str()
+            )));
+        }
+        if carries(&current.vulnerabilities, &wanted) {
+            tracing::info!(%repo, ghsa, "already amended by an earlier attempt");
+            return Ok(());
+        }
+    }
+    let update = gh::AdvisoryUpdate {
+        vulnerabilities: Some(wanted),
+        ..gh::AdvisoryUpdate::default()
+    };
+    github.update_advisory(repo, ghsa, &update).await?;
+    tracing::info!(%repo, ghsa, "amended a published advisory");
+    Ok(())
 }
 
 /// The adapter's item for a publication that goes out in a wave.

@@ -62,7 +62,7 @@ fn outcome_of(result: &Result<Committed, lockstep_store::Error>) -> CommandOutco
 }
 
 /// Loads the case, checks that the caller may read it, and returns it.
-async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, ApiError> {
+pub(crate) async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, ApiError> {
     app.identities.authenticate(bearer).await?;
     let id = case_id(id)?;
     let case = load(app, &id).await?;

@@ -20,6 +20,7 @@
 mod api;
 mod auth;
 mod error;
+mod export;
 mod metrics;
 pub mod surface;
 mod webhook;
@@ -157,7 +158,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/cases", get(api::list).post(api::open))
         .route("/api/cases/{id}", get(api::show))
-        .route("/api/cases/{id}/plan", get(api::plan));
+        .route("/api/cases/{id}/plan", get(api::plan))
+        .route("/api/cases/{id}/export/{format}", get(export::export));
     // Every action of the command surface, at `/api/cases/{id}/{PATH}`.
     struct Mount(Option<Router<Shared>>);
     impl surface::ActionVisitor for Mount {

@@ -78,6 +78,7 @@ pub fn each_action(v: &mut impl ActionVisitor) {
     v.visit::<RecordThreat>();
     v.visit::<RequestEmbargo>();
     v.visit::<DeclineEmbargo>();
+    v.visit::<Amend>();
 }
 
 /// `POST /api/cases/{id}/assess`: records a repository's assessment.
@@ -323,6 +324,48 @@ impl CaseAction for Close {
                 reason: self.reason,
             },
             Vec::new(),
+        ))
+    }
+}
+
+/// `POST /api/cases/{id}/amend`: changes a published advisory's packages, a fix found
+/// incomplete (a coordinator or the repository's maintainer). The runtime writes it to
+/// GitHub, reading first on a retry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amend {
+    /// The repository whose published advisory changes.
+    pub repo: String,
+    /// The packages concerned; empty: every package of the fix. One the advisory does not
+    /// name yet is added (with `patched_versions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// The new vulnerable range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerable_range: Option<String>,
+    /// The new patched versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patched_versions: Option<String>,
+    /// Why (the audit trail and the exports' revision history).
+    pub reason: String,
+}
+
+impl CaseAction for Amend {
+    const PATH: &'static str = "amend";
+    const NAME: &'static str = "amend";
+    const SUMMARY: &'static str =
+        "Changes a published advisory's vulnerable range, patched versions or packages.";
+    fn command(self, _: &Case) -> Result<(Command, Vec<RepoId>), FieldError> {
+        let repo: RepoId = field(&self.repo)?;
+        Ok((
+            Command::Amend {
+                repo: repo.clone(),
+                packages: self.packages,
+                vulnerable_range: self.vulnerable_range,
+                patched_versions: self.patched_versions,
+                reason: self.reason,
+            },
+            vec![repo],
         ))
     }
 }

@@ -198,6 +198,33 @@ pub struct SimConfig {
     /// Lifetime of minted App installation tokens (GitHub: one hour).
     #[serde(with = "millis", rename = "installation_token_ttl_ms")]
     pub installation_token_ttl: Duration,
+    /// GitHub's global advisory database (`GET /advisories/{ghsa_id}`).
+    pub global: GlobalDbConfig,
+}
+
+/// How published repository advisories reach GitHub's global advisory database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GlobalDbConfig {
+    /// Time from publication until GitHub's curators have reviewed the copy; before that,
+    /// `GET /advisories/{ghsa_id}` answers 404.
+    #[serde(with = "millis", rename = "review_delay_ms")]
+    pub review_delay: Duration,
+    /// Ecosystems GitHub does not review (GitHub's names, e.g. `other`): advisories whose
+    /// packages are all in them never get a global copy.
+    pub unreviewed_ecosystems: Vec<String>,
+    /// Fault: the global copies lose their CVE alias (github/advisory-database #9582).
+    pub drop_alias: bool,
+}
+
+impl Default for GlobalDbConfig {
+    fn default() -> Self {
+        Self {
+            review_delay: Duration::ZERO,
+            unreviewed_ecosystems: vec!["other".to_owned()],
+            drop_alias: false,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -215,6 +242,7 @@ impl Default for SimConfig {
             require_user_agent: false,
             admin_token: None,
             installation_token_ttl: Duration::from_secs(3_600),
+            global: GlobalDbConfig::default(),
         }
     }
 }

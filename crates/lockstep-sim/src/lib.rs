@@ -32,6 +32,7 @@
 mod app;
 mod config;
 mod error;
+mod global;
 mod ledger;
 mod model;
 mod observe;
@@ -54,7 +55,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    CvePolicy, FaultConfig, InjectedFault, LimitStatus, PrimaryLimits, SecondaryLimits, SimConfig,
+    CvePolicy, FaultConfig, GlobalDbConfig, InjectedFault, LimitStatus, PrimaryLimits,
+    SecondaryLimits, SimConfig,
 };
 pub use error::{ApiError, SimError};
 pub use ledger::{FaultKind, LedgerEntry, Via};
@@ -364,6 +366,12 @@ impl Simulator {
     /// Changes when requested CVEs are assigned.
     pub fn set_cve_policy(&self, policy: CvePolicy) {
         self.lock().config.cve_policy = policy;
+    }
+
+    /// Changes how the global advisory database behaves (review delay, unreviewed
+    /// ecosystems, the lost-alias fault).
+    pub fn update_global(&self, f: impl FnOnce(&mut GlobalDbConfig)) {
+        f(&mut self.lock().config.global);
     }
 
     /// Changes how long a private fork takes to appear.

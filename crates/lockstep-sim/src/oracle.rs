@@ -56,6 +56,7 @@ pub fn operation_of(op: &str) -> Option<(&'static str, &'static str)> {
             "post",
         ),
         "list_org" => ("/orgs/{org}/security-advisories", "get"),
+        "get_global" => ("/advisories/{ghsa_id}", "get"),
         _ => return None,
     })
 }

@@ -227,6 +227,8 @@ enum Route<'a> {
     AppToken(&'a str),
     /// `GET /repos/{o}/{r}/installation` (App JWT).
     RepoInstallation(&'a str, &'a str),
+    /// `GET /advisories/{ghsa_id}`: the global advisory database.
+    Global(&'a str),
     NotFound,
 }
 
@@ -266,6 +268,7 @@ impl<'a> Route<'a> {
             (&Method::GET, ["app", "installations", id]) => Self::AppInstallation(id),
             (&Method::POST, ["app", "installations", id, "access_tokens"]) => Self::AppToken(id),
             (&Method::GET, ["repos", o, r, "installation"]) => Self::RepoInstallation(o, r),
+            (&Method::GET, ["advisories", g]) => Self::Global(g),
             _ => Self::NotFound,
         }
     }
@@ -290,6 +293,7 @@ impl<'a> Route<'a> {
             Self::AppInstallation(..) => "get_installation",
             Self::AppToken(..) => "create_installation_token",
             Self::RepoInstallation(..) => "get_repo_installation",
+            Self::Global(..) => "get_global",
             Self::NotFound => "not_found",
         }
     }
@@ -381,6 +385,7 @@ fn dispatch(
         }
         Route::Cve(o, r, g) => st.op_request_cve(o, r, g, ctx),
         Route::Fork(o, r, g) => st.op_fork(o, r, g, ctx),
+        Route::Global(g) => st.op_get_global(g, ctx),
         _ => Err(ApiError::not_found()),
     }
 }

@@ -286,3 +286,112 @@ async fn every_response_matches_the_openapi_oracle() {
     assert!(body.get("cvss_severities").is_some());
     let _ = Method::GET;
 }
+
+/// The global advisory database: a reviewed copy appears after the review delay and matches
+/// GitHub's `global-advisory` schema; before it, an unreviewed ecosystem, and an unknown id
+/// are 404s shaped as GitHub's; withdrawal and the lost-alias fault show in the copy.
+#[tokio::test]
+async fn global_advisories_match_the_openapi_oracle() {
+    const GLOBAL: &str = "/advisories/{ghsa_id}";
+    let o = Oracle::new();
+    let (sim, _running, api) = start().await;
+    sim.update_global(|g| g.review_delay = std::time::Duration::from_millis(300));
+    let list = format!("/repos/{REPO}/security-advisories");
+    let created = api.post(&list, Some(ADMIN), &create_body("Global")).await;
+    let ghsa = created.body["ghsa_id"].as_str().unwrap().to_owned();
+    let path = format!("/advisories/{ghsa}");
+
+    let r = api.get(&path, Some(READER)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "a draft has no global copy"
+    );
+    o.check_response(GLOBAL, "get", &r);
+    api.post(
+        &format!("{}/cve", adv_path(REPO, &ghsa)),
+        Some(ADMIN),
+        &json!({}),
+    )
+    .await;
+    let r = api
+        .patch(
+            &adv_path(REPO, &ghsa),
+            Some(ADMIN),
+            &json!({"state": "published"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let cve = r.body["cve_id"].as_str().unwrap().to_owned();
+    let r = api.get(&path, Some(READER)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not reviewed yet");
+
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let r = api.get(&path, Some(READER)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    o.check_response(GLOBAL, "get", &r);
+    assert_eq!(r.body["type"], "reviewed");
+    assert_eq!(r.body["cve_id"], cve.as_str());
+    assert!(
+        r.body["identifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == cve.as_str())
+    );
+    assert_eq!(
+        r.body["vulnerabilities"][0]["first_patched_version"],
+        "1.0.0"
+    );
+    assert!(r.body["github_reviewed_at"].is_string());
+    // Conditional reads cost nothing when nothing changed.
+    let etag = r.header("etag").unwrap().to_owned();
+    let again = api
+        .try_send(
+            Method::GET,
+            &path,
+            Some(READER),
+            None,
+            &[("if-none-match", etag.as_str())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    sim.update_global(|g| g.drop_alias = true);
+    let r = api.get(&path, Some(READER)).await;
+    o.check_response(GLOBAL, "get", &r);
+    assert!(r.body["cve_id"].is_null(), "the alias is lost");
+    assert!(
+        !r.body["identifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == "CVE")
+    );
+
+    sim.withdraw(REPO, &ghsa).unwrap();
+    let r = api.get(&path, Some(READER)).await;
+    o.check_response(GLOBAL, "get", &r);
+    assert!(r.body["withdrawn_at"].is_string());
+
+    // An ecosystem GitHub does not review never gets a copy.
+    let mut body = create_body("Unreviewed");
+    body["vulnerabilities"][0]["package"]["ecosystem"] = json!("other");
+    let other = api.post(&list, Some(ADMIN), &body).await;
+    let other = other.body["ghsa_id"].as_str().unwrap().to_owned();
+    api.patch(
+        &adv_path(REPO, &other),
+        Some(ADMIN),
+        &json!({"state": "published"}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let r = api.get(&format!("/advisories/{other}"), Some(READER)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = api
+        .get("/advisories/GHSA-xxxx-xxxx-xxxx", Some(READER))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    o.check_response(GLOBAL, "get", &r);
+}

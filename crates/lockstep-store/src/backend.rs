@@ -1144,7 +1144,7 @@ macro_rules! backend {
                             continue;
                         }
                     };
-                    if is_publish || effect.action.is_publish() {
+                    if is_publish || effect.action.needs_guard() {
                         if !folded.contains_key(&case_id) {
                             let version: Option<i64> =
                                 sqlx::query_scalar(concat!("SELECT version FROM cases WHERE case_id = $1", $share))

@@ -156,6 +156,7 @@ pub fn settle(case: &mut Case, pending: &mut Vec<Effect>, now: Timestamp) -> Vec
             Action::RequestCve { .. } => Outcome::CveRequested,
             Action::Publish { .. } => Outcome::Published,
             Action::CloseDraft { .. } => Outcome::DraftClosed,
+            Action::AmendAdvisory { .. } => Outcome::Amended,
         };
         let d = case
             .handle(

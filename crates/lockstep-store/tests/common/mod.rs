@@ -315,6 +315,7 @@ pub fn success_for(e: &Effect) -> Outcome {
         Action::RequestCve { .. } => Outcome::CveRequested,
         Action::Publish { .. } => Outcome::Published,
         Action::CloseDraft { .. } => Outcome::DraftClosed,
+        Action::AmendAdvisory { .. } => Outcome::Amended,
     }
 }
 
