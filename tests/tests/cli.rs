@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
-use lockstep_e2e::cli::one_line_error;
+use lockstep_e2e::cli::{World, one_line_error};
 use predicates::prelude::*;
 
 fn lockstep() -> Command {
@@ -121,15 +121,20 @@ fn usage_errors_exit_two_and_completions_print() {
         .stdout(predicate::str::contains("_lockstep"));
 }
 
-#[test]
-fn settings_come_from_lockstep_toml_and_the_environment_wins() {
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_come_from_lockstep_toml_and_the_environment_wins() {
+    // Every case command identifies its caller (as the API does): a simulator answers.
+    let w = World::new().await;
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let mut c = lockstep();
         c.current_dir(dir.path())
             .env_remove("LOCKSTEP_DATABASE_URL")
             .env_remove("LOCKSTEP_LISTEN")
-            .env("GITHUB_TOKEN", "tok-nobody")
+            .env_remove("LOCKSTEP_SERVER_URL")
+            .env("LOCKSTEP_GITHUB_API_URL", &w.base)
+            .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+            .env("GITHUB_TOKEN", "tok-alice")
             .env("RUST_LOG", "off")
             .args(args);
         c
@@ -236,9 +241,10 @@ fn a_broken_or_unreachable_database_is_one_line_and_changes_nothing() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
-#[test]
-fn colour_only_on_a_terminal_and_never_with_no_color() {
-    // `script` gives the command a terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn colour_only_on_a_terminal_and_never_with_no_color() {
+    // `script` gives the command a terminal; a simulator identifies the caller.
+    let w = World::new().await;
     let dir = tempfile::tempdir().unwrap();
     let bin = lockstep_e2e::serve::lockstep_bin().display().to_string();
     let on_terminal = |no_color: bool| {
@@ -246,7 +252,9 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         c.current_dir(dir.path())
             .args(["-qec", &format!("{bin} case list"), "/dev/null"])
             .env("LOCKSTEP_DATABASE_URL", "sqlite://colour.db")
-            .env("GITHUB_TOKEN", "tok-nobody")
+            .env("LOCKSTEP_GITHUB_API_URL", &w.base)
+            .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+            .env("GITHUB_TOKEN", "tok-alice")
             .env("RUST_LOG", "off")
             .env_remove("NO_COLOR");
         if no_color {
@@ -269,7 +277,9 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         .current_dir(dir.path())
         .args(["case", "list"])
         .env("LOCKSTEP_DATABASE_URL", "sqlite://colour.db")
-        .env("GITHUB_TOKEN", "tok-nobody")
+        .env("LOCKSTEP_GITHUB_API_URL", &w.base)
+        .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+        .env("GITHUB_TOKEN", "tok-alice")
         .env_remove("NO_COLOR")
         .assert()
         .success()

@@ -275,34 +275,43 @@ async fn the_three_journeys_from_a_terminal_locally_and_through_a_server() {
     }
 }
 
+/// Every command's errors, locally and through a server: the same lines, the same codes.
 #[tokio::test(flavor = "multi_thread")]
-async fn every_command_reports_its_errors_in_one_line() {
-    errors_in_one_line(Mode::Local).await;
+async fn every_command_reports_its_errors_in_one_line_in_both_modes() {
+    let local = errors_in_one_line(Mode::Local).await;
+    let remote = errors_in_one_line(Mode::Remote).await;
+    assert!(local.len() >= 20, "{local:?}");
+    assert_eq!(local.len(), remote.len());
+    for (l, r) in local.iter().zip(&remote) {
+        assert_eq!(l, r, "local and remote errors differ");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_command_reports_its_errors_in_one_line_through_a_server() {
-    errors_in_one_line(Mode::Remote).await;
-}
-
-async fn errors_in_one_line(mode: Mode) {
+async fn errors_in_one_line(mode: Mode) -> Vec<String> {
     let w = World::in_mode(mode).await;
+    // Every error line, normalized, to compare the two modes.
+    let lines = std::cell::RefCell::new(Vec::new());
+    let err = |cmd: &mut assert_cmd::Command, code: i32, needle: &str| {
+        let line = one_line_error(cmd, code, needle);
+        lines.borrow_mut().push(normalize(&line));
+        line
+    };
     let case = w.open(&[]);
 
     // Reading an embargoed case is for its coordinators and maintainers, as over HTTP: eve
     // only has write access to one repository, and a token GitHub does not know is nobody.
-    one_line_error(
+    err(
         w.as_("eve").args(["case", "show", &case]),
         3,
         "refused: eve is neither a coordinator",
     );
-    one_line_error(w.as_("eve").args(["plan", &case]), 3, "refused: eve");
+    err(w.as_("eve").args(["plan", &case]), 3, "refused: eve");
     let listed = w.as_("eve").args(["case", "list", "--json"]).unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
         json!([])
     );
-    one_line_error(
+    err(
         w.as_("nobody").args(["case", "list"]),
         1,
         "cannot identify the caller",
@@ -350,7 +359,7 @@ async fn errors_in_one_line(mode: Mode) {
         vec!["disclose-now", "LS-NOPE", "--reason", "x"],
         vec!["plan", "LS-NOPE"],
     ] {
-        one_line_error(w.as_("alice").args(&args), 1, "unknown case LS-NOPE");
+        err(w.as_("alice").args(&args), 1, "unknown case LS-NOPE");
     }
     // Release lines: a range that does not parse, a patched version inside its own range,
     // two lines that overlap, a line without its patched version; nothing changes.
@@ -397,7 +406,7 @@ async fn errors_in_one_line(mode: Mode) {
     assert_eq!(core_lines.as_object().unwrap().len(), 2, "{show}");
     // A repository outside the case (and one outside the workflow).
     let narrow = w.open(&["--repo", "org/core"]);
-    one_line_error(
+    err(
         w.as_("alice").args([
             "assess",
             &narrow,
@@ -410,7 +419,7 @@ async fn errors_in_one_line(mode: Mode) {
         1,
         "org/plugin is not in this case",
     );
-    one_line_error(
+    err(
         w.as_("alice").args([
             "assess",
             &case,
@@ -424,7 +433,7 @@ async fn errors_in_one_line(mode: Mode) {
         "not a repository of workflow",
     );
     // A maintainer acting on someone else's repository, and a writer who maintains nothing.
-    one_line_error(
+    err(
         w.as_("bob").args([
             "assess",
             &case,
@@ -437,7 +446,7 @@ async fn errors_in_one_line(mode: Mode) {
         3,
         "does not maintain org/plugin",
     );
-    one_line_error(
+    err(
         w.as_("eve").args([
             "fix-ready",
             &case,
@@ -449,12 +458,12 @@ async fn errors_in_one_line(mode: Mode) {
         3,
         "refused",
     );
-    one_line_error(
+    err(
         w.as_("bob").args(["disclose-now", &case, "--reason", "x"]),
         3,
         "only a coordinator",
     );
-    one_line_error(
+    err(
         w.as_("bob").args([
             "case",
             "open",
@@ -486,18 +495,18 @@ async fn errors_in_one_line(mode: Mode) {
         .args(extra);
         c
     };
-    one_line_error(
+    err(
         &mut open(&["--cvss", "CVSS:3.1/AV:N"]),
         1,
         "invalid CVSS vector",
     );
-    one_line_error(&mut open(&["--severity", "severe"]), 1, "invalid severity");
-    one_line_error(
+    err(&mut open(&["--severity", "severe"]), 1, "invalid severity");
+    err(
         &mut open(&["--severity", "high", "--cwe", "79"]),
         1,
         "invalid CWE id",
     );
-    one_line_error(
+    err(
         &mut open(&["--severity", "high", "--credit", "alice"]),
         1,
         "invalid credit",
@@ -511,18 +520,18 @@ async fn errors_in_one_line(mode: Mode) {
             .stdout
     };
     let cases_before = list();
-    one_line_error(
+    err(
         &mut open(&["--severity", "low", "--credit", "ghost-user:finder"]),
         1,
         "credited user \"ghost-user\" is not a GitHub user",
     );
     assert_eq!(list(), cases_before);
-    one_line_error(
+    err(
         &mut open(&["--severity", "high", "--embargo-until", "next week"]),
         1,
         "invalid time",
     );
-    one_line_error(
+    err(
         &mut open(&[
             "--severity",
             "high",
@@ -532,13 +541,13 @@ async fn errors_in_one_line(mode: Mode) {
         1,
         "past the workflow's limit",
     );
-    one_line_error(
+    err(
         w.as_("alice")
             .args(["embargo", &case, "--until", "31/12/2026", "--reason", "x"]),
         1,
         "invalid time",
     );
-    one_line_error(
+    err(
         w.as_("alice").args([
             "embargo",
             &case,
@@ -552,7 +561,7 @@ async fn errors_in_one_line(mode: Mode) {
     );
     // A malformed workflow names file, line and column.
     std::fs::write(w.path("bad.toml"), WORKFLOW.replace("\"pip\"", "\"pypi\"")).unwrap();
-    one_line_error(
+    err(
         w.as_("alice").args([
             "case",
             "open",
@@ -604,7 +613,7 @@ async fn errors_in_one_line(mode: Mode) {
         .assert()
         .code(2);
     // A forged token is refused by GitHub: one line, nothing changed.
-    one_line_error(
+    err(
         w.as_("mallory").args([
             "assess",
             &case,
@@ -624,7 +633,7 @@ async fn errors_in_one_line(mode: Mode) {
         "unassessed"
     );
     if mode == Mode::Remote {
-        return;
+        return lines.into_inner();
     }
     // A broken database is one line too.
     std::fs::write(w.path("broken.db"), "not a database").unwrap();
@@ -639,6 +648,7 @@ async fn errors_in_one_line(mode: Mode) {
         std::fs::read_to_string(w.path("broken.db")).unwrap(),
         "not a database"
     );
+    lines.into_inner()
 }
 
 /// `now` plus whole days, as RFC 3339.

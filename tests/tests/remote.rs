@@ -421,3 +421,207 @@ async fn a_maintainer_asks_for_more_time_in_both_modes() {
         );
     }
 }
+
+/// A loopback HTTP endpoint that records each request (method, path, JSON body) and answers
+/// 404 with a JSON error, so that the CLI stops after its first request.
+/// Requests seen by [`capture_server`]: method, path and JSON body.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+
+fn capture_server() -> (String, Captured) {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or_default().to_owned();
+            let path = parts.next().unwrap_or_default().to_owned();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = header.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            sink.lock().unwrap().push((method, path, body));
+            let answer = r#"{"error":"captured"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// The path of the OpenAPI description that `path` matches (`{id}` matches one segment).
+fn described<'a>(doc: &'a Value, path: &str) -> Option<(&'a String, &'a Value)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(a, b)| a == b || (a.starts_with('{') && !b.is_empty()))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_s_requests_validate_against_the_served_openapi_description() {
+    let w = World::in_mode(Mode::Remote).await;
+    let doc: Value = reqwest::get(format!("{}/api/openapi.json", w.server_url().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (url, seen) = capture_server();
+    let case = "LS-20260101-ABC123";
+    let later = days_from_now(40);
+    let commands: Vec<Vec<&str>> = vec![
+        vec![
+            "case",
+            "open",
+            "--workflow",
+            "w.toml",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+            "--cvss",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "--cwe",
+            "CWE-79",
+            "--credit",
+            "finder1:finder",
+            "--repo",
+            "org/core",
+            "--embargo-until",
+            &later,
+        ],
+        vec![
+            "case",
+            "open",
+            "--workflow-name",
+            "w",
+            "--summary",
+            "s",
+            "--description-file",
+            "desc.md",
+            "--severity",
+            "low",
+        ],
+        vec!["case", "list"],
+        vec!["case", "show", case],
+        vec!["case", "close", case, "--reason", "x"],
+        vec!["plan", case],
+        vec![
+            "assess",
+            case,
+            "--repo",
+            "org/core",
+            "--affected",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "assess",
+            case,
+            "--repo",
+            "org/core",
+            "--not-affected",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "assess",
+            case,
+            "--repo",
+            "org/core",
+            "--investigating",
+            "--reason",
+            "x",
+        ],
+        vec![
+            "fix-ready",
+            case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "1.0.1",
+        ],
+        vec![
+            "fix-ready",
+            case,
+            "--repo",
+            "org/core",
+            "--patched-versions",
+            "1.0.1",
+            "--vulnerable-range",
+            "< 1.0.1",
+            "--package",
+            "core",
+            "--prepared",
+        ],
+        vec!["fix-revoke", case, "--repo", "org/core", "--reason", "x"],
+        vec!["embargo", case, "--until", &later, "--reason", "x"],
+        vec![
+            "embargo", "request", case, "--until", &later, "--reason", "x",
+        ],
+        vec!["embargo", "decline", case, "--reason", "x"],
+        vec!["disclose-now", case, "--reason", "x"],
+        vec!["scope", "add", case, "--repo", "org/extra"],
+        vec![
+            "scope",
+            "remove",
+            case,
+            "--repo",
+            "org/extra",
+            "--reason",
+            "x",
+        ],
+        vec!["threat", case, "--public", "--reason", "x"],
+        vec!["threat", case, "--exploit-public", "--reason", "x"],
+        vec!["threat", case, "--attacks", "--reason", "x"],
+    ];
+    for args in &commands {
+        let mut c = w.as_("alice");
+        c.args(["--server", url.as_str()]).args(args);
+        one_line_error(&mut c, 1, "captured");
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), commands.len());
+    for (method, path, body) in &seen {
+        let (template, item) =
+            described(&doc, path).unwrap_or_else(|| panic!("{path} is not described"));
+        let op = &item[method.to_lowercase()];
+        assert!(op.is_object(), "{method} {template} is not described");
+        if method == "POST" {
+            let mut schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
+            schema["components"] = doc["components"].clone();
+            let validator = jsonschema::validator_for(&schema).unwrap();
+            let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{method} {path} {body}: {errors:?}");
+        }
+    }
+}

@@ -19,10 +19,11 @@ pub(crate) fn init() {
     };
 }
 
-/// Logs for the client commands (case commands): quiet unless `RUST_LOG` asks, since their
-/// output is the answer; `RUST_LOG=lockstep=debug` shows, for example, which token is used.
+/// Logs for the client commands (case commands): none unless `RUST_LOG` asks, since their
+/// output is the answer and an error is one line; `RUST_LOG=lockstep=debug` shows, for
+/// example, which token is used.
 pub(crate) fn init_client() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -134,18 +134,44 @@ impl Identities {
         {
             return Ok(p.clone());
         }
-        let mut config = self.config.clone();
-        config.credentials = Credentials::Token(token.0.clone());
-        let caller = GithubClient::new(config).map_err(|e| {
-            tracing::error!(error = %e, "cannot build a GitHub client for the caller");
-            ApiError::internal("internal error: cannot build a GitHub client")
-        })?;
-        self.lookups
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The login behind the token is asked once per TTL, whatever the question: the
+        // authentication and the case's own lookup share it.
+        let login_key = Self::key(token, None, &[]);
+        let cached_login = self
+            .lock()
+            .get(&login_key)
+            .filter(|(expires, _)| *expires > now)
+            .and_then(|(_, p)| match &p.actor {
+                lockstep_core::Actor::User(l) => Some(l.clone()),
+                lockstep_core::Actor::Automation => None,
+            });
+        let login = match cached_login {
+            Some(l) => l,
+            None => {
+                let mut config = self.config.clone();
+                config.credentials = Credentials::Token(token.0.clone());
+                let caller = GithubClient::new(config).map_err(|e| {
+                    tracing::error!(error = %e, "cannot build a GitHub client for the caller");
+                    ApiError::internal("internal error: cannot build a GitHub client")
+                })?;
+                self.lookups
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let login = lockstep_runtime::identity::login(&caller)
+                    .await
+                    .map_err(ApiError::identity)?;
+                self.insert(login_key, now, Principal::user(login.clone()));
+                login
+            }
+        };
         let principal =
-            lockstep_runtime::identity::principal(&caller, &self.service, workflow, repos)
+            lockstep_runtime::identity::principal_of(login, &self.service, workflow, repos)
                 .await
                 .map_err(ApiError::identity)?;
+        self.insert(key, now, principal.clone());
+        Ok(principal)
+    }
+
+    fn insert(&self, key: [u8; 32], now: Instant, principal: Principal) {
         let mut cache = self.lock();
         if cache.len() >= MAX_CACHED {
             cache.retain(|_, (expires, _)| *expires > now);
@@ -153,8 +179,7 @@ impl Identities {
                 cache.clear();
             }
         }
-        cache.insert(key, (now + self.ttl, principal.clone()));
-        Ok(principal)
+        cache.insert(key, (now + self.ttl, principal));
     }
 
     /// Checks that every credited login is a GitHub user (422 otherwise).

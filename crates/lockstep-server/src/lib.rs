@@ -22,6 +22,7 @@ mod auth;
 mod error;
 mod export;
 mod metrics;
+pub mod openapi;
 pub mod surface;
 mod webhook;
 
@@ -155,17 +156,76 @@ type Shared = Arc<AppState>;
 /// routes, wrong methods and oversized bodies answer in the same JSON error shape.
 pub fn router(state: AppState) -> Router {
     let state: Shared = Arc::new(state);
-    let api = Router::new()
-        .route("/api/cases", get(api::list).post(api::open))
-        .route("/api/cases/{id}", get(api::show))
-        .route("/api/cases/{id}/plan", get(api::plan))
-        .route("/api/cases/{id}/export/{format}", get(export::export));
+    let Tables { api, rest } = tables();
+    let api = api.router.layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    Router::new()
+        .merge(api)
+        .merge(rest.router)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Every route [`router`] serves, as `(METHOD, path)`: what the OpenAPI description must
+/// describe (a test checks that it does).
+pub fn routes() -> Vec<(&'static str, String)> {
+    let Tables { api, rest } = tables();
+    api.routes.into_iter().chain(rest.routes).collect()
+}
+
+/// A router that remembers the routes it was given.
+struct Table {
+    router: Router<Shared>,
+    routes: Vec<(&'static str, String)>,
+}
+
+impl Table {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn route(
+        mut self,
+        method: &'static str,
+        path: &str,
+        handler: axum::routing::MethodRouter<Shared>,
+    ) -> Self {
+        self.routes.push((method, path.to_owned()));
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+struct Tables {
+    /// The JSON API, under its body limit.
+    api: Table,
+    /// The webhook receiver (under its own body limit), health, readiness and metrics.
+    rest: Table,
+}
+
+fn tables() -> Tables {
+    let api = Table::new()
+        .route("GET", "/api/cases", get(api::list))
+        .route("POST", "/api/cases", post(api::open))
+        .route("GET", "/api/cases/{id}", get(api::show))
+        .route("GET", "/api/cases/{id}/plan", get(api::plan))
+        .route(
+            "GET",
+            "/api/cases/{id}/export/{format}",
+            get(export::export),
+        )
+        .route("GET", "/api/openapi.json", get(openapi::serve));
     // Every action of the command surface, at `/api/cases/{id}/{PATH}`.
-    struct Mount(Option<Router<Shared>>);
+    struct Mount(Option<Table>);
     impl surface::ActionVisitor for Mount {
         fn visit<A: surface::CaseAction>(&mut self) {
-            if let Some(r) = self.0.take() {
-                self.0 = Some(r.route(
+            if let Some(t) = self.0.take() {
+                self.0 = Some(t.route(
+                    "POST",
                     &format!("/api/cases/{{id}}/{}", A::PATH),
                     post(api::act::<A>),
                 ));
@@ -174,25 +234,16 @@ pub fn router(state: AppState) -> Router {
     }
     let mut mount = Mount(Some(api));
     surface::each_action(&mut mount);
-    let api = mount
-        .0
-        .unwrap_or_default()
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let hooks = Router::new()
-        .route("/webhooks/github", post(webhook::receive))
-        .layer(DefaultBodyLimit::max(
-            lockstep_github::webhook::MAX_WEBHOOK_BODY,
-        ));
-    Router::new()
-        .merge(api)
-        .merge(hooks)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+    let api = mount.0.unwrap_or_else(Table::new);
+    let mut rest = Table::new().route("POST", "/webhooks/github", post(webhook::receive));
+    rest.router = rest.router.layer(DefaultBodyLimit::max(
+        lockstep_github::webhook::MAX_WEBHOOK_BODY,
+    ));
+    let rest = rest
+        .route("GET", "/healthz", get(healthz))
+        .route("GET", "/readyz", get(readyz))
+        .route("GET", "/metrics", get(metrics_text));
+    Tables { api, rest }
 }
 
 async fn healthz() -> impl IntoResponse {

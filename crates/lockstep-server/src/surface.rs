@@ -23,6 +23,7 @@ use lockstep_core::vuln::{Credit, CvssVector, PackageFix, Rating, Severity};
 use lockstep_core::{Blocker, Case, CaseId, Command, CveId, CweId, GhsaId, RepoId, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A malformed field of a request (HTTP 400): the field's parser's own message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +46,7 @@ where
 }
 
 /// One action on an existing case: the body of `POST /api/cases/{id}/{PATH}`.
-pub trait CaseAction: Serialize + DeserializeOwned + Send + 'static {
+pub trait CaseAction: Serialize + DeserializeOwned + ToSchema + Send + 'static {
     /// The last path segment: `/api/cases/{id}/{PATH}`.
     const PATH: &'static str;
     /// Its name in logs and metrics.
@@ -82,12 +83,13 @@ pub fn each_action(v: &mut impl ActionVisitor) {
 }
 
 /// `POST /api/cases/{id}/assess`: records a repository's assessment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assess {
     /// The repository.
     pub repo: String,
     /// `affected`, `not_affected` or `investigating`.
+    #[schema(value_type = VerdictName)]
     pub verdict: Verdict,
     /// Why.
     pub reason: String,
@@ -111,7 +113,7 @@ impl CaseAction for Assess {
 }
 
 /// One package name or several.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// One.
@@ -121,7 +123,7 @@ pub enum OneOrMany {
 }
 
 /// `POST /api/cases/{id}/fix-ready`: marks a repository's fix released (or prepared).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixReady {
     /// The repository.
@@ -141,6 +143,7 @@ pub struct FixReady {
     /// `released` (the default) or `prepared` (ready in private; a matching `release`
     /// webhook promotes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<FixStageName>)]
     pub stage: Option<FixStage>,
 }
 
@@ -195,7 +198,7 @@ impl CaseAction for FixReady {
 }
 
 /// One release line of [`FixReady`]: a vulnerable range and the version that patches it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// The vulnerable range, e.g. `>= 1.1.0, < 1.1.2`.
@@ -205,7 +208,7 @@ pub struct Line {
 }
 
 /// `POST /api/cases/{id}/fix-revoke`: withdraws a fix mark.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FixRevoke {
     /// The repository.
@@ -232,7 +235,7 @@ impl CaseAction for FixRevoke {
 
 /// `POST /api/cases/{id}/retry`: puts a repository's effects that failed for good back in
 /// line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     /// The repository.
@@ -259,7 +262,7 @@ impl CaseAction for Retry {
 }
 
 /// `POST /api/cases/{id}/embargo`: sets or extends the embargo (a coordinator's call).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetEmbargo {
     /// The new end, RFC 3339.
@@ -284,7 +287,7 @@ impl CaseAction for SetEmbargo {
 }
 
 /// `POST /api/cases/{id}/disclose-now`: ends the embargo at once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiscloseNow {
     /// Why (a leak, exploitation observed…).
@@ -307,7 +310,7 @@ impl CaseAction for DiscloseNow {
 }
 
 /// `POST /api/cases/{id}/close`: the case takes no more commands; unpublished drafts close.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Close {
     /// Why.
@@ -331,7 +334,7 @@ impl CaseAction for Close {
 /// `POST /api/cases/{id}/amend`: changes a published advisory's packages, a fix found
 /// incomplete (a coordinator or the repository's maintainer). The runtime writes it to
 /// GitHub, reading first on a retry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Amend {
     /// The repository whose published advisory changes.
@@ -373,7 +376,7 @@ impl CaseAction for Amend {
 /// `POST /api/cases/{id}/scope-add`: brings a repository of the workflow into the case
 /// (coordinators only). Its draft opens linking every sibling, and the siblings' drafts are
 /// updated to link it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeAdd {
     /// The repository.
@@ -392,7 +395,7 @@ impl CaseAction for ScopeAdd {
 
 /// `POST /api/cases/{id}/scope-remove`: takes a repository out of the case (coordinators
 /// only); its draft is closed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRemove {
     /// The repository.
@@ -419,10 +422,11 @@ impl CaseAction for ScopeRemove {
 
 /// `POST /api/cases/{id}/threat`: records that the vulnerability is public, that an exploit
 /// is public, or that attacks are observed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordThreat {
     /// `public_awareness`, `exploit_public` or `attacks_observed`.
+    #[schema(value_type = ThreatName)]
     pub threat: Threat,
     /// The evidence.
     pub reason: String,
@@ -447,7 +451,7 @@ impl CaseAction for RecordThreat {
 /// `POST /api/cases/{id}/embargo-request`: a maintainer (or coordinator) asks the
 /// coordinators for a later embargo end. Shown in the case and its plan until a coordinator
 /// grants it (`embargo`) or declines it (`embargo-decline`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestEmbargo {
     /// The end asked for, RFC 3339.
@@ -473,7 +477,7 @@ impl CaseAction for RequestEmbargo {
 }
 
 /// `POST /api/cases/{id}/embargo-decline`: a coordinator declines the pending request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineEmbargo {
     /// Why.
@@ -497,7 +501,7 @@ impl CaseAction for DeclineEmbargo {
 /// `POST /api/cases`: opens a case. Give `workflow_name` (a workflow of the server's
 /// workflows directory) or `workflow` (its TOML text, where the server accepts inline
 /// workflows).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenRequest {
     /// The case id; generated (`LS-YYYYMMDD-XXXXXX`) when absent.
@@ -587,39 +591,51 @@ impl OpenRequest {
 }
 
 /// The answer to `POST /api/cases` (201).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Opened {
     /// The new case.
+    #[schema(value_type = String)]
     pub case_id: CaseId,
     /// The repositories in scope.
+    #[schema(value_type = Vec<String>)]
     pub repos: Vec<RepoId>,
     /// The embargo's end.
+    #[schema(value_type = Option<String>)]
     pub embargo_until: Option<Timestamp>,
     /// GitHub writes queued.
     pub effects: u64,
 }
 
 /// One repository of a [`CaseView`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RepoView {
     /// The repository.
+    #[schema(value_type = String)]
     pub repo: RepoId,
-    /// Its assessment.
+    /// Its assessment: `{"status": …, "reason": …}`.
+    #[schema(value_type = Object)]
     pub assessment: Assessment,
-    /// Its fix.
+    /// Its fix: `{"status": …, "packages": […]}`.
+    #[schema(value_type = Object)]
     pub fix: Fix,
-    /// The fix's release lines per package, each with its own released state.
+    /// The fix's release lines per package, each
+    /// `{"vulnerable_range", "patched_version", "released"}`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub lines: BTreeMap<String, Vec<LineView>>,
     /// Its advisory, once the draft exists.
+    #[schema(value_type = Option<String>)]
     pub ghsa_id: Option<GhsaId>,
-    /// The advisory's state.
+    /// The advisory's state: `none`, `draft`, `published` or `closed`.
+    #[schema(value_type = String)]
     pub advisory_state: RemoteState,
     /// Whether someone other than Lockstep published it.
     pub published_elsewhere: bool,
     /// Its CVE.
+    #[schema(value_type = Option<String>)]
     pub cve_id: Option<CveId>,
     /// The temporary private fork.
+    #[schema(value_type = Option<String>)]
     pub private_fork: Option<RepoId>,
     /// Failures that need a person, by effect key.
     pub failures: BTreeMap<String, String>,
@@ -628,29 +644,36 @@ pub struct RepoView {
 }
 
 /// The embargo of a [`CaseView`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EmbargoView {
     /// Vultron EM state.
+    #[schema(value_type = String)]
     pub state: EmState,
     /// Its end.
+    #[schema(value_type = Option<String>)]
     pub until: Option<Timestamp>,
-    /// Why it ended.
+    /// Why it ended: `{"cause": …}`.
+    #[schema(value_type = Option<Object>)]
     pub exit: Option<ExitReason>,
     /// When it ended.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub ended_at: Option<Timestamp>,
     /// When its end passed under `hold-all` while it stayed in force.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub overdue: Option<Timestamp>,
-    /// A participant's pending request for a later end.
+    /// A participant's pending request for a later end: `{"by", "at", "until", "reason"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub request: Option<EmbargoRequest>,
 }
 
 /// A case as `GET /api/cases/{id}` and `lockstep case show --json` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CaseView {
     /// The case.
+    #[schema(value_type = String)]
     pub case_id: CaseId,
     /// Its version (events applied).
     pub version: u64,
@@ -659,23 +682,29 @@ pub struct CaseView {
     /// The workflow's name.
     pub workflow: String,
     /// When it was opened.
+    #[schema(value_type = String)]
     pub opened_at: Timestamp,
     /// Whether it is closed.
     pub closed: bool,
     /// The embargo.
     pub embargo: EmbargoView,
     /// How the release started, if it has.
+    #[schema(value_type = Option<String>)]
     pub release: Option<ReleaseMode>,
     /// Whether the publication gate is open.
     pub gate_open: bool,
     /// Per repository in scope.
     pub repos: Vec<RepoView>,
-    /// What holds the release.
+    /// What holds the release: `{"repo", "reason", …}`.
+    #[schema(value_type = Vec<Object>)]
     pub blockers: Vec<Blocker>,
-    /// What needs a person.
+    /// What needs a person: `{"alert", …}`.
+    #[schema(value_type = Vec<Object>)]
     pub alerts: Vec<Alert>,
-    /// What GitHub would refuse (blockers) or drop (warnings) at publication.
+    /// What GitHub would refuse (blockers) or drop (warnings) at publication: each
+    /// `{"repo", "blocker", "kind", …, "text"}`.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub preflight: Vec<RepoFinding>,
 }
 
@@ -730,18 +759,54 @@ impl CaseView {
 
 /// The answer to an action: the case as it stands after it, and how many events it appended
 /// (0: it changed nothing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Acted {
     /// The case.
     #[serde(flatten)]
+    #[schema(inline)]
     pub case: CaseView,
     /// Events appended.
     pub events_committed: usize,
 }
 
 /// Every error answer: `{"error": "<one line>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
+}
+
+/// The names [`Verdict`] takes on the wire, for the OpenAPI description (a test checks that
+/// they are the core's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum VerdictName {
+    /// Still looking.
+    Investigating,
+    /// Affected.
+    Affected,
+    /// Not affected.
+    NotAffected,
+}
+
+/// The names [`FixStage`] takes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum FixStageName {
+    /// Ready in private.
+    Prepared,
+    /// Released.
+    Released,
+}
+
+/// The names [`Threat`] takes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ThreatName {
+    /// The public knows.
+    PublicAwareness,
+    /// An exploit is public.
+    ExploitPublic,
+    /// Attacks are observed.
+    AttacksObserved,
 }
