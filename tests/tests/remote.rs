@@ -611,11 +611,23 @@ async fn the_cli_s_requests_validate_against_the_served_openapi_description() {
     }
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), commands.len());
-    for (method, path, body) in &seen {
+    for (method, target, body) in &seen {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let (template, item) =
             described(&doc, path).unwrap_or_else(|| panic!("{path} is not described"));
         let op = &item[method.to_lowercase()];
         assert!(op.is_object(), "{method} {template} is not described");
+        // Every query parameter the CLI sends is one the operation describes.
+        for name in query.split('&').filter(|q| !q.is_empty()) {
+            let name = name.split('=').next().unwrap();
+            let described = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query" && p["name"] == name));
+            assert!(
+                described,
+                "{method} {template}: query parameter {name} is not described"
+            );
+        }
         if method == "POST" {
             let mut schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
             schema["components"] = doc["components"].clone();

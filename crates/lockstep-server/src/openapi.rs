@@ -114,6 +114,7 @@ fn build() -> OpenApi {
         .schema_from::<surface::FixStageName>()
         .schema_from::<surface::ThreatName>()
         .schema_from::<surface::OneOrMany>()
+        .schema_from::<surface::Line>()
         .security_scheme(
             SECURITY,
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

@@ -665,7 +665,7 @@ async fn fixes_ready_prepared_and_revoked() {
             "missing versions",
             "bob",
             json!({"repo": "org/core"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
         ),
         (
             "bad stage",
@@ -677,7 +677,7 @@ async fn fixes_ready_prepared_and_revoked() {
             "lines and patched versions",
             "bob",
             json!({"repo": "org/core", "patched_versions": "1", "lines": [{"vulnerable_range": "< 1.0.3", "patched_version": "1.0.3"}]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
         ),
         (
             "overlapping lines",

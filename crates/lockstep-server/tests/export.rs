@@ -64,7 +64,9 @@ async fn readers_export_and_others_are_refused() {
         "0.4.2"
     );
 
-    // CVE: one record per CVE the simulator assigned.
+    // CVE: one record per CVE the simulator assigned. CVEs are requested only for affected
+    // repositories (`cve = "on-affected"`): org/extra's, once its fix was marked.
+    w.settle().await;
     let (status, cves) = w
         .call(
             "GET",
@@ -74,9 +76,10 @@ async fn readers_export_and_others_are_refused() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{cves}");
-    assert_eq!(cves.as_array().unwrap().len(), 4);
+    // One document is the body itself, not an array of one.
+    assert!(cves.is_object(), "{cves}");
     assert!(
-        cves[0]["cveMetadata"]["cveId"]
+        cves["cveMetadata"]["cveId"]
             .as_str()
             .unwrap()
             .starts_with("CVE-")
