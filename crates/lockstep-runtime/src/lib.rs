@@ -49,6 +49,9 @@ fn fail_before_send() -> Option<lockstep_github::Error> {
     None
 }
 
+/// How soon `serve` tries again after a pass failed (the database away).
+const RETRY_PASS: Duration = Duration::from_secs(1);
+
 /// What can go wrong in the runtime itself (failures of effects are recorded, not returned).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -505,7 +508,8 @@ impl Runtime {
     /// Runs until `shutdown` resolves: does the due work, then sleeps until the next deadline
     /// or retry, until [`wake`](Self::wake) is called, or until anyone commits to the store (a
     /// CLI command in another process, another instance; see `Store::subscribe`). It does
-    /// not poll busily.
+    /// not poll busily. A pass that fails (the database restarting, a dropped connection) is
+    /// logged and tried again a second later: nothing is lost, every step being a transaction.
     pub async fn serve(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tokio::pin!(shutdown);
         let mut changes = match self.store.subscribe().await {
@@ -515,11 +519,28 @@ impl Runtime {
                 None
             }
         };
+        // A subscription that worked once and was lost (the database went away) is made again.
+        let resubscribe = changes.is_some();
         loop {
             if let Some(c) = &mut changes {
                 c.mark_seen();
             }
-            let report = self.run_once().await?;
+            if changes.is_none() && resubscribe {
+                changes = self.store.subscribe().await.ok();
+            }
+            let report = match self.run_once().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The database away (restarting, a dropped connection): nothing is lost
+                    // (every step is a transaction, and claims are fenced); try again shortly.
+                    tracing::warn!(error = %e, "a runtime pass failed; trying again");
+                    tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(RETRY_PASS) => {}
+                    }
+                    continue;
+                }
+            };
             if report.executed > 0 || report.ticks > 0 {
                 tracing::info!(
                     executed = report.executed,
@@ -530,12 +551,16 @@ impl Runtime {
                     "runtime pass"
                 );
             }
-            let now = self.store.now().await?;
-            let sleep = match self.next_wake().await? {
-                Some(t) => Duration::from_millis(
+            let wake = async { Ok::<_, Error>((self.store.now().await?, self.next_wake().await?)) };
+            let sleep = match wake.await {
+                Ok((now, Some(t))) => Duration::from_millis(
                     u64::try_from(t.millis().saturating_sub(now.millis())).unwrap_or(0),
                 ),
-                None => self.opts.idle_wake,
+                Ok((_, None)) => self.opts.idle_wake,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next wake; trying again");
+                    RETRY_PASS
+                }
             }
             .min(self.opts.idle_wake)
             .max(Duration::from_millis(10));
