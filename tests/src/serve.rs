@@ -173,3 +173,39 @@ impl Drop for Serve {
         self.kill();
     }
 }
+
+/// Creates a fresh PostgreSQL database `name` on the server at `admin` (dropping a leftover of
+/// the same name first) and returns its URL.
+pub async fn create_postgres_db(admin: &str, name: &str) -> String {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {admin}: {e}"));
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+    }
+    let _ = conn.close().await;
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("the PostgreSQL URL names no database: {admin}"),
+    }
+}
+
+/// Drops the database `name` (and its sessions) from the server at `admin`.
+pub async fn drop_postgres_db(admin: &str, name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+}

@@ -33,7 +33,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use lockstep_core::RepoId;
-use lockstep_e2e::serve::{Serve, ServeConfig, lockstep_bin};
+use lockstep_e2e::serve::{Serve, ServeConfig, create_postgres_db, drop_postgres_db, lockstep_bin};
 use lockstep_e2e::{invariants, *};
 use lockstep_sim::{FaultConfig, SimConfig};
 use lockstep_store::OutboxState;
@@ -231,41 +231,6 @@ async fn dump(store: &lockstep_store::Store) -> String {
     out
 }
 
-/// A fresh PostgreSQL database for one iteration; dropped (with its sessions) by `drop_db`.
-async fn create_db(admin: &str, seed: u64) -> (String, String) {
-    use sqlx::Connection as _;
-    let name = format!("lockstep_crash_{}_{seed:x}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let url = match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("LOCKSTEP_TEST_POSTGRES_URL has no database: {admin}"),
-    };
-    (name, url)
-}
-
-async fn drop_db(admin: &str, name: &str) {
-    use sqlx::Connection as _;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-        let _ = conn.close().await;
-    }
-}
-
 /// The harness's own sessions carry this name, so that terminating the instances' sessions
 /// spares them.
 const HARNESS_APP: &str = "lockstep-crash-harness";
@@ -290,7 +255,11 @@ async fn disconnect_all(admin: &str, name: &str) -> i64 {
 async fn iteration(seed: u64, db_kind: Db, instances: usize) -> Result<Stats, String> {
     let pg = match &db_kind {
         Db::Sqlite => None,
-        Db::Postgres(admin) => Some((admin.clone(), create_db(admin, seed).await)),
+        Db::Postgres(admin) => {
+            let name = format!("lockstep_crash_{}_{seed:x}", std::process::id());
+            let url = create_postgres_db(admin, &name).await;
+            Some((admin.clone(), (name, url)))
+        }
     };
     let result = iteration_on(
         seed,
@@ -302,7 +271,7 @@ async fn iteration(seed: u64, db_kind: Db, instances: usize) -> Result<Stats, St
     if let Some((admin, (name, _))) = &pg
         && result.is_ok()
     {
-        drop_db(admin, name).await;
+        drop_postgres_db(admin, name).await;
     }
     result
 }
