@@ -151,6 +151,11 @@ impl Serve {
         Serve { child }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The runtime's worker name (its lease owner): `lockstep-{pid}`.
     pub fn worker(&self) -> String {
         format!("lockstep-{}", self.child.id())

@@ -1081,6 +1081,48 @@ mod tests {
         store.close().await;
     }
 
+    /// A pass of the runtime reads only open work: every statement it runs is answered from
+    /// an index (SQLite's plan never scans a whole table), so its cost follows what is open,
+    /// not history. (The benchmark `idle_pass` measures it with 10,000 closed cases.)
+    #[tokio::test]
+    async fn a_pass_reads_through_indexes() {
+        use backend::sqlite as q;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("l.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let Backend::Sqlite { read, .. } = &store.inner.backend else {
+            panic!("not sqlite");
+        };
+        for (name, sql, binds) in [
+            ("due deadlines", q::DUE_DEADLINES, 1),
+            ("next deadline", q::NEXT_DEADLINE, 0),
+            ("next outbox row due", q::NEXT_OUTBOX_DUE, 0),
+            ("workers holding claims", q::CLAIMING_WORKERS, 1),
+            ("open cases", q::OPEN_CASES, 0),
+            ("a page of cases", q::CASES_PAGE_AFTER, 3),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query =
+                sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+            for _ in 0..binds {
+                query = query.bind(1_i64);
+            }
+            let plan: Vec<String> = query
+                .fetch_all(read)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.3)
+                .collect();
+            assert!(!plan.is_empty(), "{name}");
+            for step in &plan {
+                let scans_a_table = step.starts_with("SCAN ") && !step.contains(" INDEX ");
+                assert!(!scans_a_table, "{name}: {step} ({plan:?})");
+            }
+        }
+        store.close().await;
+    }
+
     /// The two migration folders must describe the same schema versions: a version missing
     /// on one backend would leave its databases behind.
     #[test]
