@@ -177,7 +177,7 @@ pub struct Runtime {
     progress: Option<ProgressObserver>,
     /// This runtime's registration as a worker whose liveness the store knows (registered
     /// at the first claim, and again if its lock was lost).
-    worker: Arc<tokio::sync::Mutex<Option<Worker>>>,
+    worker: Arc<tokio::sync::Mutex<Option<Arc<Worker>>>>,
 }
 
 impl Runtime {
@@ -263,7 +263,7 @@ impl Runtime {
         }
         if slot.is_none() {
             match self.store.register_worker(&self.opts.worker).await {
-                Ok(w) => *slot = Some(w),
+                Ok(w) => *slot = Some(Arc::new(w)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot register as a worker; claims rely on their lease");
                     return Ok(self
@@ -276,7 +276,7 @@ impl Runtime {
         match slot.as_ref() {
             Some(w) => Ok(self
                 .store
-                .claim_as(w, self.opts.lease, self.opts.concurrency)
+                .claim_as(w.as_ref(), self.opts.lease, self.opts.concurrency)
                 .await?),
             None => Ok(Vec::new()),
         }
@@ -396,13 +396,21 @@ impl Runtime {
     }
 
     /// Runs `work` while renewing the leases `held` every third of a lease. With `fenced`, a
-    /// lease found stale cancels `work` (`None`); otherwise renewal of that row just stops.
+    /// lease found stale, or this worker's liveness lock lost (its claims are about to move
+    /// on), cancels `work` (`None`) before it writes; otherwise renewal of that row just stops.
     async fn heartbeat<T>(
         &self,
         held: &[(String, u64)],
         fenced: bool,
         work: impl Future<Output = T>,
     ) -> Option<T> {
+        let worker = self.worker.lock().await.clone();
+        let lost = async {
+            match (&worker, fenced) {
+                (Some(w), true) => w.lost().await,
+                _ => std::future::pending().await,
+            }
+        };
         let period = (self.opts.lease / 3).max(Duration::from_millis(1));
         let renew = async {
             let mut live: Vec<&(String, u64)> = held.iter().collect();
@@ -423,6 +431,7 @@ impl Runtime {
         tokio::select! {
             out = work => Some(out),
             () = renew => None,
+            () = lost => None,
         }
     }
 
@@ -492,7 +501,7 @@ impl Runtime {
         let mut next = self.store.next_due().await?;
         let others = {
             let slot = self.worker.lock().await;
-            self.store.others_claiming(slot.as_ref()).await?
+            self.store.others_claiming(slot.as_deref()).await?
         };
         if others {
             let now = self.store.now().await?;

@@ -82,6 +82,9 @@ struct Inner {
     backend: Backend,
     cache: CaseCache,
     opts: StoreOptions,
+    /// PostgreSQL workers whose lock this store found free, and since when (their claims move
+    /// on once it stayed free for the grace; see `worker::POSTGRES_GRACE`).
+    free_since: std::sync::Mutex<std::collections::BTreeMap<i64, std::time::Instant>>,
 }
 
 /// Lockstep's durable store, on SQLite (`sqlite://PATH`) or PostgreSQL (`postgres://…`).
@@ -386,6 +389,7 @@ impl Store {
                 backend,
                 cache: CaseCache::new(opts.case_cache),
                 opts,
+                free_since: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             }),
         })
     }
@@ -887,7 +891,25 @@ impl Store {
         Ok(match &self.inner.backend {
             Backend::Sqlite { path: Some(db), .. } => worker::dead_sqlite(db, ids),
             Backend::Sqlite { path: None, .. } => Vec::new(),
-            Backend::Postgres(pool) => worker::dead_postgres(pool, ids).await?,
+            Backend::Postgres(pool) => {
+                // A lock must stay free for the grace: a live worker that lost its connection
+                // drops its unsent work within it.
+                let free = worker::dead_postgres(pool, ids).await?;
+                let now = std::time::Instant::now();
+                let Ok(mut seen) = self.inner.free_since.lock() else {
+                    return Ok(Vec::new());
+                };
+                seen.retain(|id, _| free.contains(id) || !ids.contains(id));
+                let mut dead = Vec::new();
+                for id in free {
+                    let since = *seen.entry(id).or_insert(now);
+                    if now.duration_since(since) >= worker::POSTGRES_GRACE {
+                        dead.push(id);
+                        seen.remove(&id);
+                    }
+                }
+                dead
+            }
         })
     }
 
