@@ -12,8 +12,9 @@
 //! - SQLite: the killed instance is restarted (its `flock` is gone, so the new one takes the
 //!   wave at its first claim).
 //! - PostgreSQL (when `LOCKSTEP_TEST_POSTGRES_URL` is set): instance B is already running on
-//!   the same database and takes the wave over (A's session is gone; B checks every 500 ms
-//!   while another worker holds claims).
+//!   the same database and takes the wave over (A's session is gone; B checks every 250 ms
+//!   while another worker holds claims, and takes the claims once A's lock stayed free for the
+//!   one-second grace).
 //!
 //! Before worker liveness both waited out the 60 s lease.
 //!

@@ -96,7 +96,7 @@ impl Default for RuntimeOptions {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             idle_wake: Duration::from_secs(300),
-            liveness_poll: Duration::from_millis(500),
+            liveness_poll: Duration::from_millis(250),
         }
     }
 }
