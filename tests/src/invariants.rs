@@ -190,23 +190,38 @@ fn actions_for(e: &LedgerEntry) -> &'static [&'static str] {
     }
 }
 
-/// Reads `(id, actor)` of every audit entry straight from the SQLite file.
-async fn audit_actors(db: &Path) -> Result<Vec<(i64, String)>, String> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    let opts = SqliteConnectOptions::from_str(&crate::sqlite_url(db))
-        .map_err(|e| e.to_string())?
-        .read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, actor FROM audit ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .map_err(|e| e.to_string())?;
-    pool.close().await;
-    Ok(rows)
+/// Reads `(id, actor)` of every audit entry straight from the database (`sqlite://…` or
+/// `postgres://…`).
+async fn audit_actors(url: &str) -> Result<Vec<(i64, String)>, String> {
+    const SQL: &str = "SELECT id, actor FROM audit ORDER BY id";
+    if url.starts_with("sqlite:") {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| e.to_string())?
+            .read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(SQL)
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        pool.close().await;
+        Ok(rows)
+    } else {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(SQL)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = conn.close().await;
+        Ok(rows)
+    }
 }
 
 /// Checks I1–I6. `db` is the store's SQLite file (for the audit actors).
@@ -214,6 +229,17 @@ pub async fn check(
     sim: &Simulator,
     store: &Store,
     db: &Path,
+    expect: &Expect,
+) -> Result<Report, Vec<String>> {
+    check_url(sim, store, &crate::sqlite_url(db), expect).await
+}
+
+/// [`check`] for a store at any URL (`sqlite://…`, `postgres://…`), read directly for the
+/// audit actors.
+pub async fn check_url(
+    sim: &Simulator,
+    store: &Store,
+    db: &str,
     expect: &Expect,
 ) -> Result<Report, Vec<String>> {
     let mut v: Vec<String> = Vec::new();

@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::str::FromStr as _;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// Environment variable naming a prebuilt `lockstep` binary (built with
 /// `--features failpoints`) to use instead of building one.
@@ -89,6 +87,8 @@ pub fn lockstep_bin() -> &'static Path {
 pub struct ServeConfig {
     /// The SQLite file.
     pub db: PathBuf,
+    /// The database URL instead of `db` (a PostgreSQL database several instances share).
+    pub database_url: Option<String>,
     /// The simulator's base URL.
     pub api_url: String,
     /// The bot's token.
@@ -133,7 +133,11 @@ impl Serve {
         ] {
             cmd.env_remove(k);
         }
-        cmd.env("LOCKSTEP_DATABASE_URL", crate::sqlite_url(&cfg.db))
+        let url = cfg
+            .database_url
+            .clone()
+            .unwrap_or_else(|| crate::sqlite_url(&cfg.db));
+        cmd.env("LOCKSTEP_DATABASE_URL", url)
             .env("GITHUB_TOKEN", &cfg.token)
             .env("LOCKSTEP_GITHUB_API_URL", &cfg.api_url)
             .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
@@ -145,6 +149,11 @@ impl Serve {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", lockstep_bin().display()));
         Serve { child }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The runtime's worker name (its lease owner): `lockstep-{pid}`.
@@ -170,30 +179,38 @@ impl Drop for Serve {
     }
 }
 
-/// Returns the claims of a dead worker to the queue, as if their lease had run out.
-///
-/// `lockstep serve` has no setting for its lease (60 s by default), so after a SIGKILL the
-/// harness stands in for the passage of time instead of waiting a minute per kill: it sets
-/// the dead worker's leases to expired. The worker is dead (reaped), so nothing can still
-/// complete under those epochs; the next claim bumps the epoch and takes the retry path.
-pub async fn expire_leases(db: &Path, worker: &str) -> u64 {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    let opts = SqliteConnectOptions::from_str(&crate::sqlite_url(db))
-        .unwrap_or_else(|e| panic!("sqlite url: {e}"))
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
+/// Creates a fresh PostgreSQL database `name` on the server at `admin` (dropping a leftover of
+/// the same name first) and returns its URL.
+pub async fn create_postgres_db(admin: &str, name: &str) -> String {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin)
         .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
-    let done = sqlx::query(
-        "UPDATE outbox SET next_attempt_at = 0, lease_until = 0 WHERE state = 'claimed' AND lease_owner = $1",
-    )
-    .bind(worker)
-    .execute(&pool)
-    .await
-    .unwrap_or_else(|e| panic!("expire leases: {e}"))
-    .rows_affected();
-    pool.close().await;
-    done
+        .unwrap_or_else(|e| panic!("connect to {admin}: {e}"));
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+    }
+    let _ = conn.close().await;
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("the PostgreSQL URL names no database: {admin}"),
+    }
+}
+
+/// Drops the database `name` (and its sessions) from the server at `admin`.
+pub async fn drop_postgres_db(admin: &str, name: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
 }

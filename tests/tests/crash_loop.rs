@@ -14,14 +14,26 @@
 //!
 //! `serve` notices the test's commits by itself (the store's change notifications), as it
 //! would a maintainer's CLI command.
+//!
+//! A killed instance's claims move on through worker liveness (its `flock` or PostgreSQL
+//! session is gone), not by waiting out the 60 s lease: the harness does not touch them.
+//!
+//! PostgreSQL: `crash_loop_postgres` runs the same loop with three `serve` instances sharing
+//! one fresh database on the server named by `LOCKSTEP_TEST_POSTGRES_URL` (skipped without
+//! it): SIGKILL hits a random instance, and now and then every session of the instances is
+//! terminated (`pg_terminate_backend`, as a database restart would), after which they reconnect
+//! and carry on. It runs 3 iterations, one at a time, by default;
+//! `LOCKSTEP_CRASH_DB=postgres LOCKSTEP_CRASH_ITERATIONS=1000` runs 1,000 (and skips the
+//! SQLite loop; `LOCKSTEP_CRASH_DB=sqlite` skips the PostgreSQL one).
+//! `LOCKSTEP_CRASH_INSTANCES` sets the number of instances (default 3 on PostgreSQL, 1 on
+//! SQLite).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lockstep_core::RepoId;
-use lockstep_e2e::serve::{Serve, ServeConfig, expire_leases, lockstep_bin};
+use lockstep_e2e::serve::{Serve, ServeConfig, create_postgres_db, drop_postgres_db, lockstep_bin};
 use lockstep_e2e::{invariants, *};
 use lockstep_sim::{FaultConfig, SimConfig};
 use lockstep_store::OutboxState;
@@ -53,7 +65,8 @@ struct Stats {
     kills: u32,
     failpoint_runs: u32,
     self_exits: u32,
-    expired_claims: u64,
+    /// Times every session of the instances was terminated (PostgreSQL).
+    disconnects: u32,
     elapsed: Duration,
     report: invariants::Report,
 }
@@ -67,12 +80,69 @@ fn env_u64(name: &str) -> Option<u64> {
     }
 }
 
+/// Which database an iteration runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    /// The server's URL (a fresh database is created on it per iteration).
+    Postgres(String),
+}
+
+fn crash_db() -> Option<String> {
+    std::env::var("LOCKSTEP_CRASH_DB")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn crash_loop() {
+    if crash_db().is_some_and(|d| d != "sqlite") {
+        eprintln!("skipped: LOCKSTEP_CRASH_DB selects another database");
+        return;
+    }
     let iterations = env_u64("LOCKSTEP_CRASH_ITERATIONS").unwrap_or(20);
     let parallel = env_u64("LOCKSTEP_CRASH_PARALLEL").unwrap_or(20).max(1) as usize;
+    let instances = env_u64("LOCKSTEP_CRASH_INSTANCES").unwrap_or(1).max(1) as usize;
+    run_loop(Db::Sqlite, iterations, parallel, instances).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crash_loop_postgres() {
+    let chosen = crash_db();
+    if chosen.as_deref().is_some_and(|d| d != "postgres") {
+        eprintln!("skipped: LOCKSTEP_CRASH_DB selects another database");
+        return;
+    }
+    let Some(url) = std::env::var("LOCKSTEP_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            chosen.is_none(),
+            "LOCKSTEP_CRASH_DB=postgres needs LOCKSTEP_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: set LOCKSTEP_TEST_POSTGRES_URL to run the PostgreSQL crash loop");
+        return;
+    };
+    // A few by default (CI); the server is shared, so one at a time unless told otherwise.
+    let iterations = match chosen {
+        Some(_) => env_u64("LOCKSTEP_CRASH_ITERATIONS").unwrap_or(20),
+        None => 3,
+    };
+    let parallel = env_u64("LOCKSTEP_CRASH_PARALLEL").unwrap_or(1).max(1) as usize;
+    let instances = env_u64("LOCKSTEP_CRASH_INSTANCES").unwrap_or(3).max(1) as usize;
+    run_loop(Db::Postgres(url), iterations, parallel, instances).await;
+}
+
+async fn run_loop(db: Db, iterations: u64, parallel: usize, instances: usize) {
     let base = env_u64("LOCKSTEP_CRASH_SEED").unwrap_or_else(|| rand::rng().random::<u32>().into());
-    println!("crash_loop: {iterations} iterations, {parallel} at once, first seed {base:#x}");
+    println!(
+        "crash_loop ({}): {iterations} iterations, {parallel} at once, {instances} instances, first seed {base:#x}",
+        match db {
+            Db::Sqlite => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    );
     // Build (or find) the binary before the clock of any iteration starts.
     let bin = tokio::task::spawn_blocking(lockstep_bin).await.unwrap();
     println!("crash_loop: binary {}", bin.display());
@@ -83,9 +153,10 @@ async fn crash_loop() {
     for i in 0..iterations {
         let seed = base.wrapping_add(i);
         let gate = gate.clone();
+        let db = db.clone();
         set.spawn(async move {
             let _permit = gate.acquire_owned().await.unwrap();
-            let handle = tokio::spawn(iteration(seed));
+            let handle = tokio::spawn(iteration(seed, db, instances));
             match handle.await {
                 Ok(r) => (seed, r),
                 Err(e) => (seed, Err(format!("the iteration panicked: {e}"))),
@@ -100,12 +171,12 @@ async fn crash_loop() {
             Ok(stats) => {
                 let w = &stats.report.writes;
                 println!(
-                    "  seed {seed:#x}: quiet after {:>5.1} s; {} SIGKILLs, {} fail-point runs ({} crashed), {} claims expired; {} writes sent ({} 5xx, {} resets after apply), {} audit entries",
+                    "  seed {seed:#x}: quiet after {:>5.1} s; {} SIGKILLs, {} fail-point runs ({} crashed), {} disconnects; {} writes sent ({} 5xx, {} resets after apply), {} audit entries",
                     stats.elapsed.as_secs_f64(),
                     stats.kills,
                     stats.failpoint_runs,
                     stats.self_exits,
-                    stats.expired_claims,
+                    stats.disconnects,
                     w.sent,
                     w.errors_5xx,
                     w.resets,
@@ -160,17 +231,65 @@ async fn dump(store: &lockstep_store::Store) -> String {
     out
 }
 
-async fn reap(serve: &mut Serve, db: &Path, stats: &mut Stats) {
-    serve.kill();
-    stats.expired_claims += expire_leases(db, &serve.worker()).await;
+/// The harness's own sessions carry this name, so that terminating the instances' sessions
+/// spares them.
+const HARNESS_APP: &str = "lockstep-crash-harness";
+
+/// Terminates every session of the instances on database `name` (what a database restart
+/// does to them); returns how many.
+async fn disconnect_all(admin: &str, name: &str) -> i64 {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2) t",
+    )
+    .bind(name)
+    .bind(HARNESS_APP)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    n
 }
 
-async fn iteration(seed: u64) -> Result<Stats, String> {
+async fn iteration(seed: u64, db_kind: Db, instances: usize) -> Result<Stats, String> {
+    let pg = match &db_kind {
+        Db::Sqlite => None,
+        Db::Postgres(admin) => {
+            let name = format!("lockstep_crash_{}_{seed:x}", std::process::id());
+            let url = create_postgres_db(admin, &name).await;
+            Some((admin.clone(), (name, url)))
+        }
+    };
+    let result = iteration_on(
+        seed,
+        pg.as_ref()
+            .map(|(a, (n, u))| (a.as_str(), n.as_str(), u.as_str())),
+        instances,
+    )
+    .await;
+    if let Some((admin, (name, _))) = &pg
+        && result.is_ok()
+    {
+        drop_postgres_db(admin, name).await;
+    }
+    result
+}
+
+async fn iteration_on(
+    seed: u64,
+    pg: Option<(&str, &str, &str)>,
+    instances: usize,
+) -> Result<Stats, String> {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut stats = Stats::default();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lockstep.db");
+    let url = match pg {
+        Some((_, _, url)) => url.to_owned(),
+        None => sqlite_url(&db),
+    };
     let log = dir.path().join("serve.log");
     let workflow = small_workflow();
     let faults = FaultConfig {
@@ -189,7 +308,12 @@ async fn iteration(seed: u64) -> Result<Stats, String> {
         &workflow,
     );
     let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
-    let store = open_store(&db).await;
+    let store = match pg {
+        Some(_) => lockstep_store::Store::open(&format!("{url}?application_name={HARNESS_APP}"))
+            .await
+            .unwrap_or_else(|e| panic!("open the store: {e}")),
+        None => open_store(&db).await,
+    };
     let mut expect = open_case(&store, "LS-CRASH-1", &workflow).await;
 
     // Each repository is not affected with probability 0.3; at least one is affected.
@@ -207,14 +331,17 @@ async fn iteration(seed: u64) -> Result<Stats, String> {
 
     let base_cfg = ServeConfig {
         db: db.clone(),
+        database_url: pg.map(|(_, _, u)| u.to_owned()),
         api_url: running.base_url.clone(),
         token: BOT_TOKEN.to_owned(),
         failpoints: None,
         log: log.clone(),
         dir: dir.path().to_owned(),
     };
-    let mut serve: Option<Serve> = None;
-    let mut kill_at: Option<Instant> = None;
+    let mut serves: Vec<Option<Serve>> = (0..instances).map(|_| None).collect();
+    let mut kill_at: Option<(usize, Instant)> = None;
+    let mut next_disconnect =
+        pg.map(|_| Instant::now() + Duration::from_millis(rng.random_range(500..4_000)));
     let mut next_mark = Instant::now() + Duration::from_millis(rng.random_range(100..2_000));
     let deadline = Instant::now() + ITERATION_DEADLINE;
     let mut drafts_done = match std::env::var("LOCKSTEP_CRASH_EARLY_MARKS").as_deref() {
@@ -230,31 +357,51 @@ async fn iteration(seed: u64) -> Result<Stats, String> {
                 dump(&store).await
             ));
         }
-        if serve.is_none() {
-            let mut cfg = base_cfg.clone();
-            if stats.self_exits < MAX_FAILPOINT_CRASHES && rng.random_bool(0.25) {
-                let point = POINTS.choose(&mut rng).unwrap();
-                cfg.failpoints = Some(format!("{point}=1*panic"));
-                stats.failpoint_runs += 1;
+        for slot in serves.iter_mut() {
+            if slot.is_none() {
+                let mut cfg = base_cfg.clone();
+                if stats.self_exits < MAX_FAILPOINT_CRASHES && rng.random_bool(0.25) {
+                    let point = POINTS.choose(&mut rng).unwrap();
+                    cfg.failpoints = Some(format!("{point}=1*panic"));
+                    stats.failpoint_runs += 1;
+                }
+                *slot = Some(Serve::spawn(&cfg));
             }
-            serve = Some(Serve::spawn(&cfg));
-            kill_at = (stats.kills < MAX_KILLS && rng.random_bool(0.6))
-                .then(|| Instant::now() + Duration::from_millis(rng.random_range(30..3_000)));
+        }
+        if kill_at.is_none() && stats.kills < MAX_KILLS && rng.random_bool(0.02) {
+            kill_at = Some((
+                rng.random_range(0..instances),
+                Instant::now() + Duration::from_millis(rng.random_range(30..3_000)),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
-        let s = serve.as_mut().unwrap();
-        if s.exited().is_some() {
-            // A fail point fired.
-            stats.self_exits += 1;
-            reap(s, &db, &mut stats).await;
-            serve = None;
+        for slot in serves.iter_mut() {
+            if let Some(s) = slot
+                && s.exited().is_some()
+            {
+                // A fail point fired.
+                stats.self_exits += 1;
+                s.kill();
+                *slot = None;
+            }
+        }
+        if let Some((i, t)) = kill_at
+            && Instant::now() >= t
+        {
+            kill_at = None;
+            if let Some(mut s) = serves[i].take() {
+                stats.kills += 1;
+                s.kill();
+            }
             continue;
         }
-        if kill_at.is_some_and(|t| Instant::now() >= t) {
-            stats.kills += 1;
-            reap(s, &db, &mut stats).await;
-            serve = None;
-            continue;
+        if let (Some((admin, name, _)), Some(t)) = (pg, next_disconnect)
+            && Instant::now() >= t
+        {
+            disconnect_all(admin, name).await;
+            stats.disconnects += 1;
+            next_disconnect = (stats.disconnects < 2)
+                .then(|| Instant::now() + Duration::from_millis(rng.random_range(1_000..6_000)));
         }
         if !drafts_done {
             let case = store.case(&expect.case).await.unwrap();
@@ -284,11 +431,13 @@ async fn iteration(seed: u64) -> Result<Stats, String> {
             }
         }
     }
-    if let Some(mut s) = serve.take() {
-        s.kill();
+    for slot in serves.iter_mut() {
+        if let Some(mut s) = slot.take() {
+            s.kill();
+        }
     }
     stats.elapsed = t0.elapsed();
-    let result = invariants::check(&sim, &store, &db, &expect).await;
+    let result = invariants::check_url(&sim, &store, &url, &expect).await;
     // I7 (as far as this test can see): the token never reaches the logs.
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
     let mut violations = match result {

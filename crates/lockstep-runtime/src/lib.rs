@@ -49,6 +49,9 @@ fn fail_before_send() -> Option<lockstep_github::Error> {
     None
 }
 
+/// How soon `serve` tries again after a pass failed (the database away).
+const RETRY_PASS: Duration = Duration::from_secs(1);
+
 /// What can go wrong in the runtime itself (failures of effects are recorded, not returned).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -93,7 +96,7 @@ impl Default for RuntimeOptions {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             idle_wake: Duration::from_secs(300),
-            liveness_poll: Duration::from_millis(500),
+            liveness_poll: Duration::from_millis(250),
         }
     }
 }
@@ -174,7 +177,7 @@ pub struct Runtime {
     progress: Option<ProgressObserver>,
     /// This runtime's registration as a worker whose liveness the store knows (registered
     /// at the first claim, and again if its lock was lost).
-    worker: Arc<tokio::sync::Mutex<Option<Worker>>>,
+    worker: Arc<tokio::sync::Mutex<Option<Arc<Worker>>>>,
 }
 
 impl Runtime {
@@ -260,7 +263,7 @@ impl Runtime {
         }
         if slot.is_none() {
             match self.store.register_worker(&self.opts.worker).await {
-                Ok(w) => *slot = Some(w),
+                Ok(w) => *slot = Some(Arc::new(w)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot register as a worker; claims rely on their lease");
                     return Ok(self
@@ -273,7 +276,7 @@ impl Runtime {
         match slot.as_ref() {
             Some(w) => Ok(self
                 .store
-                .claim_as(w, self.opts.lease, self.opts.concurrency)
+                .claim_as(w.as_ref(), self.opts.lease, self.opts.concurrency)
                 .await?),
             None => Ok(Vec::new()),
         }
@@ -393,13 +396,21 @@ impl Runtime {
     }
 
     /// Runs `work` while renewing the leases `held` every third of a lease. With `fenced`, a
-    /// lease found stale cancels `work` (`None`); otherwise renewal of that row just stops.
+    /// lease found stale, or this worker's liveness lock lost (its claims are about to move
+    /// on), cancels `work` (`None`) before it writes; otherwise renewal of that row just stops.
     async fn heartbeat<T>(
         &self,
         held: &[(String, u64)],
         fenced: bool,
         work: impl Future<Output = T>,
     ) -> Option<T> {
+        let worker = self.worker.lock().await.clone();
+        let lost = async {
+            match (&worker, fenced) {
+                (Some(w), true) => w.lost().await,
+                _ => std::future::pending().await,
+            }
+        };
         let period = (self.opts.lease / 3).max(Duration::from_millis(1));
         let renew = async {
             let mut live: Vec<&(String, u64)> = held.iter().collect();
@@ -420,6 +431,7 @@ impl Runtime {
         tokio::select! {
             out = work => Some(out),
             () = renew => None,
+            () = lost => None,
         }
     }
 
@@ -489,7 +501,7 @@ impl Runtime {
         let mut next = self.store.next_due().await?;
         let others = {
             let slot = self.worker.lock().await;
-            self.store.others_claiming(slot.as_ref()).await?
+            self.store.others_claiming(slot.as_deref()).await?
         };
         if others {
             let now = self.store.now().await?;
@@ -505,7 +517,8 @@ impl Runtime {
     /// Runs until `shutdown` resolves: does the due work, then sleeps until the next deadline
     /// or retry, until [`wake`](Self::wake) is called, or until anyone commits to the store (a
     /// CLI command in another process, another instance; see `Store::subscribe`). It does
-    /// not poll busily.
+    /// not poll busily. A pass that fails (the database restarting, a dropped connection) is
+    /// logged and tried again a second later: nothing is lost, every step being a transaction.
     pub async fn serve(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tokio::pin!(shutdown);
         let mut changes = match self.store.subscribe().await {
@@ -515,11 +528,28 @@ impl Runtime {
                 None
             }
         };
+        // A subscription that worked once and was lost (the database went away) is made again.
+        let resubscribe = changes.is_some();
         loop {
             if let Some(c) = &mut changes {
                 c.mark_seen();
             }
-            let report = self.run_once().await?;
+            if changes.is_none() && resubscribe {
+                changes = self.store.subscribe().await.ok();
+            }
+            let report = match self.run_once().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The database away (restarting, a dropped connection): nothing is lost
+                    // (every step is a transaction, and claims are fenced); try again shortly.
+                    tracing::warn!(error = %e, "a runtime pass failed; trying again");
+                    tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(RETRY_PASS) => {}
+                    }
+                    continue;
+                }
+            };
             if report.executed > 0 || report.ticks > 0 {
                 tracing::info!(
                     executed = report.executed,
@@ -530,12 +560,16 @@ impl Runtime {
                     "runtime pass"
                 );
             }
-            let now = self.store.now().await?;
-            let sleep = match self.next_wake().await? {
-                Some(t) => Duration::from_millis(
+            let wake = async { Ok::<_, Error>((self.store.now().await?, self.next_wake().await?)) };
+            let sleep = match wake.await {
+                Ok((now, Some(t))) => Duration::from_millis(
                     u64::try_from(t.millis().saturating_sub(now.millis())).unwrap_or(0),
                 ),
-                None => self.opts.idle_wake,
+                Ok((_, None)) => self.opts.idle_wake,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the next wake; trying again");
+                    RETRY_PASS
+                }
             }
             .min(self.opts.idle_wake)
             .max(Duration::from_millis(10));

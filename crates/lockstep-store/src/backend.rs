@@ -873,6 +873,15 @@ macro_rules! backend {
                 Ok(out)
             }
 
+            /// The statements a pass runs, each through an index (a unit test reads SQLite's
+            /// plans of them).
+            pub(crate) const DUE_DEADLINES: &str = "SELECT case_id FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until <= $1 ORDER BY embargo_until";
+            pub(crate) const NEXT_DEADLINE: &str = "SELECT embargo_until FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until IS NOT NULL ORDER BY embargo_until LIMIT 1";
+            pub(crate) const NEXT_OUTBOX_DUE: &str = "SELECT next_attempt_at FROM outbox WHERE state IN ('pending', 'held', 'claimed') ORDER BY next_attempt_at LIMIT 1";
+            pub(crate) const CLAIMING_WORKERS: &str = "SELECT DISTINCT lease_worker FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND lease_worker IS NOT NULL AND lease_worker <> COALESCE($1, -1)";
+            pub(crate) const OPEN_CASES: &str = "SELECT case_id, opened_at, updated_at, version, title, status, embargo_state, embargo_until, repos FROM cases WHERE status <> 'closed' ORDER BY opened_at, case_id";
+            pub(crate) const CASES_PAGE_AFTER: &str = "SELECT case_id, opened_at, updated_at, version, title, status, embargo_state, embargo_until, repos FROM cases WHERE opened_at >= $1 AND (opened_at > $1 OR case_id > $2) ORDER BY opened_at, case_id LIMIT $3";
+
             const SUMMARY_COLUMNS: &str = "case_id, opened_at, updated_at, version, title, status, embargo_state, embargo_until, repos";
 
             pub(crate) async fn list_cases(read: &Pool<Db>) -> Result<Vec<CaseSummary>, Error> {
@@ -886,9 +895,7 @@ macro_rules! backend {
 
             /// Cases that are not closed, oldest first (index `cases_open`).
             pub(crate) async fn list_open_cases(read: &Pool<Db>) -> Result<Vec<CaseSummary>, Error> {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM cases WHERE status <> 'closed' ORDER BY opened_at, case_id"
-                )))
+                let rows = sqlx::query(OPEN_CASES)
                 .fetch_all(read)
                 .await?;
                 summaries(rows)
@@ -912,9 +919,7 @@ macro_rules! backend {
                         let Some(opened) = opened else {
                             return Ok(Vec::new());
                         };
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "SELECT {SUMMARY_COLUMNS} FROM cases WHERE opened_at >= $1 AND (opened_at > $1 OR case_id > $2) ORDER BY opened_at, case_id LIMIT $3"
-                        )))
+                        sqlx::query(CASES_PAGE_AFTER)
                         .bind(opened)
                         .bind(after)
                         .bind(limit)
@@ -930,9 +935,7 @@ macro_rules! backend {
             pub(crate) async fn due_deadlines(read: &Pool<Db>) -> Result<Vec<CaseId>, Error> {
                 let mut conn = read.acquire().await?;
                 let now = db_now(&mut conn).await?;
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "SELECT case_id FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until <= $1 ORDER BY embargo_until",
-                )
+                let ids: Vec<String> = sqlx::query_scalar(DUE_DEADLINES)
                 .bind(now)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -943,14 +946,10 @@ macro_rules! backend {
             /// outbox row is due (a retry, a held publication's re-check, a lease's end), each
             /// read from the front of its partial index.
             pub(crate) async fn next_due(read: &Pool<Db>) -> Result<Option<i64>, Error> {
-                let deadline: Option<i64> = sqlx::query_scalar(
-                    "SELECT embargo_until FROM cases WHERE embargo_state IN ('active', 'revise') AND embargo_until IS NOT NULL ORDER BY embargo_until LIMIT 1",
-                )
+                let deadline: Option<i64> = sqlx::query_scalar(NEXT_DEADLINE)
                 .fetch_optional(read)
                 .await?;
-                let due: Option<i64> = sqlx::query_scalar(
-                    "SELECT next_attempt_at FROM outbox WHERE state IN ('pending', 'held', 'claimed') ORDER BY next_attempt_at LIMIT 1",
-                )
+                let due: Option<i64> = sqlx::query_scalar(NEXT_OUTBOX_DUE)
                 .fetch_optional(read)
                 .await?;
                 Ok(match (deadline, due) {
@@ -962,9 +961,7 @@ macro_rules! backend {
             /// Registered workers, other than `me`, that hold claims (through the partial
             /// index `outbox_due`: open rows only).
             pub(crate) async fn claiming_workers(read: &Pool<Db>, me: Option<i64>) -> Result<Vec<i64>, Error> {
-                Ok(sqlx::query_scalar(
-                    "SELECT DISTINCT lease_worker FROM outbox WHERE state IN ('pending', 'held', 'claimed') AND state = 'claimed' AND lease_worker IS NOT NULL AND lease_worker <> COALESCE($1, -1)",
-                )
+                Ok(sqlx::query_scalar(CLAIMING_WORKERS)
                 .bind(me)
                 .fetch_all(read)
                 .await?)

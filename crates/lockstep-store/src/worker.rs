@@ -30,9 +30,24 @@ use crate::error::Error;
 /// The first key of the advisory locks that mark live workers (0x4C4B5354, `LKST`).
 pub(crate) const LOCK_CLASS: i32 = 1_280_004_948;
 
+/// How often a PostgreSQL worker checks its lock's connection, and how long a check may take.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const WATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How long a PostgreSQL worker's lock must be seen free before its claims move on. A process
+/// that is alive but lost its lock's connection (the database restarted, the connection was
+/// dropped) notices within `WATCH_EVERY + WATCH_TIMEOUT` and drops its unsent work first, so
+/// no write of its lands after another worker took its claims over. (An SQLite worker's
+/// `flock` cannot be lost while its process lives: no grace is needed there.)
+pub(crate) const POSTGRES_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
 enum Lock {
-    /// The connection whose session holds the advisory lock.
-    Postgres(tokio::sync::Mutex<Option<PgConnection>>),
+    /// The session holding the advisory lock is watched by a task that flips `lost` (for good)
+    /// when the connection fails; the task owns the connection and ends with the worker.
+    Postgres {
+        lost: tokio::sync::watch::Receiver<bool>,
+        task: tokio::task::JoinHandle<()>,
+    },
     /// The open lock file (the lock lives as long as it is open).
     File { _file: std::fs::File },
     /// An in-memory database: nothing outside this process can take over its work.
@@ -68,25 +83,66 @@ impl Worker {
         &self.name
     }
 
-    /// Whether the worker still holds its lock. On PostgreSQL this is a round trip on the
-    /// lock's connection: a dropped connection means the lock is gone and other workers may
-    /// have taken over its claims, so the runtime registers again before it claims more.
+    /// Whether the worker still holds its lock. On PostgreSQL a watcher checks the lock's
+    /// connection every 200 ms: once it failed, the lock is gone for good and other workers
+    /// take its claims over after a grace of a second, so the runtime drops its unsent work
+    /// (see [`lost`](Self::lost)) and registers again before it claims more.
     pub async fn alive(&self) -> bool {
         match &self.lock {
-            Lock::Postgres(conn) => {
-                let mut guard = conn.lock().await;
-                let Some(c) = guard.as_mut() else {
-                    return false;
-                };
-                if c.ping().await.is_ok() {
-                    return true;
-                }
-                *guard = None;
-                false
-            }
+            Lock::Postgres { lost, .. } => !*lost.borrow(),
             Lock::File { .. } | Lock::None => true,
         }
     }
+
+    /// Resolves once the worker has lost its lock (never on SQLite, where the lock lives as
+    /// long as the process). Work not yet sent should then be dropped: its claims are about to
+    /// move on.
+    pub async fn lost(&self) {
+        match &self.lock {
+            Lock::Postgres { lost, .. } => {
+                let mut rx = lost.clone();
+                let _ = rx.wait_for(|l| *l).await;
+                if !*rx.borrow() {
+                    // The watcher ended without a verdict (the worker is being dropped).
+                    std::future::pending::<()>().await;
+                }
+            }
+            Lock::File { .. } | Lock::None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Lock::Postgres { task, .. } = &self.lock {
+            // Dropping the task drops its connection: the session ends, the lock is free.
+            task.abort();
+        }
+    }
+}
+
+/// Watches the lock's connection; flips `lost` when it fails or hangs.
+fn watch(
+    mut conn: PgConnection,
+) -> (
+    tokio::sync::watch::Receiver<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            match tokio::time::timeout(WATCH_TIMEOUT, conn.ping()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    tracing::warn!("this worker's lock connection failed; its claims will move on");
+                    let _ = tx.send(true);
+                    return;
+                }
+            }
+        }
+    });
+    (rx, task)
 }
 
 /// Takes an exclusive `flock` on `file` without waiting: `true` if taken (until the file is
@@ -137,7 +193,10 @@ pub(crate) async fn register_postgres(pool: &PgPool, name: &str) -> Result<Worke
     Ok(Worker {
         id: Some(id),
         name: name.to_owned(),
-        lock: Lock::Postgres(tokio::sync::Mutex::new(Some(conn))),
+        lock: {
+            let (lost, task) = watch(conn);
+            Lock::Postgres { lost, task }
+        },
     })
 }
 
