@@ -86,10 +86,11 @@ pub fn denullify(v: &mut Value) {
 }
 
 impl Oracle {
-    /// Loads the description from `../shared/github` beside the checkout.
+    /// Loads GitHub's description, kept in the crate (`openapi/`, copied with its attribution
+    /// from GitHub's `rest-api-description`).
     pub fn load() -> Result<Oracle, String> {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/github/repository-advisories.openapi.json");
+            .join("openapi/repository-advisories.openapi.json");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read the oracle at {}: {e}", path.display()))?;
         let spec: Value =
