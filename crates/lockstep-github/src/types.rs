@@ -565,6 +565,9 @@ pub struct Advisory {
     pub cwe_ids: Vec<String>,
     /// Credits.
     pub credits: Vec<AdvisoryCredit>,
+    /// Credited logins whose credit is not accepted (`credits_detailed[].state`); GitHub
+    /// drops these credits when the advisory is published.
+    pub unaccepted_credits: Vec<String>,
     /// Affected packages.
     pub vulnerabilities: Vec<AdvisoryVulnerability>,
     /// Collaborating user logins.
@@ -638,6 +641,13 @@ struct WireCredit {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+struct WireCreditDetailed {
+    user: Option<WireLogin>,
+    state: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct WirePackage {
     ecosystem: Option<String>,
     name: Option<String>,
@@ -688,6 +698,7 @@ struct WireAdvisory {
     cvss_severities: Option<WireSeverities>,
     cwe_ids: Option<Vec<String>>,
     credits: Option<Vec<WireCredit>>,
+    credits_detailed: Option<Vec<WireCreditDetailed>>,
     vulnerabilities: Option<Vec<WireVuln>>,
     collaborating_users: Option<Vec<WireLogin>>,
     collaborating_teams: Option<Vec<WireTeam>>,
@@ -736,6 +747,13 @@ impl<'de> Deserialize<'de> for Advisory {
                         credit_type: c.kind.unwrap_or_default(),
                     })
                 })
+                .collect(),
+            unaccepted_credits: w
+                .credits_detailed
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c.state.as_deref() != Some("accepted"))
+                .filter_map(|c| c.user.and_then(|u| u.login))
                 .collect(),
             vulnerabilities: w
                 .vulnerabilities

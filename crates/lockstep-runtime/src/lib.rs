@@ -18,6 +18,7 @@
 
 mod execute;
 pub mod identity;
+mod preflight;
 mod sync;
 
 use std::sync::Arc;

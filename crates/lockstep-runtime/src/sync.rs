@@ -4,6 +4,8 @@
 //! publication Lockstep did not request is a leak). Reads are conditional GETs, so an
 //! unchanged advisory costs nothing against the rate limit.
 
+use std::collections::BTreeMap;
+
 use lockstep_core::input::{Observation, Principal};
 use lockstep_core::model::RemoteState;
 use lockstep_core::{Case, Input, RepoId};
@@ -53,6 +55,8 @@ pub(crate) async fn sync(
     github: &GithubClient,
 ) -> Result<usize, lockstep_store::Error> {
     let mut observed = 0;
+    // Who Lockstep acts as, for the preflight's permission check (once per pass).
+    let mut me: Option<Option<String>> = None;
     for summary in store.list_open_cases().await? {
         let case = store.case(&summary.id).await?;
         let watched: Vec<(RepoId, String)> = case
@@ -76,9 +80,12 @@ pub(crate) async fn sync(
             }
         }))
         .await;
+        let mut credits: BTreeMap<RepoId, Vec<String>> = BTreeMap::new();
         for (repo, remote) in reads.into_iter().flatten() {
             let case = store.case(&summary.id).await?;
-            for obs in news(&case, &repo, &remote) {
+            let observations = news(&case, &repo, &remote);
+            credits.insert(repo.clone(), remote.unaccepted_credits.clone());
+            for obs in observations {
                 match store
                     .handle(&case.id, &Principal::automation(), Input::Observation(obs))
                     .await
@@ -87,6 +94,28 @@ pub(crate) async fn sync(
                     Ok(_) => {}
                     Err(lockstep_store::Error::Rejected(r)) => {
                         tracing::warn!(case = %case.id, %repo, rejection = %r, "an observation was refused");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        // The preflight, for every draft: a blocker found while embargoed holds the wave;
+        // checked again after, it clears once its cause is gone.
+        let case = store.case(&summary.id).await?;
+        if case.closed.is_none() {
+            if me.is_none() {
+                me = Some(github.authenticated_user().await.ok().map(|u| u.login));
+            }
+            let login = me.as_ref().and_then(|m| m.as_deref());
+            for obs in crate::preflight::observations(github, login, &case, &credits).await {
+                match store
+                    .handle(&case.id, &Principal::automation(), Input::Observation(obs))
+                    .await
+                {
+                    Ok(c) if !c.events.is_empty() => observed += 1,
+                    Ok(_) => {}
+                    Err(lockstep_store::Error::Rejected(r)) => {
+                        tracing::warn!(case = %case.id, rejection = %r, "a preflight finding was refused");
                     }
                     Err(e) => return Err(e),
                 }

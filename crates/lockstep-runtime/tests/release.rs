@@ -165,7 +165,8 @@ fn released(repo: &str, package: &str) -> Command {
 
 async fn journey(w: &World) {
     w.settle().await;
-    // Drafts exist, linked to each other, with CVEs requested; nothing is public.
+    // Drafts exist, linked to each other; nothing is public, and no CVE is requested before a
+    // repository is assessed affected.
     for repo in ["org/core", "org/extra", "org/plugin"] {
         let advisories = w.sim.advisories(repo).unwrap();
         assert_eq!(advisories.len(), 1, "{repo}: exactly one advisory");
@@ -188,13 +189,16 @@ async fn journey(w: &World) {
         );
     }
 
-    // GitHub's CNA assigns the CVEs on its own; the runtime's sync step observes them.
     w.settle().await;
     let case = w.store.case(&w.case).await.unwrap();
-    assert!(case.scope().all(|(_, p)| p.advisory.cve_requested));
+    assert!(case.scope().all(|(_, p)| !p.advisory.cve_requested));
+    // The preflight warns that the finder has not accepted the credit yet.
     assert!(
-        case.scope().all(|(_, p)| p.advisory.cve.is_some()),
-        "CVE ids observed"
+        case.preflight()
+            .iter()
+            .any(|f| !f.blocker && f.text.contains("finder1")),
+        "{:?}",
+        case.preflight()
     );
 
     w.command(
@@ -218,6 +222,12 @@ async fn journey(w: &World) {
     w.command("bob", released("org/core", "core")).await;
     w.settle().await;
     assert!(w.publishes().is_empty(), "plugin has no fix: hold");
+    // GitHub's CNA assigns the CVE of the affected repository on its own; the runtime's sync
+    // step observes it. None was requested for extra, which is not affected.
+    w.settle().await;
+    let case = w.store.case(&w.case).await.unwrap();
+    assert!(case.participants[&r("org/core")].advisory.cve.is_some());
+    assert!(!case.participants[&r("org/extra")].advisory.cve_requested);
 
     w.command("dave", released("org/plugin", "plugin")).await;
     w.settle().await;
@@ -433,4 +443,59 @@ async fn serve_notices_commits_from_another_process() {
     }
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
+    let w = world(FaultConfig::default()).await;
+    w.settle().await;
+    for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
+        w.command(
+            login,
+            Command::Assess {
+                repo: r(repo),
+                verdict: Verdict::Affected,
+                reason: "yes".into(),
+            },
+        )
+        .await;
+    }
+    w.command(
+        "carol",
+        Command::Assess {
+            repo: r("org/extra"),
+            verdict: Verdict::NotAffected,
+            reason: "no HTTP".into(),
+        },
+    )
+    .await;
+    w.settle().await;
+    // Lockstep's identity loses admin on plugin: GitHub would refuse its publication.
+    w.sim
+        .grant("org/plugin", "lockstep-bot", Permission::Write)
+        .unwrap();
+    w.settle().await;
+    let case = w.store.case(&w.case).await.unwrap();
+    let blockers: Vec<_> = case.preflight().into_iter().filter(|f| f.blocker).collect();
+    assert_eq!(blockers.len(), 1, "{blockers:?}");
+    assert_eq!(blockers[0].repo, r("org/plugin"));
+    assert!(
+        blockers[0].text.contains("publishing needs admin"),
+        "{blockers:?}"
+    );
+    // Every fix released: the gate opens and nothing publishes, not even core.
+    w.command("bob", released("org/core", "core")).await;
+    w.command("dave", released("org/plugin", "plugin")).await;
+    w.settle().await;
+    assert!(w.publishes().is_empty(), "the whole wave holds");
+    // Admin again: the next preflight clears the blocker and the wave goes out.
+    w.sim
+        .grant("org/plugin", "lockstep-bot", Permission::Admin)
+        .unwrap();
+    w.settle().await;
+    w.settle().await;
+    assert_eq!(
+        w.publishes(),
+        vec!["org/core".to_owned(), "org/plugin".to_owned()]
+    );
 }

@@ -1272,6 +1272,8 @@ impl State {
                 AdvisoryState::Published => {
                     next.published_at = Some(ctx.wall);
                     next.publisher = Some(self.display_login(actor));
+                    // GitHub drops the credits nobody accepted when the advisory publishes.
+                    next.credits.retain(|c| c.state == "accepted");
                 }
                 AdvisoryState::Closed => next.closed_at = Some(ctx.wall),
                 AdvisoryState::Draft => {

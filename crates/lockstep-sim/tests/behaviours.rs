@@ -302,6 +302,10 @@ async fn state_machine() {
     assert_eq!(p.status, 200);
     assert!(p.body["published_at"].is_string());
     assert_eq!(p.body["publisher"]["login"], "alice");
+    // The credits nobody accepted (both were pending) are dropped at publication.
+    assert_eq!(a["credits_detailed"].as_array().unwrap().len(), 2);
+    assert_eq!(p.body["credits_detailed"], json!([]));
+    assert_eq!(p.body["credits"], json!([]));
     let r = api
         .patch(&one, Some(ADMIN), &json!({"state": "draft"}))
         .await;
