@@ -400,6 +400,8 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
                 "repos": repos,
                 "blockers": plan.blockers,
                 "alerts": plan.alerts,
+                "propagation": case.propagation(ctx.store.now().await?),
+                "propagated": case.propagated(),
             })
         );
         return Ok(());
@@ -451,7 +453,7 @@ async fn show(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> {
         &rows,
     );
     print_blockers_and_alerts(&plan);
-    Ok(())
+    crate::propagation::print(ctx, &case).await
 }
 
 fn print_blockers_and_alerts(plan: &plan::Plan) {
@@ -500,6 +502,7 @@ fn print_blockers_and_alerts(plan: &plan::Plan) {
             plan::Alert::FailureNeedsPerson { repo, key, error } => {
                 format!("{repo}: {key} failed and needs a person: {error}")
             }
+            plan::Alert::GlobalDatabase { repo, copy } => crate::propagation::alert(repo, copy),
         };
         println!("{} {text}", paint("alert", "31"));
     }
@@ -533,6 +536,7 @@ pub(crate) async fn plan(ctx: &Ctx, id: &str, json: bool) -> anyhow::Result<()> 
             .collect();
         println!("wave {}: {}", i + 1, members.join(", "));
     }
+    crate::propagation::print(ctx, &case).await?;
     if !plan.skipped.is_empty() {
         let s: Vec<&str> = plan.skipped.iter().map(RepoId::as_str).collect();
         println!(

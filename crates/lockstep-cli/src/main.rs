@@ -12,6 +12,7 @@ mod export;
 mod logging;
 mod output;
 mod progress;
+mod propagation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -144,6 +144,9 @@ pub struct Participant {
     pub attention: BTreeMap<String, String>,
     /// The last retryable failure, for status displays.
     pub last_error: Option<String>,
+    /// Its advisory's copy in GitHub's global database, once published and read.
+    #[serde(default)]
+    pub global: Option<crate::propagation::GlobalCopy>,
 }
 
 /// The case-wide public-awareness latches (Vultron P, X, A). Once set they stay set.
@@ -605,8 +608,13 @@ impl Case {
                 p.advisory.published_elsewhere = true;
                 self.latch(Threat::PublicAwareness, at, false);
             }
+            EventKind::GlobalCopyObserved { repo, copy } => {
+                self.participant_mut(repo, e.seq)?.global = Some(copy.clone());
+            }
             EventKind::AdvisoryAmended { repo, packages, .. } => {
                 let p = self.participant_mut(repo, e.seq)?;
+                // The global copy is judged again against the amended packages.
+                p.global = None;
                 if p.advisory.state != RemoteState::Published {
                     return Err(bad(format!("{repo}'s advisory is not published")));
                 }
@@ -731,6 +739,7 @@ impl Participant {
             flagged_by: BTreeSet::new(),
             attention: BTreeMap::new(),
             last_error: None,
+            global: None,
         }
     }
 }

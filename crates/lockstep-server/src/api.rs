@@ -110,7 +110,12 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let case = readable(&app, &bearer, &id).await?;
-    Ok(Json(view::case(&case)).into_response())
+    let mut view = view::case(&case);
+    // After publication: each advisory's copy in GitHub's global database.
+    let now = app.store.now().await.map_err(ApiError::store)?;
+    view["propagation"] = json!(case.propagation(now));
+    view["propagated"] = json!(case.propagated());
+    Ok(Json(view).into_response())
 }
 
 /// `GET /api/cases/{id}/plan`: the core's `Plan`.
