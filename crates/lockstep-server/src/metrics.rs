@@ -69,6 +69,7 @@ pub(crate) fn event_label(event: &str) -> &'static str {
         "repository_advisory" => "repository_advisory",
         "release" => "release",
         "ping" => "ping",
+        "security_advisory" => "security_advisory",
         _ => "other",
     }
 }
