@@ -333,6 +333,7 @@ async fn show(c: &Client, id: &str, json: bool) -> anyhow::Result<()> {
         &rows,
     );
     print_blockers_and_alerts(&view.blockers, &view.preflight, &view.alerts);
+    crate::propagation::print(&view);
     Ok(())
 }
 
@@ -405,6 +406,7 @@ fn print_blockers_and_alerts(
             plan::Alert::FailureNeedsPerson { repo, key, error } => {
                 format!("{repo}: {key} failed and needs a person: {error}")
             }
+            plan::Alert::GlobalDatabase { repo, copy } => crate::propagation::alert(repo, copy),
         };
         println!("{} {text}", paint("alert", "31"));
     }
@@ -438,6 +440,9 @@ pub(crate) async fn plan(c: &Client, id: &str, json: bool) -> anyhow::Result<()>
             .collect();
         println!("wave {}: {}", i + 1, members.join(", "));
     }
+    // Each published advisory's global copy is part of the case's view, not of the plan.
+    let view: CaseView = c.get(&format!("/api/cases/{id}")).await?;
+    crate::propagation::print(&view);
     if !plan.skipped.is_empty() {
         let s: Vec<&str> = plan.skipped.iter().map(RepoId::as_str).collect();
         println!(

@@ -13,6 +13,7 @@ mod export;
 mod logging;
 mod output;
 mod progress;
+mod propagation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

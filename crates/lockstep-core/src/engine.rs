@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 mod amend;
+mod propagation;
 
 use serde::{Deserialize, Serialize};
 
@@ -1088,6 +1089,7 @@ impl Tx<'_> {
 
     fn observe(&mut self, obs: Observation) -> Result<(), Rejection> {
         match obs {
+            Observation::GlobalCopyRead { repo, read } => self.global_read(&repo, read),
             Observation::EffectSucceeded { key, outcome } => {
                 let record = self
                     .case

@@ -189,6 +189,11 @@ pub enum EventKind {
         granted: bool,
         reason: String,
     },
+    /// The advisory's copy in GitHub's global database was judged anew.
+    GlobalCopyObserved {
+        repo: RepoId,
+        copy: crate::propagation::GlobalCopy,
+    },
     /// A published advisory's packages changed: the fix is now `packages`.
     AdvisoryAmended {
         repo: RepoId,

@@ -302,6 +302,14 @@ pub enum Observation {
         /// The findings.
         findings: Vec<crate::engine::preflight::Finding>,
     },
+    /// The runtime (or the `security_advisory` webhook) read the advisory's copy in GitHub's
+    /// global database; `None`: there is none (yet).
+    GlobalCopyRead {
+        /// The repository.
+        repo: RepoId,
+        /// What the read found.
+        read: Option<crate::propagation::GlobalRead>,
+    },
     /// An advisory of the case was seen published (webhook or poll). If Lockstep did not ask
     /// for it, someone else pressed the button: a leak.
     AdvisoryPublished {

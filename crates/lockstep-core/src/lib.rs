@@ -21,6 +21,7 @@ pub mod input;
 pub mod machines;
 pub mod model;
 pub mod plan;
+pub mod propagation;
 pub mod reject;
 pub mod release_tag;
 pub mod schedule;

@@ -151,6 +151,9 @@ pub struct Participant {
     /// What the preflight last found (see `engine::preflight`).
     #[serde(default)]
     pub preflight: Vec<crate::engine::preflight::Finding>,
+    /// Its advisory's copy in GitHub's global database, once published and read.
+    #[serde(default)]
+    pub global: Option<crate::propagation::GlobalCopy>,
 }
 
 /// The case-wide public-awareness latches (Vultron P, X, A). Once set they stay set.
@@ -685,8 +688,13 @@ impl Case {
                     return Err(bad("an answer to no embargo request".into()));
                 }
             }
+            EventKind::GlobalCopyObserved { repo, copy } => {
+                self.participant_mut(repo, e.seq)?.global = Some(copy.clone());
+            }
             EventKind::AdvisoryAmended { repo, packages, .. } => {
                 let p = self.participant_mut(repo, e.seq)?;
+                // The global copy is judged again against the amended packages.
+                p.global = None;
                 if p.advisory.state != RemoteState::Published {
                     return Err(bad(format!("{repo}'s advisory is not published")));
                 }
@@ -813,6 +821,7 @@ impl Participant {
             last_error: None,
             released_lines: BTreeSet::new(),
             preflight: Vec::new(),
+            global: None,
         }
     }
 }

@@ -61,6 +61,14 @@ pub enum Alert {
         /// The repository.
         repo: RepoId,
     },
+    /// A published advisory's copy in GitHub's global database lags past the workflow's
+    /// `alert_after_hours`, differs from the advisory (a lost CVE alias), or was withdrawn.
+    GlobalDatabase {
+        /// The repository.
+        repo: RepoId,
+        /// The copy's state.
+        copy: crate::propagation::GlobalCopy,
+    },
     /// An effect failed in a way that retrying will not fix.
     FailureNeedsPerson {
         /// The repository.
@@ -187,6 +195,12 @@ impl Case {
         for (repo, p) in &self.participants {
             if p.advisory.published_elsewhere {
                 alerts.push(Alert::PublishedElsewhere { repo: repo.clone() });
+            }
+            if let Some(copy) = p.global.as_ref().filter(|c| c.alarming()) {
+                alerts.push(Alert::GlobalDatabase {
+                    repo: repo.clone(),
+                    copy: copy.clone(),
+                });
             }
             for (key, error) in &p.attention {
                 alerts.push(Alert::FailureNeedsPerson {

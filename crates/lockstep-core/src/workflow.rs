@@ -87,6 +87,9 @@ pub struct Workflow {
     pub cve: CvePolicy,
     /// The repositories, by id.
     pub repos: BTreeMap<RepoId, RepoSpec>,
+    /// Following the advisories into GitHub's global database (`[propagation]`).
+    #[serde(default)]
+    pub propagation: crate::propagation::PropagationPolicy,
 }
 
 /// A workflow file that does not parse or validate.
@@ -120,8 +123,18 @@ struct RawWorkflow {
     embargo: Spanned<RawEmbargo>,
     #[serde(default)]
     cve: Option<Spanned<String>>,
+    propagation: Option<RawPropagation>,
     #[serde(default)]
     repo: Vec<Spanned<RawRepo>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPropagation {
+    #[serde(default)]
+    alert_after_hours: Option<Spanned<i64>>,
+    #[serde(default)]
+    auto_close: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -336,9 +349,27 @@ impl Workflow {
             }
         }
 
+        let mut propagation = crate::propagation::PropagationPolicy::default();
+        if let Some(raw) = &raw.propagation {
+            if let Some(h) = &raw.alert_after_hours {
+                propagation.alert_after_hours = u32::try_from(*h.get_ref())
+                    .ok()
+                    .filter(|h| (1..=8_760).contains(h))
+                    .ok_or_else(|| {
+                        err(
+                            h.span(),
+                            "`alert_after_hours` must be between 1 and 8760 hours".into(),
+                        )
+                    })?;
+            }
+            if let Some(a) = raw.auto_close {
+                propagation.auto_close = a;
+            }
+        }
         let workflow = Workflow {
             name,
             coordinators,
+            propagation,
             embargo: EmbargoPolicy {
                 default_days,
                 max_days,

@@ -18,11 +18,14 @@ use serde_json::{Value, json};
 use crate::config::{ApiBase, Credentials, GithubConfig, RetryConfig};
 use crate::error::{Error, FieldError, Result};
 use crate::pacer::Pacer;
+
+mod global;
 use crate::types::{
     Advisory, AdvisoryState, AdvisoryUpdate, Attempt, Credit, CveRequest, DraftOrigin, FieldUpdate,
     ListQuery, NewAdvisory, RepoName, RepoPermission, RepoRef, TargetState, User, check_ghsa,
     check_login,
 };
+pub use global::{GlobalAdvisory, GlobalIdentifier, GlobalPackage, GlobalVulnerability};
 
 const MAX_REDIRECTS: u32 = 5;
 const MAX_PAGES: u32 = 1_000;

@@ -32,7 +32,10 @@ mod pacer;
 mod types;
 pub mod webhook;
 
-pub use client::{ClientStats, GithubClient, Page, PageCursor, Polled, WaveItem, next_link};
+pub use client::{
+    ClientStats, GithubClient, GlobalAdvisory, GlobalIdentifier, GlobalPackage,
+    GlobalVulnerability, Page, PageCursor, Polled, WaveItem, next_link,
+};
 pub use config::{
     ApiBase, Credentials, DEFAULT_API_URL, ENV_ALLOWED_PRIVATE_HOSTS, ENV_API_URL, ENV_APP_ID,
     ENV_APP_INSTALLATION_ID, ENV_APP_KEY_FILE, ENV_TOKEN, GithubConfig, RetryConfig,

@@ -132,6 +132,22 @@ pub enum WebhookEvent {
         /// App installation, for routing.
         installation_id: Option<u64>,
     },
+    /// `security_advisory`: a reviewed advisory of GitHub's global database was published,
+    /// updated or withdrawn.
+    SecurityAdvisory {
+        /// `published`, `updated`, `withdrawn`, …
+        action: String,
+        /// The advisory.
+        ghsa_id: String,
+        /// Its CVE aliases (`cve_id` and identifiers).
+        cves: Vec<String>,
+        /// When GitHub last changed it (`updated_at`, else `published_at`).
+        updated_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When it was withdrawn.
+        withdrawn_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Its packages: (name, first patched version).
+        packages: Vec<(String, Option<String>)>,
+    },
     /// `ping` (sent when a hook is created).
     Ping {
         /// The hook.
@@ -174,6 +190,13 @@ impl fmt::Debug for WebhookEvent {
                 .field("tag_name", tag_name)
                 .field("repository", repository)
                 .field("installation_id", installation_id)
+                .finish(),
+            Self::SecurityAdvisory {
+                action, ghsa_id, ..
+            } => f
+                .debug_struct("SecurityAdvisory")
+                .field("action", action)
+                .field("ghsa_id", ghsa_id)
                 .finish(),
             Self::Ping { hook_id, .. } => f.debug_struct("Ping").field("hook_id", hook_id).finish(),
             Self::Unsupported { event } => {
@@ -224,6 +247,51 @@ struct WReleaseEvent {
 }
 
 #[derive(Deserialize)]
+struct WIdentifier {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct WPackage {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WGlobalVulnerability {
+    #[serde(default)]
+    package: Option<WPackage>,
+    /// A string, or `{"identifier": "1.2.3"}` in the webhook's shape.
+    #[serde(default)]
+    first_patched_version: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WSecurityAdvisory {
+    ghsa_id: String,
+    #[serde(default)]
+    cve_id: Option<String>,
+    #[serde(default)]
+    identifiers: Option<Vec<WIdentifier>>,
+    #[serde(default)]
+    published_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    withdrawn_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    vulnerabilities: Option<Vec<WGlobalVulnerability>>,
+}
+
+#[derive(Deserialize)]
+struct WSecurityAdvisoryEvent {
+    action: String,
+    security_advisory: WSecurityAdvisory,
+}
+
+#[derive(Deserialize)]
 struct WPing {
     #[serde(default)]
     hook_id: Option<u64>,
@@ -258,7 +326,10 @@ pub fn parse_event(
         event: event.to_owned(),
         reason,
     };
-    let known = matches!(event, "repository_advisory" | "release" | "ping");
+    let known = matches!(
+        event,
+        "repository_advisory" | "release" | "ping" | "security_advisory"
+    );
     if !known {
         return Ok(WebhookEvent::Unsupported {
             event: event.chars().take(64).collect(),
@@ -279,6 +350,41 @@ pub fn parse_event(
                 state: w.repository_advisory.state,
                 repository: w.repository.full_name,
                 installation_id: w.installation.map(|i| i.id),
+            }
+        }
+        "security_advisory" => {
+            let w: WSecurityAdvisoryEvent = serde_json::from_slice(&bytes).map_err(err)?;
+            let a = w.security_advisory;
+            let mut cves: Vec<String> = a.cve_id.into_iter().collect();
+            for i in a.identifiers.into_iter().flatten() {
+                if i.kind.eq_ignore_ascii_case("CVE") && !cves.contains(&i.value) {
+                    cves.push(i.value);
+                }
+            }
+            let packages = a
+                .vulnerabilities
+                .into_iter()
+                .flatten()
+                .filter_map(|v| {
+                    let name = v.package?.name?;
+                    let patched = match v.first_patched_version {
+                        Some(serde_json::Value::String(s)) => Some(s),
+                        Some(serde_json::Value::Object(o)) => o
+                            .get("identifier")
+                            .and_then(|i| i.as_str())
+                            .map(str::to_owned),
+                        _ => None,
+                    };
+                    Some((name, patched))
+                })
+                .collect();
+            WebhookEvent::SecurityAdvisory {
+                action: w.action,
+                ghsa_id: a.ghsa_id,
+                cves,
+                updated_at: a.updated_at.or(a.published_at),
+                withdrawn_at: a.withdrawn_at,
+                packages,
             }
         }
         "release" => {

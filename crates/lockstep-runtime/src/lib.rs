@@ -19,6 +19,7 @@
 mod execute;
 pub mod identity;
 mod preflight;
+mod propagation;
 mod sync;
 
 use std::sync::Arc;
@@ -234,7 +235,12 @@ impl Runtime {
                 let observed = tokio::select! {
                     biased;
                     () = self.wake.notified() => continue,
-                    observed = sync::sync(&self.store, &self.github) => observed?,
+                    observed = async {
+                        Ok::<usize, lockstep_store::Error>(
+                            sync::sync(&self.store, &self.github).await?
+                                + propagation::watch(&self.store, &self.github).await?,
+                        )
+                    } => observed?,
                 };
                 synced = true;
                 report.observed += observed;

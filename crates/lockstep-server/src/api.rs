@@ -148,7 +148,8 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let case = readable(&app, &bearer, &id).await?;
-    Ok(Json(CaseView::of(&case)).into_response())
+    let now = app.store.now().await.map_err(ApiError::store)?;
+    Ok(Json(CaseView::of(&case, now)).into_response())
 }
 
 /// `GET /api/cases/{id}/plan`: the core's `Plan`.
@@ -331,8 +332,9 @@ async fn command<B: DeserializeOwned>(
         app.wake();
     }
     tracing::info!(case = %id, actor = %principal.actor, command = name, events = committed.events.len(), "command accepted");
+    let now = app.store.now().await.map_err(ApiError::store)?;
     Ok(Json(Acted {
-        case: CaseView::of(&committed.case),
+        case: CaseView::of(&committed.case, now),
         events_committed: committed.events.len(),
     })
     .into_response())

@@ -69,6 +69,7 @@ pub(crate) fn event_label(event: &str) -> &'static str {
         "repository_advisory" => "repository_advisory",
         "release" => "release",
         "ping" => "ping",
+        "security_advisory" => "security_advisory",
         _ => "other",
     }
 }
@@ -216,6 +217,28 @@ impl Metrics {
                 "# HELP lockstep_open_cases Cases not closed.\n\
                  # TYPE lockstep_open_cases gauge\n\
                  lockstep_open_cases {open}"
+            );
+            // Published advisories with no reviewed global copy past the workflow's
+            // alert_after_hours (as the propagation watch last judged them).
+            let mut lagging = 0u64;
+            for c in cases.iter().filter(|c| c.status != CaseStatus::Closed) {
+                if let Ok(case) = store.case(&c.id).await {
+                    lagging += case
+                        .scope()
+                        .filter(|(_, p)| {
+                            matches!(
+                                p.global,
+                                Some(lockstep_core::propagation::GlobalCopy::Lagging)
+                            )
+                        })
+                        .count() as u64;
+                }
+            }
+            let _ = writeln!(
+                out,
+                "# HELP lockstep_advisories_lagging_global Published advisories with no reviewed copy in GitHub's global database past alert_after_hours.\n\
+                 # TYPE lockstep_advisories_lagging_global gauge\n\
+                 lockstep_advisories_lagging_global {lagging}"
             );
         }
         if let Ok(rows) = outbox {

@@ -19,6 +19,7 @@ use lockstep_core::input::{FixStage, Threat, Verdict};
 use lockstep_core::machines::EmState;
 use lockstep_core::model::{Assessment, EmbargoRequest, Fix, RemoteState};
 use lockstep_core::plan::Alert;
+use lockstep_core::propagation::RepoPropagation;
 use lockstep_core::vuln::{Credit, CvssVector, PackageFix, Rating, Severity};
 use lockstep_core::{Blocker, Case, CaseId, Command, CveId, CweId, GhsaId, RepoId, Timestamp};
 use serde::de::DeserializeOwned;
@@ -706,11 +707,19 @@ pub struct CaseView {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub preflight: Vec<RepoFinding>,
+    /// After publication, per published advisory: its copy in GitHub's global database,
+    /// `{"repo", "copy", "summary"}` ("reviewed at T", "pending for N h", what differs).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub propagation: Vec<RepoPropagation>,
+    /// Whether every advisory is published and has propagated: the case may be closed.
+    #[serde(default)]
+    pub propagated: bool,
 }
 
 impl CaseView {
-    /// The view of `case`.
-    pub fn of(case: &Case) -> CaseView {
+    /// The view of `case` at `now` (the database's clock: how long a global copy is pending).
+    pub fn of(case: &Case, now: Timestamp) -> CaseView {
         let plan = case.plan();
         CaseView {
             case_id: case.id.clone(),
@@ -748,6 +757,8 @@ impl CaseView {
             blockers: plan.blockers,
             alerts: plan.alerts,
             preflight: plan.preflight,
+            propagation: case.propagation(now),
+            propagated: case.propagated(),
         }
     }
 

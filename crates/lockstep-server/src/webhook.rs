@@ -184,7 +184,64 @@ async fn process(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
         WebhookEvent::Release { .. } => {
             Answer::ignored(event, "only the published action is handled")
         }
+        WebhookEvent::SecurityAdvisory {
+            action,
+            ghsa_id,
+            cves,
+            updated_at,
+            withdrawn_at,
+            packages,
+        } => {
+            if !matches!(action.as_str(), "published" | "updated" | "withdrawn") {
+                return Answer::ignored(event, "only published, updated and withdrawn are handled");
+            }
+            let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.and_then(|t| lockstep_core::Timestamp::from_millis(t.timestamp_millis()))
+            };
+            // GitHub sends this event for reviewed advisories of its global database.
+            let read = lockstep_core::propagation::GlobalRead {
+                reviewed_at: ts(updated_at),
+                withdrawn_at: ts(withdrawn_at),
+                cves,
+                packages,
+            };
+            global_copy(app, event, &delivery, &ghsa_id, read).await
+        }
     }
+}
+
+/// `security_advisory`: the global copy of one of a case's advisories changed; the core
+/// judges it at once, as it judges the runtime's reads.
+async fn global_copy(
+    app: &AppState,
+    event: &'static str,
+    delivery: &str,
+    ghsa: &str,
+    read: lockstep_core::propagation::GlobalRead,
+) -> Answer {
+    let Ok(ghsa) = ghsa.parse::<GhsaId>() else {
+        return Answer::ignored(event, "the payload names no usable GHSA id");
+    };
+    let cases = match open_cases(&app.store).await {
+        Ok(c) => c,
+        Err(e) => return Answer::error(event, "error", ApiError::store(e)),
+    };
+    let found = cases.iter().find_map(|c| {
+        c.participants
+            .iter()
+            .find(|(_, p)| p.advisory.ghsa.as_ref() == Some(&ghsa))
+            .map(|(r, _)| (c.id.clone(), r.clone()))
+    });
+    let Some((case, repo)) = found else {
+        return Answer::ignored(event, format!("no open case has advisory {ghsa}"));
+    };
+    let input = Input::Observation(Observation::GlobalCopyRead {
+        repo,
+        read: Some(read),
+    });
+    let build = |_: &Case| Ok(input.clone());
+    let result = commit(app, delivery, &case, "global_copy", &input, build).await;
+    conclude(app, event, delivery, vec![(case, result)]).await
 }
 
 /// Every case that is not closed, folded.

@@ -152,4 +152,16 @@ async fn readers_export_and_others_are_refused() {
         .call("GET", &format!("/api/cases/{case}/export/osv"), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Nothing is published yet: no propagation to show, none lagging.
+    let (_, view) = w
+        .call("GET", &format!("/api/cases/{case}"), Some("alice"), None)
+        .await;
+    assert_eq!(view["propagation"], json!([]));
+    assert_eq!(view["propagated"], json!(false));
+    let (_, metrics, _) = w.raw("GET", "/metrics", None, None).await;
+    assert!(
+        metrics.contains("lockstep_advisories_lagging_global 0"),
+        "{metrics}"
+    );
 }
