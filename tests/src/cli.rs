@@ -187,6 +187,31 @@ impl World {
         v["case_id"].as_str().unwrap().to_owned()
     }
 
+    /// Opens a case, marks every repository's fix released in 2.0.1 (vulnerable `range`, if
+    /// given) and does the due work until the advisories are published; returns the case id.
+    pub fn publish_all(&self, range: Option<&str>) -> String {
+        let case = self.open(&[]);
+        self.run_once();
+        for repo in ["org/core", "org/plugin", "org/extra"] {
+            let mut c = self.as_("alice");
+            c.args([
+                "fix-ready",
+                &case,
+                "--repo",
+                repo,
+                "--patched-versions",
+                "2.0.1",
+            ]);
+            if let Some(range) = range {
+                c.args(["--vulnerable-range", range]);
+            }
+            c.assert().success();
+        }
+        self.run_once();
+        self.run_once();
+        case
+    }
+
     /// Does the due work: `lockstep run --once` in local mode; in remote mode, waits until
     /// the server's runtime has nothing due (no pending or claimed effect).
     pub fn run_once(&self) {

@@ -8,25 +8,7 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_case_exports_every_format() {
     let w = World::new().await;
-    let case = w.open(&[]);
-    w.run_once();
-    for repo in ["org/core", "org/plugin", "org/extra"] {
-        w.as_("alice")
-            .args([
-                "fix-ready",
-                &case,
-                "--repo",
-                repo,
-                "--patched-versions",
-                "2.0.1",
-                "--vulnerable-range",
-                ">= 1.0.0, < 2.0.1",
-            ])
-            .assert()
-            .success();
-    }
-    w.run_once();
-    w.run_once();
+    let case = w.publish_all(Some(">= 1.0.0, < 2.0.1"));
 
     let out = w.path("out");
     for format in ["osv", "csaf", "cve"] {
@@ -93,30 +75,6 @@ async fn a_published_case_exports_every_format() {
     );
 }
 
-/// Publishes the world's three advisories (fixed in 2.0.1); returns the case id.
-fn published(w: &World) -> String {
-    let case = w.open(&[]);
-    w.run_once();
-    for repo in ["org/core", "org/plugin", "org/extra"] {
-        w.as_("alice")
-            .args([
-                "fix-ready",
-                &case,
-                "--repo",
-                repo,
-                "--patched-versions",
-                "2.0.1",
-                "--vulnerable-range",
-                "< 2.0.1",
-            ])
-            .assert()
-            .success();
-    }
-    w.run_once();
-    w.run_once();
-    case
-}
-
 fn osv_of(w: &World, case: &str, repo: &str) -> Value {
     let out = w
         .as_("alice")
@@ -132,7 +90,7 @@ fn osv_of(w: &World, case: &str, repo: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_published_advisory_is_amended_on_github_and_in_the_exports() {
     let w = World::new().await;
-    let case = published(&w);
+    let case = w.publish_all(Some("< 2.0.1"));
     let before = osv_of(&w, &case, "org/core");
     let ghsa = before["id"].as_str().unwrap().to_owned();
 
@@ -236,7 +194,7 @@ async fn an_amendment_is_refused_before_publication_and_a_github_refusal_waits_f
     );
 
     let w = World::new().await;
-    let case = published(&w);
+    let case = w.publish_all(Some("< 2.0.1"));
     // GitHub refuses: someone withdrew the advisory on GitHub, which takes no more edits.
     let ghsa = osv_of(&w, &case, "org/core")["id"]
         .as_str()

@@ -17,27 +17,6 @@ fn workflow(extra: &str) -> String {
     )
 }
 
-fn publish_all(w: &World) -> String {
-    let case = w.open(&[]);
-    w.run_once();
-    for repo in ["org/core", "org/plugin", "org/extra"] {
-        w.as_("alice")
-            .args([
-                "fix-ready",
-                &case,
-                "--repo",
-                repo,
-                "--patched-versions",
-                "2.0.1",
-            ])
-            .assert()
-            .success();
-    }
-    w.run_once();
-    w.run_once();
-    case
-}
-
 fn show_text(w: &World, case: &str) -> String {
     let out = w
         .as_("alice")
@@ -61,7 +40,7 @@ async fn published_advisories_are_followed_into_the_global_database() {
         g.review_delay = delay;
         g.drop_alias = true;
     });
-    let case = publish_all(&w);
+    let case = w.publish_all(None);
     let published = Instant::now();
     w.run_once();
     let text = show_text(&w, &case);
@@ -147,7 +126,7 @@ async fn published_advisories_are_followed_into_the_global_database() {
 async fn auto_close_closes_the_case_once_everything_has_propagated() {
     let w = World::new().await;
     std::fs::write(w.path("w.toml"), workflow("auto_close = true\n")).unwrap();
-    let case = publish_all(&w);
+    let case = w.publish_all(None);
     w.run_once();
     let show = w.show(&case);
     assert_eq!(show["closed"], Value::Bool(true), "{show}");
