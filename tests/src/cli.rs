@@ -446,3 +446,19 @@ pub fn normalize(text: &str) -> String {
     }
     out
 }
+
+/// `now` plus `secs` seconds (negative: before), as RFC 3339: an embargo end or deadline.
+pub fn seconds_from_now(secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    lockstep_core::Timestamp::from_millis(now + secs * 1000)
+        .unwrap()
+        .to_string()
+}
+
+/// `now` plus whole days, as RFC 3339.
+pub fn days_from_now(days: i64) -> String {
+    seconds_from_now(days * 86_400)
+}

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use lockstep_e2e::cli::{
-    Mode, Service, WORKFLOW, World, normalize, one_line_error, repo_state, serve_logging,
+    Mode, Service, WORKFLOW, World, days_from_now, normalize, one_line_error, repo_state,
+    seconds_from_now, serve_logging,
 };
 use lockstep_sim::Permission;
 use predicates::prelude::*;
@@ -651,17 +652,6 @@ async fn errors_in_one_line(mode: Mode) -> Vec<String> {
     lines.into_inner()
 }
 
-/// `now` plus whole days, as RFC 3339.
-fn days_from_now(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    lockstep_core::Timestamp::from_millis(now + days * 86_400_000)
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn embargo_and_disclose_now() {
     let w = World::new().await;
@@ -771,16 +761,6 @@ async fn embargo_and_disclose_now() {
         w.sim.advisories("org/core").unwrap()[0]["state"],
         "published"
     );
-}
-
-fn seconds_from_now(secs: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    lockstep_core::Timestamp::from_millis(now + secs * 1000)
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,7 +3,7 @@
 //! added with it (scope, threat), and that identities are looked up once per TTL.
 #![allow(clippy::unwrap_used)]
 
-use lockstep_e2e::cli::{Mode, World, one_line_error, repo_state};
+use lockstep_e2e::cli::{Mode, World, days_from_now, one_line_error, repo_state};
 use serde_json::Value;
 
 /// A directory that holds nothing, to run commands in.
@@ -324,17 +324,6 @@ async fn a_remote_command_costs_no_github_lookup_within_the_ttl() {
         before,
         "GitHub was asked again within the TTL"
     );
-}
-
-/// `now` plus whole days, as RFC 3339.
-fn days_from_now(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    lockstep_core::Timestamp::from_millis(now + days * 86_400_000)
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -222,16 +222,10 @@ async fn global_copy(
     let Ok(ghsa) = ghsa.parse::<GhsaId>() else {
         return Answer::ignored(event, "the payload names no usable GHSA id");
     };
-    let cases = match open_cases(&app.store).await {
-        Ok(c) => c,
+    let found = match case_with_advisory(&app.store, &ghsa).await {
+        Ok(found) => found,
         Err(e) => return Answer::error(event, "error", ApiError::store(e)),
     };
-    let found = cases.iter().find_map(|c| {
-        c.participants
-            .iter()
-            .find(|(_, p)| p.advisory.ghsa.as_ref() == Some(&ghsa))
-            .map(|(r, _)| (c.id.clone(), r.clone()))
-    });
     let Some((case, repo)) = found else {
         return Answer::ignored(event, format!("no open case has advisory {ghsa}"));
     };
@@ -245,6 +239,19 @@ async fn global_copy(
 }
 
 /// Every case that is not closed, folded.
+/// The open case, and its repository, whose advisory is `ghsa`.
+async fn case_with_advisory(
+    store: &Store,
+    ghsa: &GhsaId,
+) -> Result<Option<(CaseId, RepoId)>, lockstep_store::Error> {
+    Ok(open_cases(store).await?.iter().find_map(|c| {
+        c.participants
+            .iter()
+            .find(|(_, p)| p.advisory.ghsa.as_ref() == Some(ghsa))
+            .map(|(r, _)| (c.id.clone(), r.clone()))
+    }))
+}
+
 async fn open_cases(store: &Store) -> Result<Vec<Case>, lockstep_store::Error> {
     let mut out = Vec::new();
     for summary in store.list_open_cases().await? {
@@ -364,16 +371,10 @@ async fn advisory_published(
     let (Ok(repo), Ok(ghsa)) = (repository.parse::<RepoId>(), ghsa.parse::<GhsaId>()) else {
         return Answer::ignored(event, "the payload names no usable repository or GHSA id");
     };
-    let cases = match open_cases(&app.store).await {
-        Ok(c) => c,
+    let found = match case_with_advisory(&app.store, &ghsa).await {
+        Ok(found) => found,
         Err(e) => return Answer::error(event, "error", ApiError::store(e)),
     };
-    let found = cases.iter().find_map(|c| {
-        c.participants
-            .iter()
-            .find(|(_, p)| p.advisory.ghsa.as_ref() == Some(&ghsa))
-            .map(|(r, _)| (c.id.clone(), r.clone()))
-    });
     let Some((case, case_repo)) = found else {
         return Answer::ignored(event, format!("no open case has advisory {ghsa}"));
     };
