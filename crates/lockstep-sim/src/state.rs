@@ -1544,8 +1544,16 @@ fn same_content(a: &Advisory, b: &Advisory) -> bool {
         && a.submission_accepted == b.submission_accepted
 }
 
-/// Publishing requires affected products with package names (inferred from GitHub's UI,
-/// which refuses to publish without them).
+/// Publishing requires affected products with package names and ecosystems. GitHub's
+/// "Publishing a repository security advisory" makes it a prerequisite ("Before you can
+/// publish a security advisory or request a CVE identification number, you must create a
+/// draft security advisory and provide information about the versions of your project
+/// affected",
+/// <https://docs.github.com/en/code-security/security-advisories/working-with-repository-security-advisories/publishing-a-repository-security-advisory>),
+/// and its UI refuses to publish without them. The stored draft is checked, as it is before
+/// the PATCH applies: a draft a maintainer stripped of its products is refused even when the
+/// publishing PATCH carries them, so a wave without Lockstep's preflight stops halfway.
+/// (The ecosystem is always set here: the schema requires it on every `package`.)
 fn check_publishable(a: &Advisory) -> Result<(), ApiError> {
     if a.vulnerabilities.is_empty() {
         return Err(ApiError::validation(
