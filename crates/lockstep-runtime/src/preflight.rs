@@ -15,7 +15,10 @@
 //!   affected products ("Before you can publish a security advisory ... you must ... provide
 //!   information about the versions of your project affected",
 //!   <https://docs.github.com/en/code-security/security-advisories/working-with-repository-security-advisories/publishing-a-repository-security-advisory>),
-//!   and the simulator refuses it the same way.
+//!   and the simulator refuses it the same way;
+//! - pull requests still open in the advisory's temporary private fork (`GET
+//!   /repos/{fork}/pulls?state=open`, conditional, so an unchanged fork costs a 304): the fix
+//!   is not on the public branch yet.
 //!
 //! The core holds the whole wave on a blocker, inside the publication guard.
 
@@ -82,6 +85,29 @@ pub(crate) async fn observations(
                         p.preflight
                             .iter()
                             .filter(|f| matches!(f, Finding::MissingPublishPermission { .. }))
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        if affected && let Some(fork) = &p.advisory.private_fork {
+            let read = match RepoName::parse(fork.as_str()) {
+                Ok(name) => github.open_pull_requests(&name).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(pulls) if !pulls.is_empty() => {
+                    findings.push(Finding::UnmergedForkPullRequests {
+                        count: u32::try_from(pulls.len()).unwrap_or(u32::MAX),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%repo, error = %e, "cannot read the private fork's pull requests now");
+                    findings.extend(
+                        p.preflight
+                            .iter()
+                            .filter(|f| matches!(f, Finding::UnmergedForkPullRequests { .. }))
                             .cloned(),
                     );
                 }
