@@ -10,8 +10,8 @@
 //!   (a warning);
 //! - an incomplete draft, read as GitHub returns it, for an affected repository: no
 //!   `vulnerabilities` entry with a package name, an entry without its ecosystem, or (once a
-//!   fix is recorded) a package with patched versions neither on the draft nor in the fix, so
-//!   the publication would not carry them. GitHub refuses to publish a draft without its
+//!   fix is recorded) no package with patched versions, on the draft or from the fix, so the
+//!   publication would carry none. GitHub refuses to publish a draft without its
 //!   affected products ("Before you can publish a security advisory ... you must ... provide
 //!   information about the versions of your project affected",
 //!   <https://docs.github.com/en/code-security/security-advisories/working-with-repository-security-advisories/publishing-a-repository-security-advisory>),
@@ -139,11 +139,14 @@ fn incomplete(draft: &Advisory, fix: &[PackageFix]) -> Vec<Finding> {
     if draft.vulnerabilities.iter().any(|v| blank(&v.ecosystem)) {
         out.push(missing("ecosystem"));
     }
+    // A repository may list several packages and fix only some (GitHub accepts a package
+    // without patched versions); none patched, on the draft or by the fix, is a fix that
+    // names none of the draft's packages.
     if !fix.is_empty()
-        && draft.vulnerabilities.iter().any(|v| {
-            blank(&v.patched_versions)
-                && v.name.as_deref().is_some_and(|name| {
-                    !fix.iter()
+        && !draft.vulnerabilities.iter().any(|v| {
+            !blank(&v.patched_versions)
+                || v.name.as_deref().is_some_and(|name| {
+                    fix.iter()
                         .any(|f| f.package == name && !f.patched_versions.trim().is_empty())
                 })
         })
@@ -238,5 +241,15 @@ mod tests {
         );
         let done = draft(vec![vuln(Some("npm"), Some("core"), Some("2.0.1"))]);
         assert!(incomplete(&done, &[fix("other")]).is_empty());
+        // Several packages, one of them fixed: publishable.
+        let two = draft(vec![
+            vuln(Some("npm"), Some("core"), None),
+            vuln(Some("npm"), Some("core-extras"), None),
+        ]);
+        assert!(incomplete(&two, &[fix("core")]).is_empty());
+        assert_eq!(
+            missing(&incomplete(&two, &[fix("other")])),
+            ["patched versions"]
+        );
     }
 }
