@@ -22,8 +22,8 @@ use crate::pacer::Pacer;
 mod global;
 use crate::types::{
     Advisory, AdvisoryState, AdvisoryUpdate, Attempt, Credit, CveRequest, DraftOrigin, FieldUpdate,
-    ListQuery, NewAdvisory, RepoName, RepoPermission, RepoRef, TargetState, User, check_ghsa,
-    check_login,
+    ListQuery, NewAdvisory, PullRequest, RepoName, RepoPermission, RepoRef, TargetState, User,
+    check_ghsa, check_login,
 };
 pub use global::{GlobalAdvisory, GlobalIdentifier, GlobalPackage, GlobalVulnerability};
 
@@ -695,6 +695,19 @@ impl GithubClient {
         );
         let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
         decode(&r, "permission")
+    }
+
+    /// `GET /repos/{fork}/pulls?state=open` (conditional: a 304 returns the cached copy):
+    /// the pull requests still open in an advisory's temporary private fork, so the fix is
+    /// not on the public branch yet. One page of up to 100 is enough to know there are some.
+    pub async fn open_pull_requests(&self, fork: &RepoName) -> Result<Vec<PullRequest>> {
+        let path = format!(
+            "/repos/{}/{}/pulls?state=open&per_page=100",
+            fork.owner(),
+            fork.name()
+        );
+        let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
+        decode(&r, "pull requests")
     }
 
     // -------------------------------------------------------------- reads

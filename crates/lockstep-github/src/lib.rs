@@ -46,5 +46,6 @@ pub use secrecy::SecretString;
 pub use types::{
     Advisory, AdvisoryCredit, AdvisoryState, AdvisoryUpdate, AdvisoryVulnerability, Attempt,
     Credit, CreditType, CveRequest, DraftOrigin, Ecosystem, FieldUpdate, ListQuery, NewAdvisory,
-    Rating, RepoName, RepoPermission, RepoRef, Severity, TargetState, User, Vulnerability,
+    PullRequest, Rating, RepoName, RepoPermission, RepoRef, Severity, TargetState, User,
+    Vulnerability,
 };

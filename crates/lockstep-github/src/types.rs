@@ -529,6 +529,15 @@ pub struct AdvisoryVulnerability {
     pub vulnerable_functions: Vec<String>,
 }
 
+/// A pull request, as much of it as the preflight needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// Its number.
+    pub number: u64,
+    /// `open` or `closed`.
+    pub state: String,
+}
+
 /// A repository (the temporary private fork).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRef {

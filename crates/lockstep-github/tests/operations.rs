@@ -825,3 +825,58 @@ async fn a_retried_create_finds_its_draft_past_a_cached_first_page() {
     assert_eq!(writes(&sim.ledger(), "POST"), 0, "no duplicate draft");
     assert_eq!(sim.advisory_states(REPO).unwrap().len(), 101);
 }
+
+#[tokio::test]
+async fn the_preflight_reads_a_drafts_products_and_its_forks_open_pull_requests() {
+    let (sim, _running, c) = start().await;
+    let m = marker("c", REPO);
+    let (a, _) = c
+        .create_draft(&repo(REPO), &draft("x", &m), &m, Attempt::First)
+        .await
+        .unwrap();
+    // The draft's products, as GitHub returns them.
+    let got = c.get_advisory(&repo(REPO), &a.ghsa_id).await.unwrap();
+    assert_eq!(got.vulnerabilities.len(), 1);
+    assert_eq!(got.vulnerabilities[0].ecosystem.as_deref(), Some("npm"));
+    assert_eq!(got.vulnerabilities[0].name.as_deref(), Some("widget"));
+    assert_eq!(got.vulnerabilities[0].patched_versions, None);
+    sim.update_as(
+        "alice",
+        REPO,
+        &a.ghsa_id,
+        &serde_json::json!({"vulnerabilities": []}),
+    )
+    .unwrap();
+    let got = c.get_advisory(&repo(REPO), &a.ghsa_id).await.unwrap();
+    assert!(got.vulnerabilities.is_empty());
+    // The temporary private fork's open pull requests.
+    let forked = sim.fork_as("alice", REPO, &a.ghsa_id).unwrap();
+    let fork = forked["full_name"].as_str().unwrap().to_owned();
+    assert!(c.open_pull_requests(&repo(&fork)).await.unwrap().is_empty());
+    let one = sim.open_fork_pull(&fork, "Fix").unwrap();
+    let two = sim.open_fork_pull(&fork, "Backport").unwrap();
+    let open = c.open_pull_requests(&repo(&fork)).await.unwrap();
+    assert_eq!(
+        open.iter().map(|p| p.number).collect::<Vec<_>>(),
+        vec![one, two]
+    );
+    assert!(open.iter().all(|p| p.state == "open"));
+    // Unchanged: the conditional request is answered 304 and the cached list returned.
+    let again = c.open_pull_requests(&repo(&fork)).await.unwrap();
+    assert_eq!(again, open);
+    let last = sim
+        .ledger()
+        .into_iter()
+        .rfind(|e| e.op == "list_fork_pulls")
+        .unwrap();
+    assert_eq!(last.status, 304);
+    sim.merge_fork_pull(&fork, one).unwrap();
+    let open = c.open_pull_requests(&repo(&fork)).await.unwrap();
+    assert_eq!(open.iter().map(|p| p.number).collect::<Vec<_>>(), vec![two]);
+    // Private: someone without access to the advisory sees no fork at all.
+    let outsider = client(&_running.base_url, OUTSIDER_TOKEN);
+    assert!(matches!(
+        outsider.open_pull_requests(&repo(&fork)).await,
+        Err(Error::NotFound { .. })
+    ));
+}

@@ -80,11 +80,11 @@ pub(crate) async fn sync(
             }
         }))
         .await;
-        let mut credits: BTreeMap<RepoId, Vec<String>> = BTreeMap::new();
+        let mut drafts: BTreeMap<RepoId, lockstep_github::Advisory> = BTreeMap::new();
         for (repo, remote) in reads.into_iter().flatten() {
             let case = store.case(&summary.id).await?;
             let observations = news(&case, &repo, &remote);
-            credits.insert(repo.clone(), remote.unaccepted_credits.clone());
+            drafts.insert(repo.clone(), remote.clone());
             for obs in observations {
                 match store
                     .handle(&case.id, &Principal::automation(), Input::Observation(obs))
@@ -107,7 +107,7 @@ pub(crate) async fn sync(
                 me = Some(github.authenticated_user().await.ok().map(|u| u.login));
             }
             let login = me.as_ref().and_then(|m| m.as_deref());
-            for obs in crate::preflight::observations(github, login, &case, &credits).await {
+            for obs in crate::preflight::observations(github, login, &case, &drafts).await {
                 match store
                     .handle(&case.id, &Principal::automation(), Input::Observation(obs))
                     .await

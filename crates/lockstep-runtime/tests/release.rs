@@ -499,3 +499,135 @@ async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
         vec!["org/core".to_owned(), "org/plugin".to_owned()]
     );
 }
+
+#[tokio::test]
+async fn an_incomplete_draft_holds_the_whole_wave_until_it_is_complete() {
+    let w = world(FaultConfig::default()).await;
+    w.settle().await;
+    for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
+        w.command(
+            login,
+            Command::Assess {
+                repo: r(repo),
+                verdict: Verdict::Affected,
+                reason: "yes".into(),
+            },
+        )
+        .await;
+    }
+    w.command(
+        "carol",
+        Command::Assess {
+            repo: r("org/extra"),
+            verdict: Verdict::NotAffected,
+            reason: "no HTTP".into(),
+        },
+    )
+    .await;
+    w.settle().await;
+    // A maintainer strips plugin's draft of its affected products in GitHub's UI: GitHub
+    // would refuse its publication, after core's had gone out.
+    let ghsa = w.sim.advisories("org/plugin").unwrap()[0]["ghsa_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.sim
+        .update_as(
+            "lockstep-bot",
+            "org/plugin",
+            &ghsa,
+            &serde_json::json!({"vulnerabilities": []}),
+        )
+        .unwrap();
+    w.settle().await;
+    let case = w.store.case(&w.case).await.unwrap();
+    let blockers: Vec<_> = case.preflight().into_iter().filter(|f| f.blocker).collect();
+    assert_eq!(blockers.len(), 1, "{blockers:?}");
+    assert_eq!(blockers[0].repo, r("org/plugin"));
+    assert!(blockers[0].text.contains("lacks package"), "{blockers:?}");
+    // Every fix released: the gate opens and nothing publishes, not even core.
+    w.command("bob", released("org/core", "core")).await;
+    w.command("dave", released("org/plugin", "plugin")).await;
+    w.settle().await;
+    w.settle().await;
+    assert!(w.publishes().is_empty(), "the whole wave holds");
+    // The product is back: the next preflight clears the blocker and the wave goes out.
+    w.sim
+        .update_as(
+            "lockstep-bot",
+            "org/plugin",
+            &ghsa,
+            &serde_json::json!({"vulnerabilities": [
+                {"package": {"ecosystem": "pip", "name": "plugin"}}
+            ]}),
+        )
+        .unwrap();
+    w.settle().await;
+    w.settle().await;
+    assert_eq!(
+        w.publishes(),
+        vec!["org/core".to_owned(), "org/plugin".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn unmerged_pull_requests_in_the_private_fork_hold_the_whole_wave_until_merged() {
+    let w = world(FaultConfig::default()).await;
+    w.sim.set_fork_delay(Duration::ZERO);
+    w.settle().await;
+    for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
+        w.command(
+            login,
+            Command::Assess {
+                repo: r(repo),
+                verdict: Verdict::Affected,
+                reason: "yes".into(),
+            },
+        )
+        .await;
+    }
+    w.command(
+        "carol",
+        Command::Assess {
+            repo: r("org/extra"),
+            verdict: Verdict::NotAffected,
+            reason: "no HTTP".into(),
+        },
+    )
+    .await;
+    // A maintainer works on plugin's fix in the advisory's temporary private fork.
+    let ghsa = w.sim.advisories("org/plugin").unwrap()[0]["ghsa_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forked = w.sim.fork_as("lockstep-bot", "org/plugin", &ghsa).unwrap();
+    let fork = forked["full_name"].as_str().unwrap().to_owned();
+    let pull = w
+        .sim
+        .open_fork_pull(&fork, "Validate the Host header")
+        .unwrap();
+    w.settle().await;
+    w.settle().await;
+    let case = w.store.case(&w.case).await.unwrap();
+    let blockers: Vec<_> = case.preflight().into_iter().filter(|f| f.blocker).collect();
+    assert_eq!(blockers.len(), 1, "{blockers:?}");
+    assert_eq!(blockers[0].repo, r("org/plugin"));
+    assert!(
+        blockers[0].text.contains("1 unmerged pull request"),
+        "{blockers:?}"
+    );
+    // Every fix released: the gate opens and nothing publishes, not even core.
+    w.command("bob", released("org/core", "core")).await;
+    w.command("dave", released("org/plugin", "plugin")).await;
+    w.settle().await;
+    w.settle().await;
+    assert!(w.publishes().is_empty(), "the whole wave holds");
+    // Merged: the next preflight clears the blocker and the wave goes out.
+    w.sim.merge_fork_pull(&fork, pull).unwrap();
+    w.settle().await;
+    w.settle().await;
+    assert_eq!(
+        w.publishes(),
+        vec!["org/core".to_owned(), "org/plugin".to_owned()]
+    );
+}

@@ -596,6 +596,44 @@ impl Simulator {
         self.update_as(login, repo, ghsa_id, &json!({"state": "published"}))
     }
 
+    /// Creates the advisory's temporary private fork as `login` (like the UI's button).
+    pub fn fork_as(&self, login: &str, repo: &str, ghsa_id: &str) -> Result<Value, SimError> {
+        let (o, r) = split_repo(repo).ok_or_else(|| SimError::InvalidName(repo.to_owned()))?;
+        self.handle_op(
+            login,
+            repo,
+            "fork",
+            format!("/repos/{repo}/security-advisories/{ghsa_id}/forks"),
+            |st, ctx| st.op_fork(o, r, ghsa_id, ctx),
+        )
+    }
+
+    /// Opens a pull request in the temporary private fork `fork` (`owner/name`, as the
+    /// advisory's `private_fork.full_name` gives it); returns its number.
+    pub fn open_fork_pull(&self, fork: &str, title: &str) -> Result<u64, SimError> {
+        let (o, r) = split_repo(fork).ok_or_else(|| SimError::InvalidName(fork.to_owned()))?;
+        let mut st = self.lock();
+        if st.fork_parent(o, r).is_none() {
+            return Err(SimError::UnknownRepo(fork.to_owned()));
+        }
+        let pulls = st.fork_pulls.entry(fork.to_ascii_lowercase()).or_default();
+        let number = pulls.len() as u64 + 1;
+        pulls.push((number, title.to_owned(), true));
+        Ok(number)
+    }
+
+    /// Merges pull request `number` of the temporary private fork `fork` (it is closed).
+    pub fn merge_fork_pull(&self, fork: &str, number: u64) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let pull = st
+            .fork_pulls
+            .get_mut(&fork.to_ascii_lowercase())
+            .and_then(|p| p.iter_mut().find(|(n, _, _)| *n == number))
+            .ok_or_else(|| SimError::UnknownRepo(format!("{fork}#{number}")))?;
+        pull.2 = false;
+        Ok(())
+    }
+
     /// Withdraws a published advisory (only GitHub can do this; no webhook).
     pub fn withdraw(&self, repo: &str, ghsa_id: &str) -> Result<Value, SimError> {
         let wall = Utc::now();

@@ -209,6 +209,8 @@ enum Route<'a> {
     RateLimit,
     Repo(&'a str, &'a str),
     CollaboratorPermission(&'a str, &'a str, &'a str),
+    /// `GET /repos/{o}/{fork}/pulls` on an advisory's temporary private fork.
+    ForkPulls(&'a str, &'a str),
     ListRepo(&'a str, &'a str),
     Create(&'a str, &'a str),
     Report(&'a str, &'a str),
@@ -251,6 +253,7 @@ impl<'a> Route<'a> {
             (&Method::GET, ["repos", o, r, "collaborators", u, "permission"]) => {
                 Self::CollaboratorPermission(o, r, u)
             }
+            (&Method::GET, ["repos", o, r, "pulls"]) => Self::ForkPulls(o, r),
             (&Method::GET, ["repos", o, r, "security-advisories"]) => Self::ListRepo(o, r),
             (&Method::POST, ["repos", o, r, "security-advisories"]) => Self::Create(o, r),
             (&Method::POST, ["repos", o, r, "security-advisories", "reports"]) => {
@@ -280,6 +283,7 @@ impl<'a> Route<'a> {
             Self::RateLimit => "rate_limit",
             Self::Repo(..) => "get_repo",
             Self::CollaboratorPermission(..) => "get_collaborator_permission",
+            Self::ForkPulls(..) => "list_fork_pulls",
             Self::ListRepo(..) => "list",
             Self::Create(..) => "create",
             Self::Report(..) => "report",
@@ -302,6 +306,7 @@ impl<'a> Route<'a> {
         match self {
             Self::Repo(o, r)
             | Self::CollaboratorPermission(o, r, _)
+            | Self::ForkPulls(o, r)
             | Self::ListRepo(o, r)
             | Self::Create(o, r)
             | Self::Report(o, r)
@@ -357,6 +362,7 @@ fn dispatch(
         Route::UserByLogin(login) => st.op_user_by_login(login),
         Route::Repo(o, r) => st.op_get_repo(o, r, ctx),
         Route::CollaboratorPermission(o, r, u) => st.op_collaborator_permission(o, r, u, ctx),
+        Route::ForkPulls(o, r) => st.op_list_fork_pulls(o, r, query, ctx),
         Route::ListRepo(o, r) => {
             let q = ListQuery::parse(query)?;
             st.op_list_repo(o, r, &q, path, ctx)

@@ -94,6 +94,9 @@ pub(crate) struct State {
     cve_counter: u64,
     pub(crate) hooks: Hooks,
     pub(crate) request_counter: u64,
+    /// Pull requests in advisories' temporary private forks, by lower-cased fork
+    /// `owner/name`: (number, title, open).
+    pub(crate) fork_pulls: BTreeMap<String, Vec<(u64, String, bool)>>,
 }
 
 fn lc(s: &str) -> String {
@@ -149,6 +152,7 @@ impl State {
             cve_counter: 0,
             hooks: Hooks::default(),
             request_counter: 0,
+            fork_pulls: BTreeMap::new(),
         }
     }
 
@@ -715,6 +719,92 @@ impl State {
         Ok(OpOk {
             status: 200,
             body: self.render_repo(repo, ctx.actor),
+            repo: Some(repo.full_name()),
+            ..OpOk::default()
+        })
+    }
+
+    /// The advisory whose temporary private fork is `owner/name`, with its repository key.
+    pub(crate) fn fork_parent(&self, owner: &str, name: &str) -> Option<(String, String)> {
+        self.repos.iter().find_map(|(key, repo)| {
+            if lc(&repo.owner) != lc(owner) {
+                return None;
+            }
+            repo.advisories.values().find_map(|a| {
+                a.private_fork
+                    .as_ref()
+                    .filter(|f| lc(&f.name) == lc(name))
+                    .map(|_| (key.clone(), a.ghsa_id.clone()))
+            })
+        })
+    }
+
+    /// `GET /repos/{owner}/{fork}/pulls` on an advisory's temporary private fork (the only
+    /// repositories whose pull requests the simulator models). The fork is private: only the
+    /// advisory's administrators and collaborators see it, anyone else gets 404. `state` is
+    /// `open` (the default), `closed` or `all`; merged pull requests are closed.
+    pub(crate) fn op_list_fork_pulls(
+        &self,
+        owner: &str,
+        name: &str,
+        query: Option<&str>,
+        ctx: &Ctx<'_>,
+    ) -> Result<OpOk, ApiError> {
+        let (key, ghsa) = self
+            .fork_parent(owner, name)
+            .ok_or_else(ApiError::not_found)?;
+        let repo = self.repos.get(&key).ok_or_else(ApiError::not_found)?;
+        let adv = repo
+            .advisories
+            .get(&ghsa_key(&ghsa))
+            .ok_or_else(ApiError::not_found)?;
+        if !self.is_advisory_admin(repo, ctx.actor) && !self.is_collaborator(repo, adv, ctx.actor) {
+            return Err(ApiError::not_found());
+        }
+        let state = query
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("state="))
+            .unwrap_or("open");
+        if !matches!(state, "open" | "closed" | "all") {
+            return Err(ApiError::validation(
+                &format!("{state:?} is not a valid state."),
+                Some("state"),
+                "invalid",
+            ));
+        }
+        let full = format!("{}/{}", repo.owner, name);
+        let pulls: Vec<Value> = self
+            .fork_pulls
+            .get(&lc(&full))
+            .into_iter()
+            .flatten()
+            .filter(|(_, _, open)| match state {
+                "open" => *open,
+                "closed" => !*open,
+                _ => true,
+            })
+            .map(|(number, title, open)| {
+                // The fields every pull request carries (and octocrab's model requires);
+                // branch names and SHAs are made up, stable per pull request.
+                json!({
+                    "id": number,
+                    "number": number,
+                    "state": if *open { "open" } else { "closed" },
+                    "locked": false,
+                    "title": title,
+                    "url": format!("{}/repos/{full}/pulls/{number}", self.api_base),
+                    "html_url": format!("https://github.com/{full}/pull/{number}"),
+                    "head": {"label": format!("{}:fix-{number}", repo.owner),
+                             "ref": format!("fix-{number}"), "sha": format!("{number:040x}")},
+                    "base": {"label": format!("{}:main", repo.owner),
+                             "ref": "main", "sha": format!("{:040x}", 0)},
+                })
+            })
+            .collect();
+        Ok(OpOk {
+            status: 200,
+            body: Value::Array(pulls),
             repo: Some(repo.full_name()),
             ..OpOk::default()
         })
@@ -1544,8 +1634,16 @@ fn same_content(a: &Advisory, b: &Advisory) -> bool {
         && a.submission_accepted == b.submission_accepted
 }
 
-/// Publishing requires affected products with package names (inferred from GitHub's UI,
-/// which refuses to publish without them).
+/// Publishing requires affected products with package names and ecosystems. GitHub's
+/// "Publishing a repository security advisory" makes it a prerequisite ("Before you can
+/// publish a security advisory or request a CVE identification number, you must create a
+/// draft security advisory and provide information about the versions of your project
+/// affected",
+/// <https://docs.github.com/en/code-security/security-advisories/working-with-repository-security-advisories/publishing-a-repository-security-advisory>),
+/// and its UI refuses to publish without them. The stored draft is checked, as it is before
+/// the PATCH applies: a draft a maintainer stripped of its products is refused even when the
+/// publishing PATCH carries them, so a wave without Lockstep's preflight stops halfway.
+/// (The ecosystem is always set here: the schema requires it on every `package`.)
 fn check_publishable(a: &Advisory) -> Result<(), ApiError> {
     if a.vulnerabilities.is_empty() {
         return Err(ApiError::validation(

@@ -170,6 +170,8 @@ pub fn check(o: &Observed) -> Result<(), String> {
                 octocrab_reads::<octocrab::models::Installation>(o)
             }
             "get_app" => octocrab_reads::<octocrab::models::App>(o),
+            // Pull requests are outside the OpenAPI subset: octocrab's model checks them.
+            "list_fork_pulls" => octocrab_reads::<Vec<octocrab::models::pulls::PullRequest>>(o),
             "get_collaborator_permission" => {
                 // octocrab's model takes `permission` as pull/push/…; GitHub sends its
                 // legacy admin/write/read/none (octocrab reads only "admin"; see the
