@@ -469,6 +469,28 @@ pub async fn check_url(
         ));
     }
 
+    // Deadlines fire once: whichever instance fired it, the embargo exits once, and each
+    // end that passed is marked overdue once (several instances racing a deadline, a crash
+    // between firing and recording, must not fire it again).
+    let exits = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::EmMoved { exit: Some(_), .. }))
+        .count();
+    if exits > 1 {
+        v.push(format!("deadline: the embargo exited {exits} times"));
+    }
+    let mut overdue: BTreeMap<Timestamp, usize> = BTreeMap::new();
+    for e in &events {
+        if let EventKind::EmbargoOverdue { until } = &e.kind {
+            *overdue.entry(*until).or_default() += 1;
+        }
+    }
+    for (until, n) in overdue.into_iter().filter(|(_, n)| *n > 1) {
+        v.push(format!(
+            "deadline: the end {until:?} was marked overdue {n} times"
+        ));
+    }
+
     // I6: every applied mutation stands for a recorded effect; the replica equals GitHub.
     match store.outbox(Some(&expect.case)).await {
         Ok(rows) => {

@@ -19,7 +19,7 @@ pub(crate) struct Settings {
 }
 
 /// `lockstep.toml` keys and the environment variables they stand for.
-const KEYS: [(&str, &str); 12] = [
+const KEYS: [(&str, &str); 14] = [
     ("database_url", "LOCKSTEP_DATABASE_URL"),
     ("github_api_url", "LOCKSTEP_GITHUB_API_URL"),
     ("github_token", "GITHUB_TOKEN"),
@@ -41,6 +41,8 @@ const KEYS: [(&str, &str); 12] = [
     ("workflows_dir", "LOCKSTEP_WORKFLOWS_DIR"),
     ("server_url", "LOCKSTEP_SERVER_URL"),
     ("inline_workflows", "LOCKSTEP_INLINE_WORKFLOWS"),
+    ("safety_poll_secs", "LOCKSTEP_SAFETY_POLL_SECS"),
+    ("webhook_window_secs", "LOCKSTEP_WEBHOOK_WINDOW_SECS"),
 ];
 
 impl Settings {
@@ -168,6 +170,28 @@ impl Settings {
                 anyhow::bail!("LOCKSTEP_INLINE_WORKFLOWS: {other:?} is not true or false")
             }
         }
+    }
+
+    /// A number of seconds from `key` (1 to 86,400), or `default`.
+    fn seconds(&self, key: &str, default: u64) -> anyhow::Result<std::time::Duration> {
+        match self.values.get(key).map(|v| v.trim()) {
+            None | Some("") => Ok(std::time::Duration::from_secs(default)),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+                _ => anyhow::bail!("{key}: {v:?} is not a number of seconds from 1 to 86400"),
+            },
+        }
+    }
+
+    /// `serve`'s read budget: while a verified webhook delivery arrived within
+    /// `LOCKSTEP_WEBHOOK_WINDOW_SECS` (default 3600), GitHub is read only every
+    /// `LOCKSTEP_SAFETY_POLL_SECS` (default 3600).
+    pub(crate) fn runtime_options(&self) -> anyhow::Result<lockstep_runtime::RuntimeOptions> {
+        Ok(lockstep_runtime::RuntimeOptions {
+            safety_poll: self.seconds("LOCKSTEP_SAFETY_POLL_SECS", 3600)?,
+            webhook_window: self.seconds("LOCKSTEP_WEBHOOK_WINDOW_SECS", 3600)?,
+            ..Default::default()
+        })
     }
 
     /// The caller's token in local mode: `GITHUB_TOKEN`, which commands act as.

@@ -371,7 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let store = lockstep_store::Store::open(&settings.database_url).await?;
                 let config = settings.github()?;
                 let github = Arc::new(lockstep_github::GithubClient::new(config.clone())?);
-                let mut rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), Default::default());
+                let mut rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), settings.runtime_options()?);
                 if let Some(observer) = progress::observer() {
                     rt = rt.with_progress(observer);
                 }

@@ -87,6 +87,13 @@ pub struct RuntimeOptions {
     /// (its database session or lock file; see `lockstep_store::Worker`), so that a dead
     /// worker's claims move on within this, not when their lease lapses.
     pub liveness_poll: Duration,
+    /// How recent the last verified webhook delivery must be for webhooks to count as
+    /// healthy (see [`Runtime::webhook_received`]).
+    pub webhook_window: Duration,
+    /// While webhooks are healthy, how often a pass still reads GitHub (the safety poll for a
+    /// delivery GitHub dropped). Without healthy webhooks, every pass reads GitHub, at the
+    /// latest every `idle_wake`.
+    pub safety_poll: Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -99,6 +106,8 @@ impl Default for RuntimeOptions {
             backoff_max: Duration::from_secs(300),
             idle_wake: Duration::from_secs(300),
             liveness_poll: Duration::from_millis(250),
+            webhook_window: Duration::from_secs(3600),
+            safety_poll: Duration::from_secs(3600),
         }
     }
 }
@@ -180,6 +189,34 @@ pub struct Runtime {
     /// This runtime's registration as a worker whose liveness the store knows (registered
     /// at the first claim, and again if its lock was lost).
     worker: Arc<tokio::sync::Mutex<Option<Arc<Worker>>>>,
+    /// The read budget: when a verified webhook delivery last arrived and when GitHub was
+    /// last read, on `clock`.
+    reads: Arc<std::sync::Mutex<ReadSchedule>>,
+    clock: Clock,
+}
+
+/// A monotonic clock for the read budget: time since some fixed start.
+pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// When GitHub was last read and when a webhook delivery last arrived.
+#[derive(Debug, Default, Clone, Copy)]
+struct ReadSchedule {
+    last_delivery: Option<Duration>,
+    last_sync: Option<Duration>,
+}
+
+impl ReadSchedule {
+    /// Whether a pass at `now` reads GitHub: always, unless webhooks are healthy (a verified
+    /// delivery within `window`) and GitHub was read within `safety`.
+    fn due(&self, now: Duration, window: Duration, safety: Duration) -> bool {
+        let healthy = self
+            .last_delivery
+            .is_some_and(|d| now.saturating_sub(d) <= window);
+        !healthy
+            || self
+                .last_sync
+                .is_none_or(|s| now.saturating_sub(s) >= safety)
+    }
 }
 
 impl Runtime {
@@ -192,6 +229,43 @@ impl Runtime {
             wake: Arc::new(Notify::new()),
             progress: None,
             worker: Arc::new(tokio::sync::Mutex::new(None)),
+            reads: Arc::new(std::sync::Mutex::new(ReadSchedule::default())),
+            clock: {
+                let start = std::time::Instant::now();
+                Arc::new(move || start.elapsed())
+            },
+        }
+    }
+
+    /// Replaces the clock the read budget runs on (a simulation's, in benchmarks).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Notes a verified webhook delivery (called by the server once the signature checks):
+    /// while one arrived within `webhook_window`, passes read GitHub only every
+    /// `safety_poll`, since what changes there arrives as deliveries.
+    pub fn webhook_received(&self) {
+        let now = (self.clock)();
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_delivery = Some(now);
+    }
+
+    /// Whether this pass reads GitHub (see [`RuntimeOptions::safety_poll`]); if so, notes it.
+    fn reading_due(&self) -> bool {
+        let now = (self.clock)();
+        let mut reads = self
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reads.due(now, self.opts.webhook_window, self.opts.safety_poll) {
+            reads.last_sync = Some(now);
+            true
+        } else {
+            false
         }
     }
 
@@ -218,6 +292,8 @@ impl Runtime {
     pub async fn run_once(&self) -> Result<RunReport, Error> {
         let mut report = RunReport::default();
         let mut synced = false;
+        // Whether this pass reads the repositories' advisories (decided once per pass).
+        let mut read_advisories: Option<bool> = None;
         loop {
             let ticks = self.fire_deadlines().await?;
             report.ticks += ticks;
@@ -229,6 +305,7 @@ impl Runtime {
                 if synced {
                     return Ok(report);
                 }
+                let read = *read_advisories.get_or_insert_with(|| self.reading_due());
                 // A commit that wakes the runtime while it reads must not wait for the reads
                 // (a round trip): drop them (they only read; an observation already recorded
                 // stays recorded), do the new work, and read again once it is done.
@@ -236,9 +313,13 @@ impl Runtime {
                     biased;
                     () = self.wake.notified() => continue,
                     observed = async {
-                        Ok::<usize, lockstep_store::Error>(
+                        let polled = if read {
                             sync::sync(&self.store, &self.github).await?
-                                + propagation::watch(&self.store, &self.github).await?,
+                        } else {
+                            0
+                        };
+                        Ok::<usize, lockstep_store::Error>(
+                            polled + propagation::watch(&self.store, &self.github).await?,
                         )
                     } => observed?,
                 };
@@ -598,5 +679,47 @@ impl Runtime {
                 () = tokio::time::sleep(sleep) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod read_budget_tests {
+    use super::ReadSchedule;
+    use std::time::Duration;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn without_deliveries_every_pass_reads() {
+        let s = ReadSchedule {
+            last_delivery: None,
+            last_sync: Some(at(100)),
+        };
+        assert!(s.due(at(101), HOUR, HOUR));
+    }
+
+    #[test]
+    fn healthy_webhooks_read_only_at_the_safety_interval() {
+        let s = ReadSchedule {
+            last_delivery: Some(at(1000)),
+            last_sync: Some(at(900)),
+        };
+        assert!(!s.due(at(1200), HOUR, HOUR));
+        assert!(s.due(at(900 + 3600), HOUR, HOUR));
+    }
+
+    #[test]
+    fn a_stale_delivery_means_polling_again() {
+        let s = ReadSchedule {
+            last_delivery: Some(at(1000)),
+            last_sync: Some(at(4000)),
+        };
+        // The last delivery is older than the window: webhooks are not healthy.
+        assert!(s.due(at(1000 + 3601), HOUR, HOUR));
+        assert!(!s.due(at(1000 + 3599), HOUR, HOUR));
     }
 }

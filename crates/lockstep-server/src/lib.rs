@@ -61,6 +61,7 @@ pub struct AppState {
     identities: Identities,
     webhook_secret: Option<SecretString>,
     waker: Option<Waker>,
+    on_delivery: Option<Waker>,
     workflows_dir: Option<PathBuf>,
     inline_workflows: bool,
     metrics: Metrics,
@@ -96,6 +97,7 @@ impl AppState {
             identities: Identities::new(github, github_config, DEFAULT_PRINCIPAL_TTL),
             webhook_secret: None,
             waker: None,
+            on_delivery: None,
             workflows_dir: None,
             inline_workflows: false,
             metrics: Metrics::default(),
@@ -109,8 +111,11 @@ impl AppState {
         self
     }
 
-    /// Wakes `runtime` after every commit that appended events.
-    pub fn with_runtime(self, runtime: lockstep_runtime::Runtime) -> Self {
+    /// Wakes `runtime` after every commit that appended events, and tells it of every
+    /// verified webhook delivery (healthy webhooks let it read GitHub less often).
+    pub fn with_runtime(mut self, runtime: lockstep_runtime::Runtime) -> Self {
+        let delivered = runtime.clone();
+        self.on_delivery = Some(Arc::new(move || delivered.webhook_received()));
         self.with_waker(Arc::new(move || runtime.wake()))
     }
 
@@ -141,6 +146,13 @@ impl AppState {
     pub fn with_principal_ttl(mut self, ttl: Duration) -> Self {
         self.identities.set_ttl(ttl);
         self
+    }
+
+    /// A webhook delivery's signature verified.
+    pub(crate) fn delivered(&self) {
+        if let Some(f) = &self.on_delivery {
+            f();
+        }
     }
 
     pub(crate) fn wake(&self) {

@@ -123,7 +123,8 @@ async fn process(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
         };
         return Answer::error(UNVERIFIED, outcome, ApiError::new(status, e));
     }
-    // Verified from here on.
+    // Verified from here on: webhooks reach this instance.
+    app.delivered();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(event_name) = header(EVENT_HEADER) else {
         return Answer::error(

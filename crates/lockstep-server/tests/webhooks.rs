@@ -1,4 +1,5 @@
-//! `POST /webhooks/github`: signatures checked before parsing, deduplication, a leak seen
+//! `POST /webhooks/github`: signatures checked before parsing, deduplication (also across two
+//! instances over one database), a leak seen
 //! through the simulator's webhook, and a release promoting a prepared fix.
 #![allow(clippy::unwrap_used)]
 
@@ -467,4 +468,81 @@ async fn one_release_can_promote_fixes_in_several_cases() {
         (status, v["status"].clone()),
         (StatusCode::OK, json!("duplicate"))
     );
+}
+
+/// A second instance of the service over the same database (its own store connection and
+/// router), as a load balancer in front of several `serve` processes would reach.
+async fn second_instance(w: &World) -> axum::Router {
+    use lockstep_github::{ApiBase, Credentials, GithubClient, GithubConfig, PacingConfig};
+    let store =
+        lockstep_store::Store::open(&format!("sqlite://{}", w.dir.path().join("l.db").display()))
+            .await
+            .unwrap();
+    let base = ApiBase::parse(&w.running.base_url, &["127.0.0.1".to_owned()]).unwrap();
+    let mut config = GithubConfig::new(base, Credentials::Token("tok-bot".to_owned().into()));
+    config.pacing = PacingConfig::unlimited();
+    let github = std::sync::Arc::new(GithubClient::new(config.clone()).unwrap());
+    let state = lockstep_server::AppState::new(store, github, config)
+        .with_webhook_secret(Some(secrecy::SecretString::from(SECRET.to_owned())));
+    lockstep_server::router(state)
+}
+
+#[tokio::test]
+async fn a_delivery_sent_to_two_instances_has_its_effect_once() {
+    use tower::ServiceExt as _;
+    let w = world().await;
+    let other = second_instance(&w).await;
+    let case = w.open().await;
+    let ready = format!("/api/cases/{case}/fix-ready");
+    let body = json!({"repo": "org/core", "patched_versions": "1.9.0", "vulnerable_range": "< 1.9.0", "stage": "prepared"}).to_string();
+    let (status, v) = w.call("POST", &ready, Some("bob"), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    // GitHub's delivery of the release, captured (its target refuses connections), then
+    // sent to both instances at once (a redelivery racing the original across a load
+    // balancer).
+    w.sim
+        .set_webhook("http://127.0.0.1:1/webhooks/github", Some(SECRET));
+    w.sim.emit_release("org/core", "v1.9.0").unwrap();
+    w.sim.flush_webhooks().await;
+    let d = w.sim.webhook_deliveries().last().unwrap().clone();
+    let req = || delivery("release", &d.delivery_id, &d.body, d.signature_256.clone());
+    let (a, b) = tokio::join!(
+        w.router.clone().oneshot(req()),
+        other.clone().oneshot(req())
+    );
+    let mut outcomes = Vec::new();
+    for resp in [
+        a.unwrap(),
+        b.unwrap(),
+        other.clone().oneshot(req()).await.unwrap(),
+    ] {
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        // A delivery seen before is a duplicate as a whole; one racing the original is a
+        // duplicate for the case (the inbox row of `DELIVERY:CASE` commits with its effect).
+        let outcome = match v["status"].as_str() {
+            Some("duplicate") => "duplicate",
+            _ => v["cases"][0]["status"].as_str().unwrap_or_default(),
+        };
+        outcomes.push((status, outcome.to_owned()));
+    }
+    // Exactly one instance applied it; the other, and a third try, saw a duplicate.
+    let duplicates = outcomes.iter().filter(|(_, s)| s == "duplicate").count();
+    assert_eq!(duplicates, 2, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{outcomes:?}"
+    );
+
+    let events = w.store.events(&case.parse().unwrap()).await.unwrap();
+    let released = events
+        .iter()
+        .filter(|e| matches!(e.kind, lockstep_core::EventKind::LinesReleased { .. }))
+        .count();
+    assert_eq!(released, 1, "the release was applied {released} times");
+    assert!(w.store.delivery_seen(&d.delivery_id).await.unwrap());
 }
