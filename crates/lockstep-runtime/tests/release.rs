@@ -445,10 +445,8 @@ async fn serve_notices_commits_from_another_process() {
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test]
-async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
-    let w = world(FaultConfig::default()).await;
-    w.settle().await;
+/// The preflight tests' assessments: core and plugin affected, extra not.
+async fn assess_two_affected(w: &World) {
     for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
         w.command(
             login,
@@ -469,6 +467,13 @@ async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
+    let w = world(FaultConfig::default()).await;
+    w.settle().await;
+    assess_two_affected(&w).await;
     w.settle().await;
     // Lockstep's identity loses admin on plugin: GitHub would refuse its publication.
     w.sim
@@ -504,26 +509,7 @@ async fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
 async fn an_incomplete_draft_holds_the_whole_wave_until_it_is_complete() {
     let w = world(FaultConfig::default()).await;
     w.settle().await;
-    for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
-        w.command(
-            login,
-            Command::Assess {
-                repo: r(repo),
-                verdict: Verdict::Affected,
-                reason: "yes".into(),
-            },
-        )
-        .await;
-    }
-    w.command(
-        "carol",
-        Command::Assess {
-            repo: r("org/extra"),
-            verdict: Verdict::NotAffected,
-            reason: "no HTTP".into(),
-        },
-    )
-    .await;
+    assess_two_affected(&w).await;
     w.settle().await;
     // A maintainer strips plugin's draft of its affected products in GitHub's UI: GitHub
     // would refuse its publication, after core's had gone out.
@@ -575,26 +561,7 @@ async fn unmerged_pull_requests_in_the_private_fork_hold_the_whole_wave_until_me
     let w = world(FaultConfig::default()).await;
     w.sim.set_fork_delay(Duration::ZERO);
     w.settle().await;
-    for (login, repo) in [("bob", "org/core"), ("dave", "org/plugin")] {
-        w.command(
-            login,
-            Command::Assess {
-                repo: r(repo),
-                verdict: Verdict::Affected,
-                reason: "yes".into(),
-            },
-        )
-        .await;
-    }
-    w.command(
-        "carol",
-        Command::Assess {
-            repo: r("org/extra"),
-            verdict: Verdict::NotAffected,
-            reason: "no HTTP".into(),
-        },
-    )
-    .await;
+    assess_two_affected(&w).await;
     // A maintainer works on plugin's fix in the advisory's temporary private fork.
     let ghsa = w.sim.advisories("org/plugin").unwrap()[0]["ghsa_id"]
         .as_str()
