@@ -134,18 +134,7 @@ async fn one_run(postgres: Option<&str>, rtt: Duration, seed: u64) -> Figures {
     if b.is_none() {
         b = Some(Serve::spawn(&cfg));
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let published = sim.ledger().iter().filter(|e| e.is_publish()).count();
-        if published == n && outbox_finished(&store).await {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the release did not finish ({published}/{n} published)"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_released(&sim, &store, n).await;
     drop(b);
     let ledger = sim.ledger();
     assert!(

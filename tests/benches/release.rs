@@ -181,18 +181,7 @@ async fn one_run(pacing: PacingConfig, a: &Args, seed: u64) -> Figures {
         rt.wake();
     }
     let last_commit = last_commit.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let published = sim.ledger().iter().filter(|e| e.is_publish()).count();
-        if published == n && outbox_finished(&store).await {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the release did not finish ({published}/{n} published)"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_released(&sim, &store, n).await;
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 

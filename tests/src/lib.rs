@@ -380,6 +380,23 @@ pub async fn outbox_finished(store: &Store) -> bool {
         .all(|e| matches!(e.state, OutboxState::Done | OutboxState::Failed))
 }
 
+/// Waits, at most two minutes, until `n` publications are in the simulator's ledger and every
+/// outbox row is finished.
+pub async fn wait_released(sim: &Simulator, store: &Store, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let published = sim.ledger().iter().filter(|e| e.is_publish()).count();
+        if published == n && outbox_finished(store).await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release did not finish ({published}/{n} published)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs `run_once` until nothing is left to do now (held publications excepted), bounded.
 pub async fn settle(runtime: &Runtime) {
     for _ in 0..2_000 {
