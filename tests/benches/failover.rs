@@ -85,6 +85,8 @@ async fn one_run(postgres: Option<&str>, rtt: Duration, seed: u64) -> Figures {
         failpoints: None,
         log: dir.path().join("serve.log"),
         dir: dir.path().to_owned(),
+        port: None,
+        webhook_secret: None,
     };
     let mut a = Serve::spawn(&ServeConfig {
         failpoints: Some("github.before_send=sleep(5000)".into()),

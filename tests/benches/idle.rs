@@ -57,6 +57,8 @@ fn main() {
             failpoints: None,
             log: dir.path().join("serve.log"),
             dir: dir.path().to_owned(),
+            port: None,
+            webhook_secret: None,
         });
         // Let it start and settle; then measure.
         tokio::time::sleep(Duration::from_secs(2)).await;

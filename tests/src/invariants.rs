@@ -23,6 +23,8 @@ pub enum MarkKind {
     Assess(Verdict),
     /// A released fix.
     FixReleased,
+    /// A fix prepared, not yet released: a `release` webhook releases it later.
+    FixPrepared,
 }
 
 /// One mark on one repository.
@@ -46,12 +48,17 @@ impl Mark {
 pub struct CommitRecord {
     /// The mark.
     pub mark: Mark,
-    /// Its audit entry.
+    /// Its audit entry, where the commit returned it; else found by `first_seq`.
     pub audit_id: Option<u64>,
+    /// The sequence number of its first event, for a commit made elsewhere (a `serve`
+    /// instance) and read back from the log.
+    pub first_seq: Option<u64>,
     /// The time of its events (database clock).
     pub at: Option<Timestamp>,
     /// How many events it appended.
     pub events: usize,
+    /// Committed by automation (a webhook delivery), not by the mark's person.
+    pub automation: bool,
 }
 
 /// What the test did, to check the end state against.
@@ -86,8 +93,24 @@ impl Expect {
         self.commits.push(CommitRecord {
             mark,
             audit_id: committed.audit_id,
+            first_seq: None,
             at: committed.events.first().map(|e| e.at),
             events: committed.events.len(),
+            automation: false,
+        });
+    }
+
+    /// Records a mark committed by a `serve` instance (a CLI command it answered, or a
+    /// webhook delivery it handled), from its events as read back from the log. Its audit
+    /// entry is found by their sequence numbers when the case is checked.
+    pub fn record_events(&mut self, mark: Mark, events: &[Event]) {
+        self.commits.push(CommitRecord {
+            mark,
+            audit_id: None,
+            first_seq: events.first().map(|e| e.seq),
+            at: events.first().map(|e| e.at),
+            events: events.len(),
+            automation: events.iter().all(|e| e.by == Actor::Automation),
         });
     }
 
@@ -110,6 +133,11 @@ impl Expect {
                 MarkKind::Assess(v) => e.0 = Some(v),
                 MarkKind::FixReleased => {
                     e.1 = true;
+                    if e.0.is_none() {
+                        e.0 = Some(Verdict::Affected);
+                    }
+                }
+                MarkKind::FixPrepared => {
                     if e.0.is_none() {
                         e.0 = Some(Verdict::Affected);
                     }
@@ -190,10 +218,13 @@ fn actions_for(e: &LedgerEntry) -> &'static [&'static str] {
     }
 }
 
-/// Reads `(id, actor)` of every audit entry straight from the database (`sqlite://…` or
-/// `postgres://…`).
-async fn audit_actors(url: &str) -> Result<Vec<(i64, String)>, String> {
-    const SQL: &str = "SELECT id, actor FROM audit ORDER BY id";
+/// One audit row: `(id, actor, seq_from, seq_to)`.
+type AuditRow = (i64, String, i64, i64);
+
+/// Reads every audit entry's id, actor and event range straight from the database
+/// (`sqlite://…` or `postgres://…`).
+async fn audit_rows(url: &str) -> Result<Vec<AuditRow>, String> {
+    const SQL: &str = "SELECT id, actor, seq_from, seq_to FROM audit ORDER BY id";
     if url.starts_with("sqlite:") {
         use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
         let opts = SqliteConnectOptions::from_str(url)
@@ -204,7 +235,7 @@ async fn audit_actors(url: &str) -> Result<Vec<(i64, String)>, String> {
             .connect_with(opts)
             .await
             .map_err(|e| e.to_string())?;
-        let rows: Vec<(i64, String)> = sqlx::query_as(SQL)
+        let rows: Vec<AuditRow> = sqlx::query_as(SQL)
             .fetch_all(&pool)
             .await
             .map_err(|e| e.to_string())?;
@@ -215,7 +246,7 @@ async fn audit_actors(url: &str) -> Result<Vec<(i64, String)>, String> {
         let mut conn = sqlx::PgConnection::connect(url)
             .await
             .map_err(|e| e.to_string())?;
-        let rows: Vec<(i64, String)> = sqlx::query_as(SQL)
+        let rows: Vec<AuditRow> = sqlx::query_as(SQL)
             .fetch_all(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
@@ -370,7 +401,12 @@ pub async fn check_url(
             (EventKind::Assessed { repo, verdict, .. }, MarkKind::Assess(want)) => {
                 *repo == c.mark.repo && *verdict == want
             }
-            (EventKind::FixMarked { repo, .. }, MarkKind::FixReleased) => *repo == c.mark.repo,
+            (EventKind::FixMarked { repo, .. }, MarkKind::FixReleased | MarkKind::FixPrepared) => {
+                *repo == c.mark.repo
+            }
+            (EventKind::LinesReleased { repo, .. }, MarkKind::FixReleased) => {
+                c.automation && *repo == c.mark.repo
+            }
             _ => false,
         });
         if !found {
@@ -386,7 +422,7 @@ pub async fn check_url(
                     ));
                 }
             }
-            MarkKind::Assess(_) => {}
+            MarkKind::Assess(_) | MarkKind::FixPrepared => {}
         }
     }
     for (r, (verdict, _)) in &marks {
@@ -423,25 +459,51 @@ pub async fn check_url(
         }
         Err(e) => v.push(format!("I5: the audit chain does not verify: {e}")),
     }
+    let rows = audit_rows(db).await;
+    // A commit made by a `serve` instance is found by the sequence number of its first event.
+    let entry_of = |c: &CommitRecord| -> Option<i64> {
+        c.audit_id.and_then(|i| i64::try_from(i).ok()).or_else(|| {
+            let seq = i64::try_from(c.first_seq?).ok()?;
+            rows.as_ref()
+                .ok()?
+                .iter()
+                .find(|(_, _, from, to)| (*from..=*to).contains(&seq))
+                .map(|(id, ..)| *id)
+        })
+    };
     let mut want_user: BTreeSet<i64> = BTreeSet::new();
-    let mut ids: Vec<Option<u64>> = vec![expect.opened_audit];
-    ids.extend(expect.commits.iter().map(|c| c.audit_id));
+    let mut ids: Vec<Option<i64>> = vec![expect.opened_audit.and_then(|i| i64::try_from(i).ok())];
+    ids.extend(
+        expect
+            .commits
+            .iter()
+            .filter(|c| !c.automation)
+            .map(&entry_of),
+    );
     for id in &ids {
-        match id.and_then(|i| i64::try_from(i).ok()) {
+        match id {
             Some(i) => {
-                if !want_user.insert(i) {
+                if !want_user.insert(*i) {
                     v.push(format!("I5: audit entry {i} was returned for two commits"));
                 }
             }
             None => v.push("I5: a committed input has no audit entry".into()),
         }
     }
-    match audit_actors(db).await {
+    for c in expect.commits.iter().filter(|c| c.automation) {
+        if entry_of(c).is_none() {
+            v.push(format!(
+                "I5: the delivery that made {:?} has no audit entry",
+                c.mark
+            ));
+        }
+    }
+    match &rows {
         Ok(rows) => {
             let user: BTreeSet<i64> = rows
                 .iter()
-                .filter(|(_, actor)| actor != "automation")
-                .map(|(id, _)| *id)
+                .filter(|(_, actor, ..)| actor != "automation")
+                .map(|(id, ..)| *id)
                 .collect();
             if user != want_user {
                 v.push(format!(
@@ -461,7 +523,12 @@ pub async fn check_url(
         .iter()
         .filter(|e| matches!(e.by, Actor::User(_)))
         .count();
-    let committed_events: usize = expect.commits.iter().map(|c| c.events).sum();
+    let committed_events: usize = expect
+        .commits
+        .iter()
+        .filter(|c| !c.automation)
+        .map(|c| c.events)
+        .sum();
     if user_events != expect.opened_events + committed_events {
         v.push(format!(
             "I5: {user_events} events by people in the log, {} committed",
@@ -488,6 +555,20 @@ pub async fn check_url(
     for (until, n) in overdue.into_iter().filter(|(_, n)| *n > 1) {
         v.push(format!(
             "deadline: the end {until:?} was marked overdue {n} times"
+        ));
+    }
+
+    // Webhook deliveries have their effect once: whichever instance received a `release`
+    // delivery, or its redelivery, the lines its tag releases are released by one event.
+    let mut released: BTreeMap<(&RepoId, &str), usize> = BTreeMap::new();
+    for e in &events {
+        if let EventKind::LinesReleased { repo, tag, .. } = &e.kind {
+            *released.entry((repo, tag.as_str())).or_default() += 1;
+        }
+    }
+    for ((r, tag), n) in released.into_iter().filter(|(_, n)| *n > 1) {
+        v.push(format!(
+            "webhook: the release {tag} of {r} took effect {n} times"
         ));
     }
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod fleet;
 pub mod invariants;
 pub mod pacing;
 pub mod serve;
@@ -307,9 +308,13 @@ pub fn mark_command(workflow: &Workflow, mark: &Mark) -> Command {
                 _ => "reproduced".into(),
             },
         },
-        MarkKind::FixReleased => Command::MarkFix {
+        MarkKind::FixReleased | MarkKind::FixPrepared => Command::MarkFix {
             repo: mark.repo.clone(),
-            stage: FixStage::Released,
+            stage: if mark.kind == MarkKind::FixPrepared {
+                FixStage::Prepared
+            } else {
+                FixStage::Released
+            },
             packages: package_fix(workflow, &mark.repo),
         },
     }

@@ -99,6 +99,10 @@ pub struct ServeConfig {
     pub log: PathBuf,
     /// Working directory (no `lockstep.toml` there).
     pub dir: PathBuf,
+    /// The loopback port it listens on (`None`: any free one).
+    pub port: Option<u16>,
+    /// `LOCKSTEP_WEBHOOK_SECRET`, if it takes webhook deliveries.
+    pub webhook_secret: Option<String>,
 }
 
 /// A running `lockstep serve`; killed (SIGKILL) when dropped.
@@ -108,7 +112,7 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Starts `lockstep serve --listen 127.0.0.1:0`.
+    /// Starts `lockstep serve --listen 127.0.0.1:PORT` (port 0 unless `cfg.port`).
     pub fn spawn(cfg: &ServeConfig) -> Serve {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -117,7 +121,8 @@ impl Serve {
             .unwrap_or_else(|e| panic!("open {}: {e}", cfg.log.display()));
         let mut cmd = Command::new(lockstep_bin());
         // The working directory holds no lockstep.toml: settings come from the environment.
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        let listen = format!("127.0.0.1:{}", cfg.port.unwrap_or(0));
+        cmd.args(["serve", "--listen", &listen])
             .current_dir(&cfg.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -142,6 +147,9 @@ impl Serve {
             .env("LOCKSTEP_GITHUB_API_URL", &cfg.api_url)
             .env("LOCKSTEP_GITHUB_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
             .env("RUST_BACKTRACE", "0");
+        if let Some(secret) = &cfg.webhook_secret {
+            cmd.env("LOCKSTEP_WEBHOOK_SECRET", secret);
+        }
         if let Some(fp) = &cfg.failpoints {
             cmd.env("FAILPOINTS", fp);
         }

@@ -22,7 +22,13 @@
 //! one fresh database on the server named by `LOCKSTEP_TEST_POSTGRES_URL` (skipped without
 //! it): SIGKILL hits a random instance, and now and then every session of the instances is
 //! terminated (`pg_terminate_backend`, as a database restart would), after which they reconnect
-//! and carry on. It runs 3 iterations, one at a time, by default;
+//! and carry on. There the marks reach the case as they do in a deployment: each is a
+//! maintainer's CLI command (`lockstep --server`) sent to a random instance that is up, and
+//! half the fixes are marked prepared and then released by GitHub's `release` webhook, which
+//! the simulator delivers (and now and then delivers twice) through a front that spreads
+//! deliveries across the instances. A command or delivery that an instance dropped is
+//! reconciled against the log before it is sent again, so the checker knows exactly what
+//! committed; it also checks that each release took effect once. It runs 3 iterations, one at a time, by default;
 //! `LOCKSTEP_CRASH_DB=postgres LOCKSTEP_CRASH_ITERATIONS=1000` runs 1,000 (and skips the
 //! SQLite loop; `LOCKSTEP_CRASH_DB=sqlite` skips the PostgreSQL one).
 //! `LOCKSTEP_CRASH_INSTANCES` sets the number of instances (default 3 on PostgreSQL, 1 on
@@ -32,7 +38,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use lockstep_core::RepoId;
+use lockstep_core::event::EventKind;
+use lockstep_core::model::Fix;
+use lockstep_core::{RepoId, Workflow};
+use lockstep_e2e::fleet::{Fleet, cli_mark, committed_by, free_port};
 use lockstep_e2e::serve::{Serve, ServeConfig, create_postgres_db, drop_postgres_db, lockstep_bin};
 use lockstep_e2e::{invariants, *};
 use lockstep_sim::{FaultConfig, SimConfig};
@@ -67,6 +76,11 @@ struct Stats {
     self_exits: u32,
     /// Times every session of the instances was terminated (PostgreSQL).
     disconnects: u32,
+    /// Marks sent as CLI commands to an instance, and fixes released by a webhook delivery.
+    cli_marks: u32,
+    webhook_releases: u32,
+    /// Webhook deliveries each instance received.
+    forwarded: Vec<u64>,
     elapsed: Duration,
     report: invariants::Report,
 }
@@ -171,7 +185,7 @@ async fn run_loop(db: Db, iterations: u64, parallel: usize, instances: usize) {
             Ok(stats) => {
                 let w = &stats.report.writes;
                 println!(
-                    "  seed {seed:#x}: quiet after {:>5.1} s; {} SIGKILLs, {} fail-point runs ({} crashed), {} disconnects; {} writes sent ({} 5xx, {} resets after apply), {} audit entries",
+                    "  seed {seed:#x}: quiet after {:>5.1} s; {} SIGKILLs, {} fail-point runs ({} crashed), {} disconnects; {} writes sent ({} 5xx, {} resets after apply), {} audit entries; {} CLI marks, {} fixes released by webhook, deliveries per instance {:?}",
                     stats.elapsed.as_secs_f64(),
                     stats.kills,
                     stats.failpoint_runs,
@@ -180,7 +194,10 @@ async fn run_loop(db: Db, iterations: u64, parallel: usize, instances: usize) {
                     w.sent,
                     w.errors_5xx,
                     w.resets,
-                    stats.report.audit_entries
+                    stats.report.audit_entries,
+                    stats.cli_marks,
+                    stats.webhook_releases,
+                    stats.forwarded
                 );
                 done.push(stats);
             }
@@ -211,6 +228,154 @@ async fn run_loop(db: Db, iterations: u64, parallel: usize, instances: usize) {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+    }
+}
+
+/// The webhook secret the simulator signs with and the instances check.
+const WEBHOOK_SECRET: &str = "crash-loop-webhook-secret";
+
+/// How one mark reaches the case.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Committed by the harness through the store, as a command on the database's machine
+    /// would be (SQLite).
+    Store(Mark),
+    /// The maintainer's CLI command, sent to a random instance that is up.
+    Cli(Mark),
+    /// The repository's fix, marked prepared, is released on GitHub: the simulator's `release`
+    /// webhook for each tag in turn, until the fix counts as released.
+    Release(RepoId, Vec<String>),
+}
+
+/// The steps that make `marks`: through the store, or (`spread`) through the instances, a
+/// released fix there being either one command or a prepared fix and its release.
+fn steps_for(marks: Vec<Mark>, spread: bool, workflow: &Workflow, rng: &mut StdRng) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for mark in marks {
+        if !spread {
+            steps.push(Step::Store(mark));
+        } else if mark.kind == MarkKind::FixReleased && rng.random_bool(0.5) {
+            let tags = package_fix(workflow, &mark.repo)
+                .into_iter()
+                .map(|l| format!("v{}", l.patched_versions))
+                .collect();
+            steps.push(Step::Cli(Mark::new(
+                mark.repo.clone(),
+                MarkKind::FixPrepared,
+            )));
+            steps.push(Step::Release(mark.repo, tags));
+        } else {
+            steps.push(Step::Cli(mark));
+        }
+    }
+    steps
+}
+
+/// What a step needs to reach the case and to read back what it did.
+struct StepCtx<'a> {
+    store: &'a lockstep_store::Store,
+    sim: &'a lockstep_sim::Simulator,
+    fleet: &'a Fleet,
+    workflow: &'a Workflow,
+}
+
+/// The outcome of a step that did not fail the iteration.
+enum Taken {
+    Done,
+    /// Nothing committed (no instance was up, or the one that got it died): send it again
+    /// later, as its user would; with the reason, if an instance gave one.
+    Again(Step, Option<String>),
+}
+
+async fn take_step(
+    ctx: &StepCtx<'_>,
+    step: Step,
+    expect: &mut Expect,
+    stats: &mut Stats,
+) -> Result<Taken, String> {
+    let case_id = expect.case.clone();
+    let read = |what: &'static str| {
+        let case_id = case_id.clone();
+        async move {
+            let case = ctx.store.case(&case_id).await;
+            let events = ctx.store.events(&case_id).await;
+            match (case, events) {
+                (Ok(c), Ok(e)) => Ok((c, e)),
+                (Err(e), _) | (_, Err(e)) => Err(format!("{what}: cannot read the case: {e}")),
+            }
+        }
+    };
+    match step {
+        Step::Store(mark) => {
+            commit_mark(ctx.store, ctx.workflow, expect, mark).await;
+            Ok(Taken::Done)
+        }
+        Step::Cli(mark) => {
+            let Some(server) = ctx.fleet.pick() else {
+                return Ok(Taken::Again(Step::Cli(mark), None));
+            };
+            let who = maintainer_of(ctx.workflow, &mark.repo).actor.to_string();
+            let (before, _) = read("before the command").await?;
+            let sent = cli_mark(&server, ctx.workflow, &case_id, &mark).await;
+            // Reconciled against the log: the instance may have committed and died before
+            // answering, or answered and committed nothing.
+            let (_, events) = read("after the command").await?;
+            let mine = committed_by(&events, before.version, &who);
+            match (mine.is_empty(), sent) {
+                (false, _) => {
+                    expect.record_events(mark, &mine);
+                    stats.cli_marks += 1;
+                    Ok(Taken::Done)
+                }
+                (true, Ok(())) => Err(format!(
+                    "{server} answered {mark:?} with success, yet the log has no event of {who}'s"
+                )),
+                (true, Err(why)) => Ok(Taken::Again(Step::Cli(mark), Some(why))),
+            }
+        }
+        Step::Release(repo, mut tags) => {
+            let Some(tag) = tags.first().cloned() else {
+                return Err(format!(
+                    "every release of {repo} was delivered, yet its fix is not released"
+                ));
+            };
+            ctx.sim
+                .emit_release(repo.as_str(), &tag)
+                .map_err(|e| format!("emit the release {tag} of {repo}: {e}"))?;
+            ctx.sim.flush_webhooks().await;
+            let (case, events) = read("after the release").await?;
+            let lines_released = |t: Option<&str>| {
+                events.iter().rev().find(|e| {
+                    matches!(&e.kind, EventKind::LinesReleased { repo: r, tag: et, .. }
+                        if *r == repo && t.is_none_or(|t| t == et))
+                })
+            };
+            let released = case
+                .participants
+                .get(&repo)
+                .is_some_and(|p| matches!(p.fix, Fix::Released { .. }));
+            if released {
+                // The delivery whose lines completed the fix opened this repository's gate.
+                let Some(last) = lines_released(None) else {
+                    return Err(format!(
+                        "{repo}'s fix is released, but no release webhook released it"
+                    ));
+                };
+                expect.record_events(
+                    Mark::new(repo, MarkKind::FixReleased),
+                    std::slice::from_ref(last),
+                );
+                stats.webhook_releases += 1;
+                return Ok(Taken::Done);
+            }
+            if lines_released(Some(&tag)).is_some() {
+                tags.remove(0);
+                return Ok(Taken::Again(Step::Release(repo, tags), None));
+            }
+            // No instance took the delivery: GitHub's "redeliver", later.
+            let why = format!("the release {tag} of {repo} was not delivered");
+            Ok(Taken::Again(Step::Release(repo, tags), Some(why)))
+        }
     }
 }
 
@@ -292,11 +457,14 @@ async fn iteration_on(
     };
     let log = dir.path().join("serve.log");
     let workflow = small_workflow();
+    // On PostgreSQL the marks go through the instances (see the module's docs).
+    let spread = pg.is_some();
     let faults = FaultConfig {
         latency: Duration::from_millis(5),
         jitter: Duration::from_millis(5),
         error_5xx: 0.10,
         reset_after_apply: 0.20,
+        webhook_duplicate: if spread { 0.3 } else { 0.0 },
         ..FaultConfig::default()
     };
     let sim = simulator(
@@ -326,8 +494,14 @@ async fn iteration_on(
     if not_affected.len() == repos.len() {
         not_affected.remove(&repos[rng.random_range(0..repos.len())]);
     }
-    let mut marks = shuffle_marks(release_marks(&workflow, &not_affected), &mut rng);
-    marks.reverse(); // popped from the end
+    let marks = shuffle_marks(release_marks(&workflow, &not_affected), &mut rng);
+    let mut steps = steps_for(marks, spread, &workflow, &mut rng);
+    steps.reverse(); // popped from the end
+    let fleet = Fleet::new(instances, seed);
+    let ports: Vec<u16> = (0..instances).map(|_| free_port()).collect();
+    if spread {
+        sim.set_webhook(&fleet.webhook_front().await, Some(WEBHOOK_SECRET));
+    }
 
     let base_cfg = ServeConfig {
         db: db.clone(),
@@ -337,6 +511,8 @@ async fn iteration_on(
         failpoints: None,
         log: log.clone(),
         dir: dir.path().to_owned(),
+        port: None,
+        webhook_secret: spread.then(|| WEBHOOK_SECRET.to_owned()),
     };
     let mut serves: Vec<Option<Serve>> = (0..instances).map(|_| None).collect();
     let mut kill_at: Option<(usize, Instant)> = None;
@@ -344,6 +520,7 @@ async fn iteration_on(
         pg.map(|_| Instant::now() + Duration::from_millis(rng.random_range(500..4_000)));
     let mut next_mark = Instant::now() + Duration::from_millis(rng.random_range(100..2_000));
     let deadline = Instant::now() + ITERATION_DEADLINE;
+    let mut last_refusal: Option<String> = None;
     let mut drafts_done = match std::env::var("LOCKSTEP_CRASH_EARLY_MARKS").as_deref() {
         Ok("1") => true,
         Ok("0") => false,
@@ -352,18 +529,23 @@ async fn iteration_on(
     loop {
         if Instant::now() > deadline {
             return Err(format!(
-                "    did not go quiet within {ITERATION_DEADLINE:?} ({} marks left)\n{}",
-                marks.len(),
+                "    did not go quiet within {ITERATION_DEADLINE:?} ({} marks left; last refusal: {})\n{}",
+                steps.len(),
+                last_refusal.as_deref().unwrap_or("none"),
                 dump(&store).await
             ));
         }
-        for slot in serves.iter_mut() {
+        for (i, slot) in serves.iter_mut().enumerate() {
             if slot.is_none() {
                 let mut cfg = base_cfg.clone();
                 if stats.self_exits < MAX_FAILPOINT_CRASHES && rng.random_bool(0.25) {
                     let point = POINTS.choose(&mut rng).unwrap();
                     cfg.failpoints = Some(format!("{point}=1*panic"));
                     stats.failpoint_runs += 1;
+                }
+                if spread {
+                    cfg.port = Some(ports[i]);
+                    fleet.set(i, Some(format!("http://127.0.0.1:{}", ports[i])));
                 }
                 *slot = Some(Serve::spawn(&cfg));
             }
@@ -375,7 +557,7 @@ async fn iteration_on(
             ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
-        for slot in serves.iter_mut() {
+        for (i, slot) in serves.iter_mut().enumerate() {
             if let Some(s) = slot
                 && s.exited().is_some()
             {
@@ -383,6 +565,7 @@ async fn iteration_on(
                 stats.self_exits += 1;
                 s.kill();
                 *slot = None;
+                fleet.set(i, None);
             }
         }
         if let Some((i, t)) = kill_at
@@ -392,6 +575,7 @@ async fn iteration_on(
             if let Some(mut s) = serves[i].take() {
                 stats.kills += 1;
                 s.kill();
+                fleet.set(i, None);
             }
             continue;
         }
@@ -413,12 +597,25 @@ async fn iteration_on(
         }
         if drafts_done
             && Instant::now() >= next_mark
-            && let Some(mark) = marks.pop()
+            && let Some(step) = steps.pop()
         {
-            commit_mark(&store, &workflow, &mut expect, mark).await;
+            let ctx = StepCtx {
+                store: &store,
+                sim: &sim,
+                fleet: &fleet,
+                workflow: &workflow,
+            };
+            match take_step(&ctx, step, &mut expect, &mut stats).await {
+                Ok(Taken::Done) => {}
+                Ok(Taken::Again(step, why)) => {
+                    last_refusal = why.or(last_refusal);
+                    steps.push(step);
+                }
+                Err(why) => return Err(format!("    {why}\n{}", dump(&store).await)),
+            }
             next_mark = Instant::now() + Duration::from_millis(rng.random_range(100..2_500));
         }
-        if marks.is_empty() {
+        if steps.is_empty() {
             let rows = store.outbox(None).await.unwrap();
             if rows.iter().any(|r| r.state == OutboxState::Failed) {
                 return Err(format!(
@@ -437,6 +634,7 @@ async fn iteration_on(
         }
     }
     stats.elapsed = t0.elapsed();
+    stats.forwarded = fleet.forwarded();
     let result = invariants::check_url(&sim, &store, &url, &expect).await;
     // I7 (as far as this test can see): the token never reaches the logs.
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
@@ -457,7 +655,11 @@ async fn iteration_on(
         Err(format!(
             "    {}\n    marks committed: {:?}\n{}",
             violations.join("\n    "),
-            expect.commits.iter().map(|c| &c.mark).collect::<Vec<_>>(),
+            expect
+                .commits
+                .iter()
+                .map(|c| (&c.mark, c.automation))
+                .collect::<Vec<_>>(),
             dump(&store).await
         ))
     }
