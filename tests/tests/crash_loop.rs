@@ -605,7 +605,15 @@ async fn iteration_on(
                 fleet: &fleet,
                 workflow: &workflow,
             };
-            match take_step(&ctx, step, &mut expect, &mut stats).await {
+            let (took, what) = (Instant::now(), format!("{step:?}"));
+            let taken = take_step(&ctx, step, &mut expect, &mut stats).await;
+            if took.elapsed() > Duration::from_secs(2) {
+                eprintln!(
+                    "  seed {seed:#x}: slow step ({:.1} s): {what}",
+                    took.elapsed().as_secs_f64()
+                );
+            }
+            match taken {
                 Ok(Taken::Done) => {}
                 Ok(Taken::Again(step, why)) => {
                     last_refusal = why.or(last_refusal);
