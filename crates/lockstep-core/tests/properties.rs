@@ -184,6 +184,8 @@ fn outcome(e: &Effect) -> Outcome {
         Action::Publish { .. } => Outcome::Published,
         Action::CloseDraft { .. } => Outcome::DraftClosed,
         Action::AmendAdvisory { .. } => Outcome::Amended,
+        Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+        Action::CloseReport { .. } => Outcome::ReportClosed,
     }
 }
 
