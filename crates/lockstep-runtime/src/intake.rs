@@ -128,7 +128,9 @@ pub(crate) async fn close_rejected(
             .await
         {
             Ok(_) => {
-                store.report_closed(&report.repo, &report.ghsa, None).await?;
+                store
+                    .report_closed(&report.repo, &report.ghsa, None)
+                    .await?;
                 done += 1;
             }
             Err(e) if e.is_retryable() || e.write_outcome_unknown() => {

@@ -195,7 +195,10 @@ pub struct Runtime {
     reads: Arc<std::sync::Mutex<ReadSchedule>>,
     clock: Clock,
     /// Polling for private vulnerability reports (none: not polled), and when it last ran.
-    intake: Option<(intake::IntakeOptions, Arc<std::sync::Mutex<Option<Duration>>>)>,
+    intake: Option<(
+        intake::IntakeOptions,
+        Arc<std::sync::Mutex<Option<Duration>>>,
+    )>,
 }
 
 /// A monotonic clock for the read budget: time since some fixed start.
