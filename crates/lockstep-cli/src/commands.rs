@@ -38,7 +38,7 @@ impl std::error::Error for Refused {}
 #[derive(Subcommand)]
 pub(crate) enum CaseCmd {
     /// Opens a case across the workflow's repositories (or those named with --repo).
-    Open(OpenArgs),
+    Open(Box<OpenArgs>),
     /// Lists cases, a page at a time (oldest first).
     List {
         /// Machine output.
@@ -131,7 +131,7 @@ fn repo_id(repo: &str) -> anyhow::Result<RepoId> {
 
 pub(crate) async fn case(c: &Client, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
-        CaseCmd::Open(a) => open(c, a).await,
+        CaseCmd::Open(a) => open(c, *a).await,
         CaseCmd::List { json, limit, after } => list(c, json, limit, after).await,
         CaseCmd::Show { case, json } => show(c, &case, json).await,
         CaseCmd::Close { case, reason } => close(c, &case, reason).await,

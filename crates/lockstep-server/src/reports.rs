@@ -40,6 +40,8 @@ async fn workflows(app: &AppState) -> Result<Vec<Workflow>, ApiError> {
     };
     let mut entries = match tokio::fs::read_dir(dir).await {
         Ok(e) => e,
+        // No workflows directory: no repository is any workflow's.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             tracing::error!(dir = %dir.display(), error = %e, "cannot read the workflows directory");
             return Err(ApiError::internal("cannot read the workflows directory"));
