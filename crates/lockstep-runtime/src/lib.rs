@@ -245,8 +245,9 @@ impl Runtime {
     }
 
     /// Polls these repositories for private vulnerability reports awaiting triage, no more
-    /// often than `opts.interval` (the first pass always polls), and closes the advisories of
-    /// rejected reports.
+    /// often than `opts.interval` (the first pass always polls; while webhooks are healthy,
+    /// no more often than `safety_poll` either), and closes the advisories of rejected
+    /// reports.
     pub fn with_intake(mut self, opts: intake::IntakeOptions) -> Self {
         self.intake = Some((opts, Arc::new(std::sync::Mutex::new(None))));
         self
@@ -260,11 +261,24 @@ impl Runtime {
         };
         let closed = intake::close_rejected(&self.store, &self.github).await?;
         let now = (self.clock)();
+        // While webhooks are healthy, `reported` deliveries bring the reports: the poll backs
+        // off to the safety interval, like the reads of open drafts.
+        let healthy = self
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_delivery
+            .is_some_and(|d| now.saturating_sub(d) <= self.opts.webhook_window);
+        let interval = if healthy {
+            opts.interval.max(self.opts.safety_poll)
+        } else {
+            opts.interval
+        };
         let due = {
             let mut last = last
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let due = last.is_none_or(|l| now.saturating_sub(l) >= opts.interval);
+            let due = last.is_none_or(|l| now.saturating_sub(l) >= interval);
             if due {
                 *last = Some(now);
             }

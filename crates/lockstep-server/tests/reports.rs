@@ -164,6 +164,12 @@ async fn without_webhooks_the_runtime_polls_triage_with_conditional_requests() {
     assert_eq!(lists(&w), after_first + 8);
     assert_eq!(not_modified(&w), 4);
     assert_eq!(listed(&w, "alice", true).await.1.len(), 1);
+    // While webhooks are healthy the `reported` delivery brings reports: the poll backs off
+    // to the safety interval (an hour by default).
+    every.webhook_received();
+    every.run_once().await.unwrap();
+    every.run_once().await.unwrap();
+    assert_eq!(lists(&w), after_first + 8);
 }
 
 #[tokio::test]
