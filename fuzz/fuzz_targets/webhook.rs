@@ -1,10 +1,11 @@
 //! Webhook deliveries: any signature header and body is verified or refused without panicking,
-//! and any body of the three handled events (JSON or form-encoded) parses or is refused.
+//! and any body of the handled events (JSON or form-encoded), including a `reported`
+//! delivery's advisory, parses or is refused.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use lockstep_github::SecretString;
-use lockstep_github::webhook::{parse_event, verify_signature};
+use lockstep_github::webhook::{parse_event, parse_reported, verify_signature};
 
 fuzz_target!(|input: (u8, &str, &[u8])| {
     let (pick, signature, body) = input;
@@ -14,4 +15,6 @@ fuzz_target!(|input: (u8, &str, &[u8])| {
     let event = ["repository_advisory", "release", "ping", "push"][usize::from(pick % 4)];
     let content_type = (pick & 4 != 0).then_some("application/x-www-form-urlencoded");
     let _ = parse_event(event, content_type, body);
+    // A `reported` delivery's advisory (the private vulnerability report Lockstep records).
+    let _ = parse_reported(content_type, body);
 });

@@ -19,6 +19,19 @@ fn demo_prints_the_timeline_and_exits_zero() {
         .arg("demo")
         .assert()
         .success()
+        // It begins with a researcher's private report to one SDK, which the case adopts.
+        .stdout(predicate::str::contains(
+            "security-researcher reports privately to python-sdk",
+        ))
+        .stdout(predicate::str::contains(
+            "opens case LS-DEMO-1 from the report",
+        ))
+        .stdout(predicate::str::contains(
+            "python-sdk's draft is the report itself",
+        ))
+        .stdout(predicate::str::contains(
+            "credited on 10 advisories and follows the other 9",
+        ))
         .stdout(predicate::str::contains(
             "marks the last fix released: the embargo ends",
         ))

@@ -38,7 +38,7 @@ impl std::error::Error for Refused {}
 #[derive(Subcommand)]
 pub(crate) enum CaseCmd {
     /// Opens a case across the workflow's repositories (or those named with --repo).
-    Open(OpenArgs),
+    Open(Box<OpenArgs>),
     /// Lists cases, a page at a time (oldest first).
     List {
         /// Machine output.
@@ -79,14 +79,23 @@ pub(crate) struct OpenArgs {
     /// A workflow the server has, by name (`NAME.toml` in its workflows directory).
     #[arg(long, group = "workflow_source", value_name = "NAME")]
     workflow_name: Option<String>,
+    /// Open from a private vulnerability report, OWNER/REPO/GHSA-…: its advisory is adopted
+    /// (never a second draft in that repository), and its text, severity, CWEs and credits are
+    /// the case's unless the flags below override them. Its repository is always in scope.
+    #[arg(long, value_name = "OWNER/REPO/GHSA")]
+    from_report: Option<String>,
     /// One-line summary.
-    #[arg(long)]
-    summary: String,
+    #[arg(long, required_unless_present = "from_report")]
+    summary: Option<String>,
     /// File holding the description (Markdown).
-    #[arg(long)]
-    description_file: PathBuf,
+    #[arg(long, required_unless_present = "from_report")]
+    description_file: Option<PathBuf>,
     /// Severity: low, medium, high or critical.
-    #[arg(long, conflicts_with = "cvss", required_unless_present = "cvss")]
+    #[arg(
+        long,
+        conflicts_with = "cvss",
+        required_unless_present_any = ["cvss", "from_report"]
+    )]
     severity: Option<String>,
     /// CVSS 3.x or 4.0 vector.
     #[arg(long)]
@@ -122,7 +131,7 @@ fn repo_id(repo: &str) -> anyhow::Result<RepoId> {
 
 pub(crate) async fn case(c: &Client, cmd: CaseCmd) -> anyhow::Result<()> {
     match cmd {
-        CaseCmd::Open(a) => open(c, a).await,
+        CaseCmd::Open(a) => open(c, *a).await,
         CaseCmd::List { json, limit, after } => list(c, json, limit, after).await,
         CaseCmd::Show { case, json } => show(c, &case, json).await,
         CaseCmd::Close { case, reason } => close(c, &case, reason).await,
@@ -160,8 +169,12 @@ async fn open(c: &Client, a: OpenArgs) -> anyhow::Result<()> {
         case_id: None,
         workflow_name: a.workflow_name,
         workflow,
-        summary: a.summary,
-        description: read(&a.description_file)?,
+        from_report: a.from_report,
+        summary: a.summary.unwrap_or_default(),
+        description: match &a.description_file {
+            Some(file) => read(file)?,
+            None => String::new(),
+        },
         severity: a.severity,
         cvss: a.cvss,
         cwe: a.cwe,

@@ -19,7 +19,7 @@ pub(crate) struct Settings {
 }
 
 /// `lockstep.toml` keys and the environment variables they stand for.
-const KEYS: [(&str, &str); 14] = [
+const KEYS: [(&str, &str); 15] = [
     ("database_url", "LOCKSTEP_DATABASE_URL"),
     ("github_api_url", "LOCKSTEP_GITHUB_API_URL"),
     ("github_token", "GITHUB_TOKEN"),
@@ -43,6 +43,7 @@ const KEYS: [(&str, &str); 14] = [
     ("inline_workflows", "LOCKSTEP_INLINE_WORKFLOWS"),
     ("safety_poll_secs", "LOCKSTEP_SAFETY_POLL_SECS"),
     ("webhook_window_secs", "LOCKSTEP_WEBHOOK_WINDOW_SECS"),
+    ("intake_interval_secs", "LOCKSTEP_INTAKE_INTERVAL_SECS"),
 ];
 
 impl Settings {
@@ -191,6 +192,35 @@ impl Settings {
             safety_poll: self.seconds("LOCKSTEP_SAFETY_POLL_SECS", 3600)?,
             webhook_window: self.seconds("LOCKSTEP_WEBHOOK_WINDOW_SECS", 3600)?,
             ..Default::default()
+        })
+    }
+
+    /// What the runtime polls for private vulnerability reports: every repository of the
+    /// workflows in `LOCKSTEP_WORKFLOWS_DIR` (a file that does not parse is skipped with a
+    /// warning), no more often than `LOCKSTEP_INTAKE_INTERVAL_SECS` (default 300) in `serve`.
+    pub(crate) fn intake(&self) -> anyhow::Result<lockstep_runtime::intake::IntakeOptions> {
+        let interval = self.seconds("LOCKSTEP_INTAKE_INTERVAL_SECS", 300)?;
+        let mut repos = std::collections::BTreeSet::new();
+        if let Ok(entries) = std::fs::read_dir(&self.workflows_dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                    continue;
+                }
+                let name = path.display().to_string();
+                match std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| {
+                        lockstep_core::Workflow::parse(&name, &t).map_err(|e| e.to_string())
+                    }) {
+                    Ok(w) => repos.extend(w.repos.into_keys()),
+                    Err(e) => tracing::warn!(error = %e, "a workflow file is skipped for intake"),
+                }
+            }
+        }
+        Ok(lockstep_runtime::intake::IntakeOptions {
+            repos: repos.into_iter().collect(),
+            interval,
         })
     }
 

@@ -1,4 +1,6 @@
 //! `lockstep demo`: the whole journey through the ten-SDK MCP workflow, on the real engine.
+//! It begins where a real case begins: a researcher's private vulnerability report to one
+//! SDK, which the case adopts.
 //!
 //! It runs the store (a temporary SQLite database), the runtime and the GitHub adapter against
 //! the in-process GitHub simulator, with a little injected latency. Every person acts with
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lockstep_core::input::{FixStage, Verdict};
 use lockstep_core::model::{Assessment, Fix, RemoteState};
-use lockstep_core::vuln::{PackageFix, Rating, Severity, Vulnerability};
+use lockstep_core::vuln::PackageFix;
 use lockstep_core::*;
 use lockstep_github::{ApiBase, Credentials, GithubClient, GithubConfig, PacingConfig};
 use lockstep_runtime::{Runtime, RuntimeOptions};
@@ -120,7 +122,12 @@ async fn journey() -> anyhow::Result<()> {
         config.pacing = PacingConfig::unlimited();
         Arc::new(GithubClient::new(config)?)
     };
-    let runtime = Runtime::new(store.clone(), bot, RuntimeOptions::default());
+    let runtime = Runtime::new(store.clone(), bot, RuntimeOptions::default()).with_intake(
+        lockstep_runtime::intake::IntakeOptions {
+            repos: repos.clone(),
+            interval: lockstep_runtime::intake::IntakeOptions::DEFAULT_INTERVAL,
+        },
+    );
 
     println!(
         "{}\n",
@@ -131,7 +138,6 @@ async fn journey() -> anyhow::Result<()> {
     );
     println!("  GitHub is simulated in-process; the database is a temporary SQLite file.\n");
 
-    // The coordinator opens the case.
     let started = Instant::now();
     let mut demo = Demo {
         sim,
@@ -148,28 +154,50 @@ async fn journey() -> anyhow::Result<()> {
         &[],
     )
     .await?;
+    // A researcher reports privately to one SDK, as the MCP security policy asks: an
+    // advisory in triage on python-sdk, announced by the `reported` webhook. Here the
+    // runtime's poll of `?state=triage` finds it.
+    let python: RepoId = "modelcontextprotocol/python-sdk".parse()?;
+    let filed = demo.sim.report_as(
+        "security-researcher",
+        python.as_str(),
+        &serde_json::json!({
+            "summary": "DNS rebinding: the HTTP transport does not validate the Host header",
+            "description": "Servers using the streamable HTTP transport on localhost accept requests whose Host header names another origin, so a web page can reach them through DNS rebinding.",
+            "severity": "high",
+            "cwe_ids": ["CWE-350", "CWE-1188"],
+        }),
+    )?;
+    let report_ghsa: GhsaId = filed["ghsa_id"].as_str().unwrap_or_default().parse()?;
+    demo.runtime.run_once().await?;
+    let report = demo
+        .store
+        .report(&python, &report_ghsa)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the report was not recorded"))?
+        .report;
+    demo.say(&format!(
+        "security-researcher reports privately to python-sdk: {report_ghsa}, in triage; Lockstep records it for the coordinators and python-sdk's maintainers"
+    ));
+    // The coordinator judges that every SDK shares the flaw, and opens the case from the
+    // report: its text, severity, CWEs and credits; its advisory adopted, not duplicated.
     let opened = demo
         .store
-        .open_case(
+        .open_case_from_report(
             &coordinator,
             OpenCase {
                 case_id: demo.case.clone(),
                 workflow: workflow.clone(),
                 scope: Default::default(),
-                vulnerability: Vulnerability {
-                    summary: "DNS rebinding: HTTP transports do not validate the Host header".into(),
-                    description: "Servers using the streamable HTTP transport on localhost accept requests whose Host header names another origin.".into(),
-                    rating: Rating::Severity(Severity::High),
-                    cwes: ["CWE-350".parse()?, "CWE-1188".parse()?].into(),
-                    credits: vec!["security-researcher:finder".parse()?],
-                },
+                vulnerability: report.vulnerability(),
                 embargo_until: None,
             },
+            &report,
         )
         .await?;
     demo.case = opened.case.id.clone();
     demo.say(&format!(
-        "{COORDINATOR} opens case {} across {} SDKs; embargo until {}",
+        "{COORDINATOR} opens case {} from the report across {} SDKs; embargo until {}",
         demo.case,
         repos.len(),
         opened
@@ -201,9 +229,34 @@ async fn journey() -> anyhow::Result<()> {
         "{drafts} draft advisories open on GitHub, {linked} of them linking all {} siblings; {cves} CVEs assigned",
         repos.len() - 1
     ));
+    let adopted = demo
+        .sim
+        .advisories(python.as_str())?
+        .into_iter()
+        .filter(|a| a["ghsa_id"] == report_ghsa.as_str() && a["state"] == "draft")
+        .count();
+    let (mut credited, mut following) = (0, 0);
+    for repo in &repos {
+        for a in demo.sim.advisories(repo.as_str())? {
+            let has = |key: &str| {
+                a[key].as_array().is_some_and(|l| {
+                    l.iter().any(|x| {
+                        x["login"] == "security-researcher"
+                            || x["user"]["login"] == "security-researcher"
+                    })
+                })
+            };
+            credited += usize::from(has("credits"));
+            following += usize::from(has("collaborating_users"));
+        }
+    }
     demo.say(&format!(
-        "GitHub writes so far: {} creates, {} updates, {} CVE requests",
-        demo.writes(|e| e.is_creation()),
+        "python-sdk's draft is the report itself ({report_ghsa}, accepted in one write); the researcher is credited on {credited} advisories and follows the other {following} as a collaborator"
+    ));
+    anyhow::ensure!(adopted == 1, "the report's advisory is adopted");
+    demo.say(&format!(
+        "GitHub writes so far: {} creates (none in python-sdk), {} updates, {} CVE requests",
+        demo.writes(|e| e.is_creation() && e.op == "create"),
         demo.writes(|e| e.write && e.method == "PATCH"),
         demo.writes(|e| e.write && e.path.ends_with("/cve")),
     ));
@@ -368,8 +421,8 @@ async fn journey() -> anyhow::Result<()> {
     );
     let n = repos.len();
     println!(
-        "\n  GitHub writes: {} creates, {} PATCHes (links, collaborators, publications, close), {} CVE requests; {} requests in all",
-        demo.writes(|e| e.is_creation()),
+        "\n  GitHub writes: {} creates, {} PATCHes (the adoption, links with collaborators, publications, close), {} CVE requests; {} requests in all",
+        demo.writes(|e| e.is_creation() && e.op == "create"),
         demo.writes(|e| e.write && e.method == "PATCH"),
         demo.writes(|e| e.write && e.path.ends_with("/cve")),
         demo.sim.ledger().len(),
@@ -383,10 +436,17 @@ async fn journey() -> anyhow::Result<()> {
         "expected {} publications, saw {published}",
         n - 1
     );
+    // The report was created by the researcher; Lockstep created the other n − 1.
     anyhow::ensure!(
-        demo.writes(|e| e.is_creation()) == n,
-        "one draft per repository"
+        demo.writes(|e| e.is_creation() && e.op == "create") == n - 1,
+        "no draft in the report's repository"
     );
+    for repo in &repos {
+        anyhow::ensure!(
+            demo.sim.advisories(repo.as_str())?.len() == 1,
+            "{repo} has exactly one advisory"
+        );
+    }
     anyhow::ensure!(
         demo.writes(|e| e.write && e.path.ends_with("/cve")) == n - 1,
         "one CVE request per affected repository"

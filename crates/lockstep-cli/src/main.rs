@@ -14,6 +14,7 @@ mod logging;
 mod output;
 mod progress;
 mod propagation;
+mod report;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,12 @@ enum Cmd {
     Case {
         #[command(subcommand)]
         command: commands::CaseCmd,
+    },
+    /// Private vulnerability reports awaiting triage: list, show, reject, merge (open a case
+    /// from one with `case open --from-report`).
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCmd,
     },
     /// Records an assessment of one repository.
     Assess(commands::AssessArgs),
@@ -251,7 +258,8 @@ async fn shutdown_signal() {
 async fn open_runtime(settings: &config::Settings) -> anyhow::Result<lockstep_runtime::Runtime> {
     let store = lockstep_store::Store::open(&settings.database_url).await?;
     let github = Arc::new(lockstep_github::GithubClient::new(settings.github()?)?);
-    let rt = lockstep_runtime::Runtime::new(store, github, Default::default());
+    let rt = lockstep_runtime::Runtime::new(store, github, Default::default())
+        .with_intake(settings.intake()?);
     Ok(match progress::observer() {
         Some(observer) => rt.with_progress(observer),
         None => rt,
@@ -294,6 +302,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Case { command } => with_client(config, server, |c| async move {
             commands::case(&c, command).await
         }),
+        Cmd::Report { command } => {
+            with_client(
+                config,
+                server,
+                |c| async move { report::run(&c, command).await },
+            )
+        }
         Cmd::Assess(a) => with_client(
             config,
             server,
@@ -371,7 +386,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let store = lockstep_store::Store::open(&settings.database_url).await?;
                 let config = settings.github()?;
                 let github = Arc::new(lockstep_github::GithubClient::new(config.clone())?);
-                let mut rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), settings.runtime_options()?);
+                let mut rt = lockstep_runtime::Runtime::new(store.clone(), github.clone(), settings.runtime_options()?)
+                    .with_intake(settings.intake()?);
                 if let Some(observer) = progress::observer() {
                     rt = rt.with_progress(observer);
                 }

@@ -65,6 +65,8 @@ fn build_log() -> Vec<Event> {
                 Action::Publish { .. } => Outcome::Published,
                 Action::CloseDraft { .. } => Outcome::DraftClosed,
                 Action::AmendAdvisory { .. } => Outcome::Amended,
+                Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+                Action::CloseReport { .. } => Outcome::ReportClosed,
             };
             let obs = Observation::EffectSucceeded {
                 key: e.key.clone(),

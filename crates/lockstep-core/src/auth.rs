@@ -82,6 +82,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::RequestEmbargo { .. } => "request an embargo extension",
         Command::DeclineEmbargo { .. } => "decline an embargo request",
         Command::Amend { .. } => "amend a published advisory",
+        Command::MergeReport { .. } => "merge a report",
     }
 }
 

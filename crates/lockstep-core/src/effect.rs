@@ -62,6 +62,27 @@ pub enum Action {
         /// The siblings its description links.
         links: BTreeMap<RepoId, GhsaId>,
     },
+    /// Adopt a private vulnerability report's advisory as the repository's draft: in one
+    /// PATCH, accept it (`triage` → `draft`), set the case's content (with the sibling links
+    /// and the marker) and the collaborators. It never creates an advisory, so a retry after
+    /// an unknown outcome cannot leave a second one; a retry reads first.
+    AdoptReport {
+        /// The report's advisory.
+        ghsa: GhsaId,
+        /// The draft's content.
+        content: AdvisoryContent,
+        /// The marker the description carries.
+        marker: String,
+        /// The siblings its description links.
+        links: BTreeMap<RepoId, GhsaId>,
+        /// Collaborators to set in the same write.
+        collaborators: BTreeSet<Login>,
+    },
+    /// Close a report's advisory that duplicates the case's own advisory in its repository.
+    CloseReport {
+        /// The report's advisory.
+        ghsa: GhsaId,
+    },
     /// Rewrite the draft's description so that it links every sibling; in the same write,
     /// make `collaborators` collaborators if it names any (saving a write per draft).
     LinkSiblings {
@@ -117,6 +138,8 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Self::OpenDraft { .. } => "open-draft",
+            Self::AdoptReport { .. } => "adopt-report",
+            Self::CloseReport { .. } => "close-report",
             Self::LinkSiblings { .. } => "link-siblings",
             Self::AddCollaborators { .. } => "add-collaborators",
             Self::RequestCve { .. } => "request-cve",

@@ -27,6 +27,7 @@ use crate::vuln::{MAX_DESCRIPTION, MAX_SUMMARY, PackageFix};
 use crate::workflow::{CvePolicy, DeadlinePolicy};
 
 mod embargo;
+pub mod intake;
 pub mod lines;
 pub mod preflight;
 
@@ -263,6 +264,15 @@ impl Case {
         open: OpenCase,
         now: Timestamp,
     ) -> Result<(Case, Decision), Rejection> {
+        Case::open_inner(principal, open, None, now)
+    }
+
+    fn open_inner(
+        principal: &Principal,
+        open: OpenCase,
+        report: Option<intake::ReportOrigin>,
+        now: Timestamp,
+    ) -> Result<(Case, Decision), Rejection> {
         let Actor::User(login) = &principal.actor else {
             return Err(Rejection::NotAuthorized {
                 actor: principal.actor.to_string(),
@@ -326,6 +336,7 @@ impl Case {
                 workflow: open.workflow,
                 scope: scope.clone(),
                 vulnerability: open.vulnerability,
+                report: report.clone(),
             },
         };
         let mut case =
@@ -338,6 +349,10 @@ impl Case {
         };
         for repo in &scope {
             tx.rm_to(repo, RmState::Received)?;
+        }
+        // Opening from a report accepts it: Received → Valid.
+        if let Some(origin) = &report {
+            tx.rm_to(&origin.repo, RmState::Valid)?;
         }
         // The workflow's default is the initial proposal, accepted at once (Vultron: a
         // published default embargo is an initial proposal; N -p-> P -a-> A).
@@ -760,6 +775,14 @@ impl Tx<'_> {
                 let reason = reason_of("reason", &reason)?;
                 self.in_scope(&repo)?;
                 self.not_published(&repo)?;
+                if self.case.adoption(&repo).is_some() {
+                    return Err(Rejection::Contradiction {
+                        repo,
+                        why: "its advisory is the report the case adopted; the report's \
+                              repository stays in scope"
+                            .into(),
+                    });
+                }
                 if self.case.scope().count() <= 1 {
                     return Err(Rejection::LastRepository);
                 }
@@ -961,6 +984,25 @@ impl Tx<'_> {
                 let reason = reason_of("reason", &reason)?;
                 self.amend(&repo, &packages, vulnerable_range, patched_versions, reason)
             }
+            Command::MergeReport {
+                repo,
+                ghsa,
+                reporter,
+                reason,
+            } => {
+                let reason = match reason.as_deref().map(str::trim) {
+                    Some(r) if !r.is_empty() => Some(reason_of("reason", r)?),
+                    _ => None,
+                };
+                self.merge_report(
+                    intake::ReportOrigin {
+                        repo,
+                        ghsa,
+                        reporter,
+                    },
+                    reason,
+                )
+            }
             Command::Close { reason } => {
                 let reason = reason_of("reason", &reason)?;
                 self.end_embargo(ExitReason::CaseClosed)?;
@@ -1097,7 +1139,11 @@ impl Tx<'_> {
                     .get(&key)
                     .ok_or_else(|| Rejection::UnknownEffect { key: key.clone() })?;
                 let expected = match outcome {
+                    Outcome::DraftOpened { .. } if record.action == "adopt-report" => {
+                        "adopt-report"
+                    }
                     Outcome::DraftOpened { .. } => "open-draft",
+                    Outcome::ReportClosed => "close-report",
                     Outcome::SiblingsLinked => "link-siblings",
                     Outcome::CollaboratorsAdded => "add-collaborators",
                     Outcome::CveRequested => "request-cve",
@@ -1303,29 +1349,49 @@ impl Tx<'_> {
 
     /// Opens drafts. To need only N−1 link updates for N drafts, the last repository (in
     /// sorted order) waits until every other has its draft, then opens with every link.
+    /// A repository whose report the case adopts comes last: its advisory exists already, and
+    /// is accepted, linked and given its collaborators in one write once its siblings exist.
     fn open_drafts(&mut self) -> Result<(), Rejection> {
-        let missing: Vec<RepoId> = self
+        let (adopted, mut missing): (Vec<RepoId>, Vec<RepoId>) = self
             .case
             .scope()
             .filter(|(_, p)| p.advisory.ghsa.is_none())
             .map(|(r, _)| r.clone())
-            .collect();
+            .partition(|r| self.case.adoption(r).is_some());
+        missing.extend(adopted);
         let waiting_for_others = missing.len() > 1;
         for (i, repo) in missing.iter().enumerate() {
             if waiting_for_others && i + 1 == missing.len() {
                 break;
             }
+            let adopt = self.case.adoption(repo).cloned();
+            let action_key = if adopt.is_some() {
+                "adopt-report"
+            } else {
+                "open-draft"
+            };
             // Already requested: skip building its content, on every input until it opens.
-            if self
-                .case
-                .effects
-                .contains_key(&self.key(repo, "open-draft"))
-            {
+            if self.case.effects.contains_key(&self.key(repo, action_key)) {
                 continue;
             }
             let links = self.sibling_links(repo);
             let content = self.case.content(repo, &links, &[]);
             let marker = self.case.marker(repo);
+            if let Some(origin) = adopt {
+                let collaborators = self.collaborators(repo);
+                self.request(
+                    repo,
+                    action_key,
+                    Action::AdoptReport {
+                        ghsa: origin.ghsa,
+                        content,
+                        marker,
+                        links,
+                        collaborators,
+                    },
+                )?;
+                continue;
+            }
             self.request(
                 repo,
                 "open-draft",
@@ -1425,6 +1491,14 @@ impl Tx<'_> {
         {
             logins.extend(m.iter().cloned());
         }
+        // Reporters follow every sibling of their own advisory, unless the workflow says not.
+        if self.case.workflow.triage.reporter_collaborates {
+            for r in &self.case.reports {
+                if !(r.adopted && r.origin.repo == *repo) {
+                    logins.insert(r.origin.reporter.clone());
+                }
+            }
+        }
         logins
     }
 
@@ -1499,7 +1573,8 @@ impl Tx<'_> {
                 .participants
                 .get(r)
                 .is_some_and(|p| p.advisory.ghsa.is_none())
-                && self.case.write_outstanding(r, Some("open-draft"))
+                && (self.case.write_outstanding(r, Some("open-draft"))
+                    || self.case.write_outstanding(r, Some("adopt-report")))
         }) {
             return Ok(());
         }

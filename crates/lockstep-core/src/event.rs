@@ -71,6 +71,17 @@ pub enum EventKind {
         workflow: Workflow,
         scope: BTreeSet<RepoId>,
         vulnerability: Vulnerability,
+        /// The report the case opened from, whose advisory it adopts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<crate::engine::intake::ReportOrigin>,
+    },
+    /// A second report of the case's vulnerability joined it: adopted as its repository's
+    /// advisory, or closed as a duplicate. Its reporter is credited.
+    ReportMerged {
+        origin: crate::engine::intake::ReportOrigin,
+        adopt: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     RepoAdded {
         repo: RepoId,

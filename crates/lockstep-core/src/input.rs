@@ -221,6 +221,20 @@ pub enum Command {
         /// Why (recorded in the audit trail and shown in the exports' history).
         reason: String,
     },
+    /// A second report of the case's vulnerability joins it (`report merge`): adopted as its
+    /// repository's advisory if the case has none there yet, otherwise closed as a duplicate.
+    /// Its reporter is credited either way. Coordinators only.
+    MergeReport {
+        /// The report's repository.
+        repo: RepoId,
+        /// The report's advisory.
+        ghsa: GhsaId,
+        /// Who filed it.
+        reporter: Login,
+        /// Why, if given.
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// Closes the case; unpublished drafts are closed.
     Close {
         /// Why.
@@ -249,6 +263,8 @@ pub enum Outcome {
     DraftClosed,
     /// The published advisory carries the amended packages.
     Amended,
+    /// A duplicate report's advisory is closed.
+    ReportClosed,
 }
 
 /// A fact from the outside world.

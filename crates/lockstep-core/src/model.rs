@@ -269,6 +269,9 @@ pub struct Case {
     pub effects: BTreeMap<String, EffectRecord>,
     /// When and why it was closed.
     pub closed: Option<(Timestamp, String)>,
+    /// The private vulnerability reports it opened from or merged, in order.
+    #[serde(default)]
+    pub reports: Vec<crate::engine::intake::CaseReport>,
     /// The number of events applied; the next event's `seq` is `version + 1`.
     pub version: u64,
     /// The time of the last event.
@@ -291,6 +294,7 @@ impl PartialEq for Case {
             && self.release == other.release
             && self.effects == other.effects
             && self.closed == other.closed
+            && self.reports == other.reports
             && self.version == other.version
             && self.last_at == other.last_at
     }
@@ -341,6 +345,7 @@ impl Case {
             workflow,
             scope,
             vulnerability,
+            report,
         } = &e.kind
         else {
             return Err(ReplayError::NotOpened);
@@ -385,6 +390,13 @@ impl Case {
             release: None,
             effects: BTreeMap::new(),
             closed: None,
+            reports: report
+                .iter()
+                .map(|origin| crate::engine::intake::CaseReport {
+                    origin: origin.clone(),
+                    adopted: true,
+                })
+                .collect(),
             version: 1,
             last_at: e.at,
             schedule: Some(schedule),
@@ -560,6 +572,7 @@ impl Case {
                 }
                 let links = match &effect.action {
                     Action::OpenDraft { links, .. }
+                    | Action::AdoptReport { links, .. }
                     | Action::LinkSiblings {
                         siblings: links, ..
                     } => Some(links.clone()),
@@ -567,6 +580,7 @@ impl Case {
                 };
                 let sets_collaborators = match &effect.action {
                     Action::AddCollaborators { .. } => true,
+                    Action::AdoptReport { collaborators, .. } => !collaborators.is_empty(),
                     Action::LinkSiblings { collaborators, .. } => !collaborators.is_empty(),
                     _ => false,
                 };
@@ -613,7 +627,7 @@ impl Case {
                         self.latch(Threat::PublicAwareness, at, true);
                     }
                     Outcome::DraftClosed => p.advisory.state = RemoteState::Closed,
-                    Outcome::Amended => {}
+                    Outcome::Amended | Outcome::ReportClosed => {}
                 }
             }
             EventKind::EffectRetried { key, .. } => {
@@ -701,6 +715,26 @@ impl Case {
                 p.fix = Fix::Released {
                     packages: packages.clone(),
                 };
+            }
+            EventKind::ReportMerged { origin, adopt, .. } => {
+                if self.reports.iter().any(|r| r.origin.ghsa == origin.ghsa) {
+                    return Err(bad(format!("report {} merged twice", origin.ghsa)));
+                }
+                if !self
+                    .participants
+                    .get(&origin.repo)
+                    .is_some_and(|p| p.in_scope)
+                {
+                    return Err(bad(format!("{} is not in the case", origin.repo)));
+                }
+                crate::engine::intake::credit_reporter(
+                    &mut self.vulnerability.credits,
+                    &origin.reporter,
+                );
+                self.reports.push(crate::engine::intake::CaseReport {
+                    origin: origin.clone(),
+                    adopted: *adopt,
+                });
             }
             EventKind::CaseClosed { reason } => {
                 if self.closed.is_some() {

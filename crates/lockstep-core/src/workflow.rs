@@ -72,6 +72,50 @@ pub struct RepoSpec {
     pub publish_after: BTreeSet<RepoId>,
 }
 
+/// One kind of report the written security policy puts out of scope (`[[triage.out_of_scope]]`):
+/// offered as a choice when a report is triaged, and recorded with a rejection under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutOfScopeRule {
+    /// A short stable id (`a-z`, `0-9`, `-`), named by `report reject --rule`.
+    pub id: String,
+    /// What the policy excludes, in a line.
+    pub summary: String,
+    /// What to tell the reporter (where to file it instead).
+    pub guidance: String,
+}
+
+/// How reports are triaged (`[triage]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriagePolicy {
+    /// The policy's out-of-scope rules.
+    #[serde(default)]
+    pub out_of_scope: Vec<OutOfScopeRule>,
+    /// Whether a case opened from a report makes the reporter a collaborator on every sibling
+    /// draft (default true, as OpenSSF's CVD guidance recommends).
+    #[serde(default = "yes")]
+    pub reporter_collaborates: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for TriagePolicy {
+    fn default() -> Self {
+        Self {
+            out_of_scope: Vec::new(),
+            reporter_collaborates: true,
+        }
+    }
+}
+
+impl TriagePolicy {
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&OutOfScopeRule> {
+        self.out_of_scope.iter().find(|r| r.id == id)
+    }
+}
+
 /// A parsed and validated workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workflow {
@@ -90,6 +134,9 @@ pub struct Workflow {
     /// Following the advisories into GitHub's global database (`[propagation]`).
     #[serde(default)]
     pub propagation: crate::propagation::PropagationPolicy,
+    /// How reports are triaged (`[triage]`).
+    #[serde(default)]
+    pub triage: TriagePolicy,
 }
 
 /// A workflow file that does not parse or validate.
@@ -125,7 +172,26 @@ struct RawWorkflow {
     cve: Option<Spanned<String>>,
     propagation: Option<RawPropagation>,
     #[serde(default)]
+    triage: Option<RawTriage>,
+    #[serde(default)]
     repo: Vec<Spanned<RawRepo>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTriage {
+    #[serde(default)]
+    reporter_collaborates: Option<bool>,
+    #[serde(default)]
+    out_of_scope: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    summary: Spanned<String>,
+    guidance: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -366,8 +432,46 @@ impl Workflow {
                 propagation.auto_close = a;
             }
         }
+        let mut triage = TriagePolicy::default();
+        if let Some(raw) = &raw.triage {
+            if let Some(c) = raw.reporter_collaborates {
+                triage.reporter_collaborates = c;
+            }
+            for rule in &raw.out_of_scope {
+                let r = rule.get_ref();
+                let id = r.id.get_ref().trim();
+                let id_ok = !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !id_ok {
+                    return Err(err(
+                        r.id.span(),
+                        format!("rule id {id:?} must be 1 to 64 of a-z, 0-9 and -"),
+                    ));
+                }
+                if triage.rule(id).is_some() {
+                    return Err(err(r.id.span(), format!("rule {id:?} is listed twice")));
+                }
+                for (field, value) in [("summary", &r.summary), ("guidance", &r.guidance)] {
+                    if value.get_ref().trim().is_empty() {
+                        return Err(err(
+                            value.span(),
+                            format!("rule {id:?}: `{field}` is empty"),
+                        ));
+                    }
+                }
+                triage.out_of_scope.push(OutOfScopeRule {
+                    id: id.to_owned(),
+                    summary: r.summary.get_ref().trim().to_owned(),
+                    guidance: r.guidance.get_ref().trim().to_owned(),
+                });
+            }
+        }
         let workflow = Workflow {
             name,
+            triage,
             coordinators,
             propagation,
             embargo: EmbargoPolicy {
@@ -444,6 +548,32 @@ publish_after = ["org/core"]
 
     fn error_of(text: &str) -> WorkflowError {
         Workflow::parse("w.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn triage_rules_parse_and_default_to_reporter_collaborating() {
+        let w = Workflow::parse("w.toml", GOOD).unwrap();
+        assert!(w.triage.reporter_collaborates);
+        assert!(w.triage.out_of_scope.is_empty());
+        let text = format!(
+            "{GOOD}\n[triage]\nreporter_collaborates = false\n[[triage.out_of_scope]]\nid = \"stdio-dos\"\nsummary = \"one peer crashes the other\"\nguidance = \"file a regular issue\"\n"
+        );
+        let w = Workflow::parse("w.toml", &text).unwrap();
+        assert!(!w.triage.reporter_collaborates);
+        assert_eq!(
+            w.triage.rule("stdio-dos").unwrap().guidance,
+            "file a regular issue"
+        );
+        let dup = format!(
+            "{text}[[triage.out_of_scope]]\nid = \"stdio-dos\"\nsummary = \"s\"\nguidance = \"g\"\n"
+        );
+        assert!(error_of(&dup).message.contains("listed twice"));
+        let bad = format!(
+            "{GOOD}\n[[triage.out_of_scope]]\nid = \"Bad Id\"\nsummary = \"s\"\nguidance = \"g\"\n"
+        );
+        let e = error_of(&bad);
+        assert!(e.message.contains("rule id"), "{e}");
+        assert!(e.line > 20, "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use lockstep_core::effect::Action;
@@ -80,6 +80,7 @@ fn command_kind() -> impl Strategy<Value = u8> {
         1 => Just(6u8),
         1 => 7u8..9,
         1 => 9u8..13,
+        1 => Just(13u8),
     ]
 }
 
@@ -159,6 +160,12 @@ fn command(c: u8, repo: u8, x: u8, now: Timestamp) -> Command {
         9 => Command::AddRepo { repo },
         10 => Command::RemoveRepo { repo, reason },
         12 => Command::Retry { repo, reason },
+        13 => Command::MergeReport {
+            repo,
+            ghsa: format!("GHSA-aaaa-bbbb-{:04}", x % 4).parse().unwrap(),
+            reporter: "sam".parse().unwrap(),
+            reason: Some(reason),
+        },
         _ => {
             if x.is_multiple_of(8) {
                 Command::Close { reason }
@@ -184,6 +191,8 @@ fn outcome(e: &Effect) -> Outcome {
         Action::Publish { .. } => Outcome::Published,
         Action::CloseDraft { .. } => Outcome::DraftClosed,
         Action::AmendAdvisory { .. } => Outcome::Amended,
+        Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+        Action::CloseReport { .. } => Outcome::ReportClosed,
     }
 }
 
@@ -365,6 +374,38 @@ fn check_state(case: &Case) {
 }
 
 impl World {
+    /// A case opened from a report on org/extra (rita's `GHSA-rrrr-pppp-0001`), whose
+    /// advisory it adopts.
+    fn from_report(policy: &str, calm: bool) -> World {
+        let (case, d) = Case::open_from_report(
+            &user("alice"),
+            OpenCase {
+                case_id: "LS-1".parse().unwrap(),
+                workflow: workflow(policy),
+                scope: BTreeSet::new(),
+                vulnerability: vulnerability(),
+                embargo_until: None,
+            },
+            engine::intake::ReportOrigin {
+                repo: r("org/extra"),
+                ghsa: "GHSA-rrrr-pppp-0001".parse().unwrap(),
+                reporter: "rita".parse().unwrap(),
+            },
+            t(0),
+        )
+        .unwrap();
+        let pending = d.effects().cloned().collect();
+        let policy = case.workflow.embargo.deadline_policy;
+        World {
+            calm,
+            case,
+            log: d.events,
+            pending,
+            now: t(0),
+            policy,
+        }
+    }
+
     fn new(policy: &str, calm: bool) -> World {
         let (case, d) = open_with(policy, &[]);
         let pending = d.effects().cloned().collect();
@@ -537,6 +578,40 @@ impl World {
             serde_json::to_vec(&replayed).unwrap(),
             serde_json::to_vec(&self.case).unwrap()
         );
+        // A repository whose report the case adopts never gets a draft of its own, and keeps
+        // the report's advisory; every merged report is adopted or closed, never left aside.
+        for report in &self.case.reports {
+            let repo = &report.origin.repo;
+            let adopted = self.case.adoption(repo) == Some(&report.origin);
+            if adopted {
+                let generation = self.case.participants[repo].generation;
+                let own_draft = effect::effect_key(&self.case.id, repo, generation, "open-draft");
+                assert!(
+                    !self.case.effects.contains_key(&own_draft),
+                    "{repo} got a draft"
+                );
+                if let Some(g) = &self.case.participants[repo].advisory.ghsa {
+                    assert_eq!(*g, report.origin.ghsa, "{repo} keeps the report's id");
+                }
+            } else {
+                assert!(
+                    self.log.iter().any(|e| matches!(&e.kind,
+                        EventKind::EffectRequested { effect }
+                            if matches!(&effect.action, Action::CloseReport { ghsa } if *ghsa == report.origin.ghsa))),
+                    "{} neither adopted nor closed",
+                    report.origin.ghsa
+                );
+            }
+            assert!(
+                self.case
+                    .vulnerability
+                    .credits
+                    .iter()
+                    .any(|c| c.login == report.origin.reporter),
+                "{} credited",
+                report.origin.reporter
+            );
+        }
         // Effect keys are unique across the log.
         let mut keys = BTreeMap::new();
         for e in &self.log {
@@ -571,6 +646,15 @@ proptest! {
     #[test]
     fn lifecycle_invariants_hold_under_hold_all(calm: bool, steps in proptest::collection::vec(step(), 1..120)) {
         let mut w = World::new("hold-all", calm);
+        for s in steps {
+            w.step(s);
+        }
+        w.finish();
+    }
+
+    #[test]
+    fn lifecycle_invariants_hold_for_a_case_opened_from_a_report(calm: bool, publish_ready: bool, steps in proptest::collection::vec(step(), 1..120)) {
+        let mut w = World::from_report(if publish_ready { "publish-ready" } else { "hold-all" }, calm);
         for s in steps {
             w.step(s);
         }
@@ -681,7 +765,7 @@ proptest! {
             stage: FixStage::Prepared,
             packages: lines.clone(),
         }), t(1)).unwrap();
-        let mut released: std::collections::BTreeSet<String> = Default::default();
+        let mut released: BTreeSet<String> = Default::default();
         for (line, patch, v, prefix) in tags {
             let version = format!("1.{}.{}", 2 * line, patch);
             let tag = match prefix {

@@ -223,6 +223,169 @@ async fn run() {
     println!("client counters: {:?}", c.stats());
 }
 
+/// The same ten-repository case, opened from a private vulnerability report filed on the
+/// first repository, every repository affected, with the engine's writes: N−1 creates (no
+/// draft in the report's repository), one PATCH adopting the report (accepted, linked,
+/// content and collaborators), N−1 link updates carrying collaborators (the reporter among
+/// them), N CVE requests and N publishes. The bound is 4N−1.
+async fn run_from_report() {
+    let sim = Simulator::new(SimConfig {
+        secondary: SecondaryLimits::default(),
+        ..SimConfig::default()
+    });
+    sim.add_user("lockstep-bot", TOKEN);
+    sim.add_user("reporter", "tok-reporter");
+    let repos: Vec<String> = (0..N).map(|i| format!("mcp/sdk-{i}")).collect();
+    for r in &repos {
+        sim.add_repo(r).unwrap();
+        sim.grant(r, "lockstep-bot", Permission::Admin).unwrap();
+    }
+    // The researcher's report, through GitHub's own form (not a Lockstep request).
+    let report = sim
+        .report_as(
+            "reporter",
+            &repos[0],
+            &serde_json::json!({"summary": "Path traversal in the SDK", "description": "Reporter's text."}),
+        )
+        .unwrap();
+    let report_ghsa = report["ghsa_id"].as_str().unwrap().to_owned();
+    let running = spawn_local(sim.clone()).await.unwrap();
+    let mut cfg = GithubConfig::new(
+        ApiBase::parse(&running.base_url, &[]).unwrap(),
+        Credentials::Token(SecretString::from(TOKEN.to_owned())),
+    );
+    cfg.pacing = PacingConfig {
+        min_spacing: Duration::ZERO,
+        ..PacingConfig::default()
+    };
+    let c = GithubClient::new(cfg).unwrap();
+    let case = "case-from-report";
+    let names: Vec<RepoName> = repos.iter().map(|r| RepoName::parse(r).unwrap()).collect();
+    let start = sim.ledger().len();
+    let t0 = Instant::now();
+    c.authenticated_user().await.unwrap();
+    // The siblings first, unlinked (N−1 creates); the report's repository gets none.
+    let mut ghsas: Vec<String> = vec![report_ghsa.clone()];
+    for r in names.iter().skip(1) {
+        let marker = format!("<!-- lockstep:{case}:{r} -->");
+        let draft = NewAdvisory {
+            summary: "Path traversal in the SDK".into(),
+            description: description(case, &r.to_string(), &[]),
+            rating: Some(Rating::Severity(Severity::High)),
+            cve_id: None,
+            cwe_ids: vec!["CWE-22".into()],
+            credits: vec![lockstep_github::Credit {
+                login: "reporter".into(),
+                credit_type: lockstep_github::CreditType::Reporter,
+            }],
+            vulnerabilities: vec![vuln(None)],
+            start_private_fork: false,
+        };
+        let (a, _) = c
+            .create_draft(r, &draft, &marker, Attempt::First)
+            .await
+            .unwrap();
+        ghsas.push(a.ghsa_id);
+    }
+    let links_of = |i: usize| -> Vec<(String, String)> {
+        repos
+            .iter()
+            .cloned()
+            .zip(ghsas.iter().cloned())
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, x)| x)
+            .collect()
+    };
+    // One PATCH adopts the report: accepted, with every link, content and collaborators.
+    let marker = format!("<!-- lockstep:{case}:{} -->", repos[0]);
+    let adoption = AdvisoryUpdate {
+        summary: Some("Path traversal in the SDK".into()),
+        description: Some(description(case, &repos[0], &links_of(0))),
+        rating: Some(Rating::Severity(Severity::High)),
+        vulnerabilities: Some(vec![vuln(None)]),
+        collaborating_users: lockstep_github::FieldUpdate::Set(vec!["lockstep-bot".into()]),
+        ..AdvisoryUpdate::default()
+    };
+    c.adopt_report(&names[0], &report_ghsa, &adoption, &marker, Attempt::First)
+        .await
+        .unwrap();
+    // N−1 link updates, the reporter a collaborator on every sibling.
+    for (i, r) in names.iter().enumerate().skip(1) {
+        c.link_siblings(
+            r,
+            &ghsas[i],
+            &description(case, &r.to_string(), &links_of(i)),
+            Some(&["reporter".to_owned()]),
+        )
+        .await
+        .unwrap();
+    }
+    for (r, g) in names.iter().zip(&ghsas) {
+        c.request_cve(r, g).await.unwrap();
+    }
+    let content = AdvisoryUpdate {
+        vulnerabilities: Some(vec![vuln(Some("2.0.0"))]),
+        ..AdvisoryUpdate::default()
+    };
+    let items: Vec<WaveItem> = names
+        .iter()
+        .zip(&ghsas)
+        .map(|(r, g)| WaveItem {
+            repo: r.clone(),
+            ghsa: g.clone(),
+            content: Some(content.clone()),
+            attempt: Attempt::First,
+        })
+        .collect();
+    let results = c.publish_wave(&items).await;
+    assert!(results.iter().all(Result::is_ok));
+    let elapsed = t0.elapsed();
+    let ledger = sim.ledger();
+    let http: Vec<_> = ledger[start..]
+        .iter()
+        .filter(|e| e.via == Via::Http)
+        .collect();
+    let writes = http.iter().filter(|e| e.write).count();
+    let count = |op: &str| http.iter().filter(|e| e.op == op).count();
+    let bound = 4 * N - 1;
+    let per_repo: Vec<usize> = repos
+        .iter()
+        .map(|r| sim.advisories(r).unwrap().len())
+        .collect();
+    println!();
+    println!(
+        "one case opened from a private report on {}, N = {N} repositories, all affected",
+        repos[0]
+    );
+    println!(
+        "content-creating writes: {writes} = {} creates + {} updates (1 adoption + {} link updates carrying collaborators) + {} CVE requests + {} publishes",
+        count("create"),
+        http.iter()
+            .filter(|e| e.op == "update" && !e.is_publish())
+            .count(),
+        N - 1,
+        count("request_cve"),
+        http.iter().filter(|e| e.is_publish()).count(),
+    );
+    println!(
+        "bound 4N-1 = {bound}; writes / bound = {writes}/{bound} = {:.3}; advisories per repository {:?}; case wall time {:.0} ms",
+        writes as f64 / bound as f64,
+        per_repo,
+        elapsed.as_secs_f64() * 1e3
+    );
+    assert!(writes <= bound, "{writes} writes, more than 4N-1");
+    assert!(
+        per_repo.iter().all(|n| *n == 1),
+        "one advisory per repository"
+    );
+    assert_eq!(
+        count("create"),
+        N - 1,
+        "no draft in the report's repository"
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -230,4 +393,5 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(run());
+    rt.block_on(run_from_report());
 }

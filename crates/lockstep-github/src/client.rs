@@ -938,6 +938,97 @@ impl GithubClient {
         self.update_advisory(repo, ghsa, &update).await
     }
 
+    /// The private vulnerability reports awaiting triage (`?state=triage`, every page; each a
+    /// conditional GET, so an unchanged listing costs nothing against the rate limit), and
+    /// whether any page changed since the last poll.
+    pub async fn list_triage(&self, repo: &RepoName) -> Result<Polled<Vec<Advisory>>> {
+        let mut out = Vec::new();
+        let mut changed = false;
+        let mut cursor: Option<PageCursor> = None;
+        for _ in 0..MAX_PAGES {
+            let path = match &cursor {
+                Some(c) => c.0.clone(),
+                None => format!(
+                    "{}?per_page=100&sort=created&direction=asc&state=triage",
+                    Self::advisories_path(repo)
+                ),
+            };
+            let r = self.send(Method::GET, &path, None, Slot::Serial).await?;
+            changed |= !r.from_cache;
+            let items: Vec<Advisory> = decode(&r, "advisory list")?;
+            out.extend(items);
+            let next = match link_next(&r.headers) {
+                Some(url) => Some(PageCursor(
+                    self.api_base
+                        .relativize(&url, Some(&path))
+                        .ok_or_else(|| Error::Other {
+                            status: Some(r.status),
+                            message: "refused a pagination link that leaves the API host".into(),
+                        })?,
+                )),
+                None => None,
+            };
+            match next {
+                Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
+                _ => {
+                    return Ok(Polled {
+                        value: out,
+                        changed,
+                    });
+                }
+            }
+        }
+        Err(Error::other("pagination did not end"))
+    }
+
+    /// Adopts a private vulnerability report as a case's draft: one PATCH that accepts it
+    /// (`triage` → `draft`) and sets `update`'s content, whose description must carry
+    /// `marker`. It never creates an advisory. With [`Attempt::Retry`] it reads first: a
+    /// draft already carrying the marker is done; a report still in triage (or a draft
+    /// without the marker) is patched; any other state is refused.
+    pub async fn adopt_report(
+        &self,
+        repo: &RepoName,
+        ghsa: &str,
+        update: &AdvisoryUpdate,
+        marker: &str,
+        attempt: Attempt,
+    ) -> Result<Advisory> {
+        if marker.trim().is_empty()
+            || !update
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains(marker))
+        {
+            return Err(Error::InvalidInput(
+                "the adopted description must contain the marker".into(),
+            ));
+        }
+        if attempt == Attempt::Retry {
+            let cur = self.get_advisory(repo, ghsa).await?;
+            match cur.state {
+                AdvisoryState::Draft if cur.has_marker(marker) => {
+                    tracing::info!(%repo, ghsa, "already adopted by an earlier attempt");
+                    return Ok(cur);
+                }
+                AdvisoryState::Triage | AdvisoryState::Draft => {}
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "refusing to adopt a report in state {}",
+                        other.as_str()
+                    )));
+                }
+            }
+        }
+        let mut body = update.to_body();
+        if let Value::Object(m) = &mut body {
+            m.insert("state".into(), json!(TargetState::Draft));
+        }
+        let adv = self.patch(repo, ghsa, &body, Slot::Serial).await?;
+        tracing::info!(%repo, ghsa, "adopted a private vulnerability report");
+        Ok(adv)
+    }
+
     // -------------------------------------------------------------- publish / close
 
     fn publish_body(content: Option<&AdvisoryUpdate>) -> Value {

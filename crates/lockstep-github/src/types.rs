@@ -595,6 +595,11 @@ pub struct Advisory {
     pub withdrawn_at: Option<DateTime<Utc>>,
     /// The temporary private fork, once GitHub made it.
     pub private_fork: Option<RepoRef>,
+    /// Who wrote it: for a private vulnerability report, the reporter.
+    pub author: Option<String>,
+    /// For a private vulnerability report: whether the maintainers accepted it
+    /// (`submission.accepted`); `None` for an advisory that was never a report.
+    pub submission_accepted: Option<bool>,
 }
 
 impl fmt::Debug for Advisory {
@@ -717,6 +722,14 @@ struct WireAdvisory {
     closed_at: Option<DateTime<Utc>>,
     withdrawn_at: Option<DateTime<Utc>>,
     private_fork: Option<WireRepo>,
+    author: Option<WireLogin>,
+    submission: Option<WireSubmission>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WireSubmission {
+    accepted: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Advisory {
@@ -796,6 +809,8 @@ impl<'de> Deserialize<'de> for Advisory {
             published_at: w.published_at,
             closed_at: w.closed_at,
             withdrawn_at: w.withdrawn_at,
+            author: w.author.and_then(|a| a.login),
+            submission_accepted: w.submission.and_then(|s| s.accepted),
             private_fork: w.private_fork.and_then(|r| {
                 Some(RepoRef {
                     full_name: r.full_name?,

@@ -406,6 +406,32 @@ pub fn parse_event(
     })
 }
 
+/// The advisory of a verified `repository_advisory` delivery with action `reported` (a private
+/// vulnerability report), and its repository (`owner/name`). `content_type` as for
+/// [`parse_event`]. Never panics.
+pub fn parse_reported(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(String, crate::types::Advisory), WebhookError> {
+    #[derive(Deserialize)]
+    struct Reported {
+        repository: WRepo,
+        repository_advisory: crate::types::Advisory,
+    }
+    let form = content_type.is_some_and(|c| {
+        c.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
+    let malformed = |reason: String| WebhookError::Malformed {
+        event: "repository_advisory".to_owned(),
+        reason,
+    };
+    let bytes = json_bytes(body, form).map_err(malformed)?;
+    let w: Reported = serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+    Ok((w.repository.full_name, w.repository_advisory))
+}
+
 /// A delivery that passed verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedDelivery {

@@ -89,12 +89,32 @@ fn new_advisory(c: &AdvisoryContent) -> gh::NewAdvisory {
     }
 }
 
-/// The final content sent with the publication: the description with its public links, and
-/// the packages with their patched versions.
+/// The final content sent with the publication: the description with its public links, the
+/// packages with their patched versions, and the credits (a report merged after the draft
+/// opened credits its reporter here).
 fn publication(c: &AdvisoryContent) -> gh::AdvisoryUpdate {
     gh::AdvisoryUpdate {
         description: Some(c.description.clone()),
         vulnerabilities: Some(packages(&c.vulnerabilities)),
+        credits: gh::FieldUpdate::Set(credits(c)),
+        ..gh::AdvisoryUpdate::default()
+    }
+}
+
+/// The whole content an adopted report takes in its one PATCH.
+fn adoption(c: &AdvisoryContent, collaborators: &[String]) -> gh::AdvisoryUpdate {
+    gh::AdvisoryUpdate {
+        summary: Some(c.summary.clone()),
+        description: Some(c.description.clone()),
+        rating: Some(rating(&c.rating)),
+        vulnerabilities: Some(packages(&c.vulnerabilities)),
+        cwe_ids: gh::FieldUpdate::Set(c.cwe_ids.iter().map(ToString::to_string).collect()),
+        credits: gh::FieldUpdate::Set(credits(c)),
+        collaborating_users: if collaborators.is_empty() {
+            gh::FieldUpdate::Keep
+        } else {
+            gh::FieldUpdate::Set(collaborators.to_vec())
+        },
         ..gh::AdvisoryUpdate::default()
     }
 }
@@ -124,6 +144,29 @@ async fn call(github: &gh::GithubClient, claim: &Claim) -> Result<Outcome, gh::E
                 gh::Error::InvalidInput(format!("GitHub returned a malformed GHSA id: {e}"))
             })?;
             Outcome::DraftOpened { ghsa }
+        }
+        Action::AdoptReport {
+            ghsa,
+            content,
+            marker,
+            collaborators,
+            ..
+        } => {
+            let logins: Vec<String> = collaborators.iter().map(ToString::to_string).collect();
+            github
+                .adopt_report(
+                    &repo,
+                    ghsa.as_str(),
+                    &adoption(content, &logins),
+                    marker,
+                    attempt,
+                )
+                .await?;
+            Outcome::DraftOpened { ghsa: ghsa.clone() }
+        }
+        Action::CloseReport { ghsa } => {
+            github.ensure_closed(&repo, ghsa.as_str(), attempt).await?;
+            Outcome::ReportClosed
         }
         Action::LinkSiblings {
             ghsa,

@@ -18,6 +18,7 @@
 
 mod execute;
 pub mod identity;
+pub mod intake;
 mod preflight;
 mod propagation;
 mod sync;
@@ -193,6 +194,11 @@ pub struct Runtime {
     /// last read, on `clock`.
     reads: Arc<std::sync::Mutex<ReadSchedule>>,
     clock: Clock,
+    /// Polling for private vulnerability reports (none: not polled), and when it last ran.
+    intake: Option<(
+        intake::IntakeOptions,
+        Arc<std::sync::Mutex<Option<Duration>>>,
+    )>,
 }
 
 /// A monotonic clock for the read budget: time since some fixed start.
@@ -234,7 +240,58 @@ impl Runtime {
                 let start = std::time::Instant::now();
                 Arc::new(move || start.elapsed())
             },
+            intake: None,
         }
+    }
+
+    /// Polls these repositories for private vulnerability reports awaiting triage, no more
+    /// often than `opts.interval` (the first pass always polls; while webhooks are healthy,
+    /// no more often than `safety_poll` either), and closes the advisories of rejected
+    /// reports.
+    pub fn with_intake(mut self, opts: intake::IntakeOptions) -> Self {
+        self.intake = Some((opts, Arc::new(std::sync::Mutex::new(None))));
+        self
+    }
+
+    /// The intake's share of a pass: closes rejected reports' advisories, and polls for new
+    /// reports when the interval has passed.
+    async fn intake_pass(&self) -> Result<usize, lockstep_store::Error> {
+        let Some((opts, last)) = &self.intake else {
+            return Ok(0);
+        };
+        let closed = intake::close_rejected(&self.store, &self.github).await?;
+        let now = (self.clock)();
+        // While webhooks are healthy, `reported` deliveries bring the reports: the poll backs
+        // off to the safety interval, like the reads of open drafts.
+        let healthy = self
+            .reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last_delivery
+            .is_some_and(|d| now.saturating_sub(d) <= self.opts.webhook_window);
+        let interval = if healthy {
+            opts.interval.max(self.opts.safety_poll)
+        } else {
+            opts.interval
+        };
+        let due = {
+            let mut last = last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = last.is_none_or(|l| now.saturating_sub(l) >= interval);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        let polled = if due {
+            intake::poll(&self.store, &self.github, &opts.repos).await?
+        } else {
+            0
+        };
+        // A closed report or a new one changes nothing a case waits for.
+        let _ = (closed, polled);
+        Ok(0)
     }
 
     /// Replaces the clock the read budget runs on (a simulation's, in benchmarks).
@@ -318,8 +375,9 @@ impl Runtime {
                         } else {
                             0
                         };
+                        let intake = self.intake_pass().await?;
                         Ok::<usize, lockstep_store::Error>(
-                            polled + propagation::watch(&self.store, &self.github).await?,
+                            polled + intake + propagation::watch(&self.store, &self.github).await?,
                         )
                     } => observed?,
                 };

@@ -184,6 +184,8 @@ mod tests {
             closed_at: None,
             withdrawn_at: None,
             private_fork: None,
+            author: None,
+            submission_accepted: None,
         }
     }
 

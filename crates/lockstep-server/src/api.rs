@@ -29,7 +29,7 @@ use crate::surface::{Acted, CaseAction, CaseView, OpenFields, OpenRequest, Opene
 type Shared = Arc<AppState>;
 
 /// Parses a JSON body: syntax errors → 400, a missing, unknown or mistyped field → 422.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request needs a JSON body"));
     }
@@ -49,7 +49,7 @@ async fn load(app: &AppState, id: &CaseId) -> Result<Case, ApiError> {
     app.store.case(id).await.map_err(ApiError::store)
 }
 
-fn outcome_of(result: &Result<Committed, lockstep_store::Error>) -> CommandOutcome {
+pub(crate) fn outcome_of(result: &Result<Committed, lockstep_store::Error>) -> CommandOutcome {
     match result {
         Ok(c) if c.events.is_empty() => CommandOutcome::Unchanged,
         Ok(_) => CommandOutcome::Committed,
@@ -227,7 +227,21 @@ pub(crate) async fn open(
 ) -> Result<Response, ApiError> {
     app.identities.authenticate(&bearer).await?;
     let req: OpenRequest = parse_body(&body)?;
+    if req.from_report.is_none() {
+        // Required unless the case opens from a report, which supplies them.
+        for (name, value) in [("summary", &req.summary), ("description", &req.description)] {
+            if value.is_empty() {
+                return Err(ApiError::unprocessable(format!(
+                    "invalid request body: missing field `{name}` (required unless from_report)"
+                )));
+            }
+        }
+    }
     let workflow = resolve_workflow(&app, &req).await?;
+    let fields = req.fields().map_err(ApiError::bad_request)?;
+    if fields.from_report.is_some() {
+        return crate::reports::open_from_report(&app, &bearer, req, workflow, fields).await;
+    }
     let OpenFields {
         case_id: given_id,
         rating,
@@ -235,7 +249,11 @@ pub(crate) async fn open(
         credits,
         scope,
         embargo_until,
-    } = req.fields().map_err(ApiError::bad_request)?;
+        from_report: _,
+    } = fields;
+    let Some(rating) = rating else {
+        return Err(ApiError::bad_request("give severity or cvss"));
+    };
     let principal = app
         .identities
         .principal(&bearer, Some(&workflow), &[])

@@ -23,6 +23,7 @@ mod error;
 mod export;
 mod metrics;
 pub mod openapi;
+mod reports;
 pub mod surface;
 mod webhook;
 
@@ -230,7 +231,23 @@ fn tables() -> Tables {
             "/api/cases/{id}/export/{format}",
             get(export::export),
         )
-        .route("GET", "/api/openapi.json", get(openapi::serve));
+        .route("GET", "/api/openapi.json", get(openapi::serve))
+        .route("GET", "/api/reports", get(reports::list))
+        .route(
+            "GET",
+            "/api/reports/{owner}/{repo}/{ghsa}",
+            get(reports::show),
+        )
+        .route(
+            "POST",
+            "/api/reports/{owner}/{repo}/{ghsa}/reject",
+            post(reports::reject),
+        )
+        .route(
+            "POST",
+            "/api/reports/{owner}/{repo}/{ghsa}/merge",
+            post(reports::merge),
+        );
     // Every action of the command surface, at `/api/cases/{id}/{PATH}`.
     struct Mount(Option<Table>);
     impl surface::ActionVisitor for Mount {

@@ -101,6 +101,89 @@ fn json_body(schema: Ref) -> utoipa::openapi::request_body::RequestBody {
 }
 
 /// Builds the description.
+fn report_parameters(op: OperationBuilder) -> OperationBuilder {
+    let path = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    op.parameter(path("owner", "The report's repository owner."))
+        .parameter(path("repo", "The report's repository name."))
+        .parameter(path("ghsa", "The report's advisory, GHSA-XXXX-XXXX-XXXX."))
+}
+
+/// The private vulnerability report endpoints.
+fn add_report_paths(paths: &mut Paths) {
+    const ONE: &str = "/api/reports/{owner}/{repo}/{ghsa}";
+    paths.add_path_operation(
+        "/api/reports",
+        vec![HttpMethod::Get],
+        operation(
+            "list_reports",
+            "The private vulnerability reports awaiting triage on the repositories the caller coordinates or maintains (with all=true, decided ones too); anyone else is refused.",
+            true,
+            (
+                "200",
+                "the reports",
+                Some(schema_ref::<surface::ReportList>().into()),
+            ),
+        )
+        .parameter(query_parameter("all", "true: decided reports too."))
+        .build(),
+    );
+    paths.add_path_operation(
+        ONE,
+        vec![HttpMethod::Get],
+        report_parameters(operation(
+            "show_report",
+            "A report (coordinators of a workflow listing its repository, and its maintainers), with its workflows' out-of-scope rules as the choices.",
+            true,
+            (
+                "200",
+                "the report",
+                Some(schema_ref::<surface::ReportView>().into()),
+            ),
+        ))
+        .build(),
+    );
+    paths.add_path_operation(
+        format!("{ONE}/reject"),
+        vec![HttpMethod::Post],
+        report_parameters(operation(
+            "reject_report",
+            "Rejects a report awaiting triage (coordinators and the repository's maintainers), optionally under an out-of-scope rule; its advisory is closed on GitHub.",
+            true,
+            (
+                "200",
+                "the report as decided",
+                Some(schema_ref::<surface::ReportView>().into()),
+            ),
+        ))
+        .request_body(Some(json_body(schema_ref::<surface::RejectReport>())))
+        .build(),
+    );
+    paths.add_path_operation(
+        format!("{ONE}/merge"),
+        vec![HttpMethod::Post],
+        report_parameters(operation(
+            "merge_report",
+            "Merges a second report of a case's vulnerability into the case (coordinators): adopted where the case has no advisory yet, else closed as a duplicate; its reporter is credited.",
+            true,
+            (
+                "200",
+                "the case",
+                Some(schema_ref::<surface::Acted>().into()),
+            ),
+        ))
+        .request_body(Some(json_body(schema_ref::<surface::MergeReport>())))
+        .build(),
+    );
+}
+
 fn build() -> OpenApi {
     let mut paths = Paths::new();
     let mut components = ComponentsBuilder::new()
@@ -115,6 +198,12 @@ fn build() -> OpenApi {
         .schema_from::<surface::ThreatName>()
         .schema_from::<surface::OneOrMany>()
         .schema_from::<surface::Line>()
+        .schema_from::<surface::ReportList>()
+        .schema_from::<surface::ReportSummary>()
+        .schema_from::<surface::ReportView>()
+        .schema_from::<surface::RuleView>()
+        .schema_from::<surface::RejectReport>()
+        .schema_from::<surface::MergeReport>()
         .security_scheme(
             SECURITY,
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -209,6 +298,7 @@ fn build() -> OpenApi {
         ))
         .build(),
     );
+    add_report_paths(&mut paths);
     paths.add_path_operation(
         "/api/openapi.json",
         vec![HttpMethod::Get],

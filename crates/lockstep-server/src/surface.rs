@@ -514,11 +514,19 @@ pub struct OpenRequest {
     /// A workflow's TOML text (only when the server allows inline workflows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
-    /// One-line summary.
+    /// A private vulnerability report to open the case from, `OWNER/REPO/GHSA-…`: its
+    /// advisory is adopted, and its text, rating, CWEs and credits are the case's unless the
+    /// fields below override them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_report: Option<String>,
+    /// One-line summary (required unless `from_report`).
+    #[serde(default)]
     pub summary: String,
-    /// The description (Markdown).
+    /// The description, Markdown (required unless `from_report`).
+    #[serde(default)]
     pub description: String,
-    /// `low`, `medium`, `high` or `critical`; or give `cvss`.
+    /// `low`, `medium`, `high` or `critical`; or give `cvss` (one is required unless
+    /// `from_report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
     /// A CVSS 3.x or 4.0 vector.
@@ -543,8 +551,10 @@ pub struct OpenRequest {
 pub struct OpenFields {
     /// The case id, if given.
     pub case_id: Option<CaseId>,
-    /// The rating.
-    pub rating: Rating,
+    /// The rating (`None` only with `from_report`, which supplies it).
+    pub rating: Option<Rating>,
+    /// The report to open from.
+    pub from_report: Option<ReportRef>,
     /// CWE ids.
     pub cwes: BTreeSet<CweId>,
     /// Credits.
@@ -564,11 +574,18 @@ impl OpenRequest {
                     "give severity or cvss, not both (GitHub takes one or the other)".into(),
                 ));
             }
-            (Some(s), None) => Rating::Severity(field::<Severity>(s)?),
-            (None, Some(v)) => Rating::Cvss(field::<CvssVector>(v)?),
+            (Some(s), None) => Some(Rating::Severity(field::<Severity>(s)?)),
+            (None, Some(v)) => Some(Rating::Cvss(field::<CvssVector>(v)?)),
+            (None, None) if self.from_report.is_some() => None,
             (None, None) => return Err(FieldError("give severity or cvss".into())),
         };
+        let from_report = self
+            .from_report
+            .as_deref()
+            .map(ReportRef::parse)
+            .transpose()?;
         Ok(OpenFields {
+            from_report,
             case_id: self.case_id.as_deref().map(field).transpose()?,
             rating,
             cwes: self
@@ -820,4 +837,139 @@ pub enum ThreatName {
     ExploitPublic,
     /// Attacks are observed.
     AttacksObserved,
+}
+
+// ----- private vulnerability reports ------------------------------------------------------
+
+/// A report named as `OWNER/REPO/GHSA-…` (the CLI) or by the path
+/// `/api/reports/{owner}/{repo}/{ghsa}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRef {
+    /// The repository it was filed on.
+    pub repo: RepoId,
+    /// Its advisory.
+    pub ghsa: GhsaId,
+}
+
+impl ReportRef {
+    /// Parses `OWNER/REPO/GHSA-…`.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        let s = s.trim();
+        let (repo, ghsa) = s.rsplit_once('/').ok_or_else(|| {
+            FieldError(format!(
+                "report {s:?} must be OWNER/REPO/GHSA-XXXX-XXXX-XXXX"
+            ))
+        })?;
+        Ok(Self {
+            repo: field(repo)?,
+            ghsa: field(ghsa)?,
+        })
+    }
+
+    /// `/api/reports/{owner}/{repo}/{ghsa}`.
+    pub fn path(&self) -> String {
+        format!("/api/reports/{}/{}", self.repo, self.ghsa)
+    }
+}
+
+impl std::fmt::Display for ReportRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.repo, self.ghsa)
+    }
+}
+
+/// A report as `GET /api/reports` lists it (and `lockstep report list --json` prints it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportSummary {
+    /// The repository it was filed on.
+    pub repo: String,
+    /// Its advisory.
+    pub ghsa_id: String,
+    /// The reporter's summary.
+    pub summary: String,
+    /// Who filed it.
+    pub reporter: String,
+    /// When Lockstep first saw it (RFC 3339).
+    #[schema(value_type = String)]
+    pub received_at: Timestamp,
+    /// `new`, `accepted`, `merged` or `rejected`.
+    pub state: String,
+    /// The case it opened or joined.
+    pub case_id: Option<String>,
+}
+
+/// `GET /api/reports`: `{"reports": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportList {
+    /// The reports the caller may read, oldest first.
+    pub reports: Vec<ReportSummary>,
+}
+
+/// One out-of-scope rule of a workflow's written policy: a choice when triaging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RuleView {
+    /// The workflow it belongs to.
+    pub workflow: String,
+    /// Its id (`report reject --rule ID`).
+    pub id: String,
+    /// What it excludes.
+    pub summary: String,
+    /// What the reporter is told.
+    pub guidance: String,
+}
+
+/// `GET /api/reports/{owner}/{repo}/{ghsa}` (and the answer to `reject`): the report, and the
+/// triage rules of its workflows as the choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportView {
+    /// The summary fields.
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub summary: ReportSummary,
+    /// The reporter's description (Markdown).
+    pub description: String,
+    /// The reporter's severity, or the one their CVSS vector gives.
+    pub severity: Option<String>,
+    /// The reporter's CVSS vector.
+    pub cvss: Option<String>,
+    /// CWE ids.
+    pub cwes: Vec<String>,
+    /// Credits as `LOGIN:TYPE`.
+    pub credits: Vec<String>,
+    /// Its Vultron RM state.
+    pub rm: String,
+    /// The decision: who, when, why, under which rule.
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<serde_json::Value>,
+    /// A rejection's close on GitHub: `pending`, `done` or `failed`.
+    pub close_state: Option<String>,
+    /// Why that close failed.
+    pub close_error: Option<String>,
+    /// The workflows that list its repository.
+    pub workflows: Vec<String>,
+    /// The out-of-scope rules of those workflows.
+    pub rules: Vec<RuleView>,
+}
+
+/// `POST /api/reports/{owner}/{repo}/{ghsa}/reject`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectReport {
+    /// Why (recorded in the audit trail).
+    pub reason: String,
+    /// The out-of-scope rule it falls under, by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+/// `POST /api/reports/{owner}/{repo}/{ghsa}/merge`: a second report of a case's
+/// vulnerability. The answer is the case, as an action's ([`Acted`]).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeReport {
+    /// The case.
+    pub case: String,
+    /// Why, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

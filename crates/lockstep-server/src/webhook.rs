@@ -173,8 +173,12 @@ async fn process(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Answer {
             repository,
             ..
         } => advisory_published(app, event, &delivery, &repository, &ghsa_id).await,
+        WebhookEvent::RepositoryAdvisory {
+            action: AdvisoryAction::Reported,
+            ..
+        } => reported(app, event, &delivery, header("content-type"), body).await,
         WebhookEvent::RepositoryAdvisory { .. } => {
-            Answer::ignored(event, "only the published action is handled")
+            Answer::ignored(event, "only the published and reported actions are handled")
         }
         WebhookEvent::Release {
             action,
@@ -393,6 +397,54 @@ async fn advisory_published(
     let build = |_: &Case| Ok(input.clone());
     let result = commit(app, delivery, &case, "advisory_published", &input, build).await;
     conclude(app, event, delivery, vec![(case, result)]).await
+}
+
+/// `repository_advisory`/`reported`: a private vulnerability report, recorded once (by
+/// repository and GHSA id, whichever path saw it first), with this delivery recorded in the
+/// same transaction. It is listed by `report list` as soon as this answers.
+async fn reported(
+    app: &AppState,
+    event: &'static str,
+    delivery: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let (repository, advisory) = match lockstep_github::webhook::parse_reported(content_type, body)
+    {
+        Ok(p) => p,
+        Err(e) => return Answer::error(event, "malformed", ApiError::bad_request(e)),
+    };
+    let Ok(repo) = repository.parse::<RepoId>() else {
+        return Answer::ignored(event, "the payload names no usable repository");
+    };
+    let now = match app.store.now().await {
+        Ok(n) => n,
+        Err(e) => return Answer::error(event, "error", ApiError::store(e)),
+    };
+    let Some(report) = lockstep_runtime::intake::report_from_advisory(&repo, &advisory, now) else {
+        return Answer::ignored(
+            event,
+            "the advisory is not a report in triage with a reporter",
+        );
+    };
+    match app.store.record_report(&report, Some(delivery)).await {
+        Ok(lockstep_store::ReportSeen::DuplicateDelivery) => Answer::json(
+            event,
+            "duplicate",
+            StatusCode::OK,
+            json!({ "status": "duplicate", "delivery": delivery }),
+        ),
+        Ok(seen) => {
+            tracing::info!(%repo, ghsa = %report.ghsa, new = seen == lockstep_store::ReportSeen::New, "private vulnerability report received");
+            Answer::json(
+                event,
+                "processed",
+                StatusCode::OK,
+                json!({ "status": "processed", "report": report.reference(), "new": seen == lockstep_store::ReportSeen::New }),
+            )
+        }
+        Err(e) => Answer::error(event, "error", ApiError::store(e)),
+    }
 }
 
 /// `release`/`published`: every open case in which the repository has a prepared fix with a

@@ -144,6 +144,31 @@ fn requests_of_the_surface_validate_and_bad_ones_do_not() {
             })
             .unwrap(),
         ),
+        (
+            "/api/cases".to_owned(),
+            serde_json::to_value(surface::OpenRequest {
+                workflow_name: Some("w".into()),
+                from_report: Some("org/core/GHSA-aaaa-bbbb-cccc".into()),
+                ..Default::default()
+            })
+            .unwrap(),
+        ),
+        (
+            "/api/reports/{owner}/{repo}/{ghsa}/reject".to_owned(),
+            serde_json::to_value(surface::RejectReport {
+                reason: "stdio only".into(),
+                rule: Some("stdio-trust-boundary".into()),
+            })
+            .unwrap(),
+        ),
+        (
+            "/api/reports/{owner}/{repo}/{ghsa}/merge".to_owned(),
+            serde_json::to_value(surface::MergeReport {
+                case: "LS-1".into(),
+                reason: None,
+            })
+            .unwrap(),
+        ),
     ];
     for (path, body) in &ok {
         assert!(validates(path, body), "{path}: {body}");
@@ -163,7 +188,13 @@ fn requests_of_the_surface_validate_and_bad_ones_do_not() {
             format!("{id}/threat"),
             json!({"threat": "rumour", "reason": "x"}),
         ),
-        ("/api/cases".to_owned(), json!({"summary": "s"})),
+        // Summary and description may be left out only with `from_report` (the handler
+        // checks that); a summary that is not text is refused by the description too.
+        ("/api/cases".to_owned(), json!({"summary": 5})),
+        (
+            "/api/reports/{owner}/{repo}/{ghsa}/reject".to_owned(),
+            json!({"rule": "x"}),
+        ),
     ] {
         assert!(!validates(&path, &body), "{path} accepted {body}");
     }

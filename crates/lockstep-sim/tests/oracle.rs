@@ -395,3 +395,117 @@ async fn global_advisories_match_the_openapi_oracle() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     o.check_response(GLOBAL, "get", &r);
 }
+
+/// Private vulnerability reporting, as Lockstep's intake uses it: any signed-in user files a
+/// report where reporting is enabled (GitHub's refusal otherwise); the report is in
+/// `triage` with `submission.accepted: false`; its reporter reads it, nobody else without
+/// rights does; `?state=triage` lists it; only admins and security managers accept it
+/// (`triage` → `draft`, in one PATCH with content and collaborators) or close it, and then
+/// `submission.accepted` is true. Every response validates against the oracle.
+#[tokio::test]
+async fn private_reporting_routes_match_the_oracle() {
+    let o = Oracle::new();
+    let (sim, _running, api) = start().await;
+    let reports = format!("/repos/{REPO}/security-advisories/reports");
+    let body = json!({"summary": "Host header not validated", "description": "Steps...", "severity": "high", "cwe_ids": ["CWE-350"]});
+    assert!(o.request_valid(REPORTS, "post", &body));
+
+    // Anyone signed in files; anonymous callers and disabled repositories are refused.
+    let rep = api.post(&reports, Some(OUTSIDER), &body).await;
+    assert_eq!(rep.status, StatusCode::CREATED, "{:?}", rep.body);
+    o.check_response(REPORTS, "post", &rep);
+    assert_eq!(rep.body["state"], "triage");
+    assert_eq!(rep.body["submission"]["accepted"], false);
+    assert_eq!(rep.body["author"]["login"], "mallory");
+    let ghsa = rep.body["ghsa_id"].as_str().unwrap().to_owned();
+    let anon = api.post(&reports, None, &body).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    sim.set_private_vulnerability_reporting(REPO2, false)
+        .unwrap();
+    let off = api
+        .post(
+            &format!("/repos/{REPO2}/security-advisories/reports"),
+            Some(OUTSIDER),
+            &body,
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::FORBIDDEN);
+    o.check_response(REPORTS, "post", &off);
+
+    // The reporter reads their own report; a reader of the repository does not see it.
+    let one = adv_path(REPO, &ghsa);
+    let own = api.get(&one, Some(OUTSIDER)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    o.check_response(ONE, "get", &own);
+    let hidden = api.get(&one, Some(READER)).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    o.check_response(ONE, "get", &hidden);
+
+    // `?state=triage` lists it for an admin.
+    let list = format!("/repos/{REPO}/security-advisories?state=triage");
+    let triage = api.get(&list, Some(ADMIN)).await;
+    assert_eq!(triage.status, StatusCode::OK);
+    o.check_response(LIST, "get", &triage);
+    let listed: Vec<&str> = triage
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ghsa_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ghsa.as_str()]);
+
+    // Only admins and security managers change its state: not the reporter, not a writer.
+    let accept = json!({
+        "state": "draft",
+        "description": "Adopted.\n\n<!-- lockstep:LS-1:acme/widget -->",
+        "collaborating_users": ["carol"],
+        "credits": [{"login": "mallory", "type": "reporter"}],
+    });
+    assert!(o.request_valid(ONE, "patch", &accept));
+    let by_reporter = api
+        .patch(&one, Some(OUTSIDER), &json!({"state": "draft"}))
+        .await;
+    assert_eq!(by_reporter.status, StatusCode::FORBIDDEN);
+    o.check_response(ONE, "patch", &by_reporter);
+    let by_writer = api
+        .patch(&one, Some(WRITER), &json!({"state": "closed"}))
+        .await;
+    assert!(
+        matches!(
+            by_writer.status,
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "{:?}",
+        by_writer.status
+    );
+    o.check_response(ONE, "patch", &by_writer);
+    // A security manager accepts it in one PATCH.
+    let accepted = api.patch(&one, Some(SECMGR), &accept).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    o.check_response(ONE, "patch", &accepted);
+    assert_eq!(accepted.body["state"], "draft");
+    assert_eq!(accepted.body["submission"]["accepted"], true);
+    assert_eq!(accepted.body["collaborating_users"][0]["login"], "carol");
+    // The same PATCH again (a retry) changes nothing and is not an error.
+    let again = api.patch(&one, Some(SECMGR), &accept).await;
+    assert_eq!(again.status, StatusCode::OK);
+    // Back to triage is not a transition GitHub has.
+    let back = api
+        .patch(&one, Some(ADMIN), &json!({"state": "triage"}))
+        .await;
+    assert_eq!(back.status, StatusCode::UNPROCESSABLE_ENTITY);
+    o.check_response(ONE, "patch", &back);
+    // A second report, closed by an admin (a rejection).
+    let second = api.post(&reports, Some("tok-monalisa"), &body).await;
+    let second = adv_path(REPO, second.body["ghsa_id"].as_str().unwrap());
+    let closed = api
+        .patch(&second, Some(ADMIN), &json!({"state": "closed"}))
+        .await;
+    assert_eq!(closed.status, StatusCode::OK);
+    o.check_response(ONE, "patch", &closed);
+    assert_eq!(closed.body["state"], "closed");
+    assert_eq!(closed.body["submission"]["accepted"], false);
+    let none = api.get(&list, Some(ADMIN)).await;
+    assert_eq!(none.body.as_array().unwrap().len(), 0);
+}

@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 
 /// The hash before the first entry: 32 zero bytes.
+/// The `case_id` prefix of an audit entry that records a report decision (no events).
+pub(crate) const REPORT_PREFIX: &[u8] = b"report:";
+
 pub(crate) const ZERO_HASH: [u8; 32] = [0; 32];
 
 const ENTRY_DOMAIN: &[u8] = b"lockstep-audit-entry-v1\0";
@@ -334,7 +337,8 @@ impl<'c> Verifier<'c> {
         }
         if count > 0 {
             self.case_seq.insert(a.case_id.clone(), a.seq_to);
-        } else {
+        } else if !a.case_id.starts_with(REPORT_PREFIX) {
+            // A report decision (`report:OWNER/REPO/GHSA-…`) has no events and no case row.
             self.case_seq.entry(a.case_id.clone()).or_insert(last);
         }
         self.events += events.len() as u64;

@@ -54,6 +54,9 @@ pub(crate) struct Plan {
     pub(crate) authority: String,
     pub(crate) input: String,
     pub(crate) delivery: Option<String>,
+    /// The report this commit decides (opening a case from it, merging it), updated in the
+    /// same transaction; refused if it was decided meanwhile.
+    pub(crate) report: Option<crate::reports::ReportWrite>,
 }
 
 /// The schema a database holds, as far as it is consistent with this binary.
@@ -250,8 +253,8 @@ pub(crate) mod fast {
         plan: &Plan,
         hint: Option<(i64, String)>,
     ) -> Result<Option<Written>, Error> {
-        let (Some((head_id, head_hash)), Some(expected), None) =
-            (hint, plan.expected, &plan.delivery)
+        let (Some((head_id, head_hash)), Some(expected), None, None) =
+            (hint, plan.expected, &plan.delivery, &plan.report)
         else {
             return Ok(None);
         };
@@ -686,6 +689,9 @@ macro_rules! backend {
                             return Err(Error::DuplicateCase { case: case()? });
                         }
                     }
+                }
+                if let Some(report) = &plan.report {
+                    crate::reports::$m::decide_in(&mut *conn, report, plan.at, false).await?;
                 }
                 // The audit entry, chained to the last one. Appends are serialised by SQLite's
                 // single writer, or by a transaction-level advisory lock on PostgreSQL.

@@ -125,6 +125,9 @@ macro_rules! dispatch {
     };
 }
 
+mod reports;
+pub use reports::{ReportSeen, StoredReport};
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
@@ -319,6 +322,7 @@ pub(crate) fn plan(
         authority,
         input: input.to_owned(),
         delivery,
+        report: None,
     })
 }
 

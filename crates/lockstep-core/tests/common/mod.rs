@@ -157,6 +157,8 @@ pub fn settle(case: &mut Case, pending: &mut Vec<Effect>, now: Timestamp) -> Vec
             Action::Publish { .. } => Outcome::Published,
             Action::CloseDraft { .. } => Outcome::DraftClosed,
             Action::AmendAdvisory { .. } => Outcome::Amended,
+            Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+            Action::CloseReport { .. } => Outcome::ReportClosed,
         };
         let d = case
             .handle(

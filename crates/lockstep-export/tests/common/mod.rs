@@ -92,6 +92,8 @@ impl Driver {
                 Action::Publish { .. } => Outcome::Published,
                 Action::CloseDraft { .. } => Outcome::DraftClosed,
                 Action::AmendAdvisory { .. } => Outcome::Amended,
+                Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+                Action::CloseReport { .. } => Outcome::ReportClosed,
             };
             let d = self
                 .case

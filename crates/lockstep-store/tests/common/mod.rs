@@ -316,6 +316,8 @@ pub fn success_for(e: &Effect) -> Outcome {
         Action::Publish { .. } => Outcome::Published,
         Action::CloseDraft { .. } => Outcome::DraftClosed,
         Action::AmendAdvisory { .. } => Outcome::Amended,
+        Action::AdoptReport { ghsa, .. } => Outcome::DraftOpened { ghsa: ghsa.clone() },
+        Action::CloseReport { .. } => Outcome::ReportClosed,
     }
 }
 
