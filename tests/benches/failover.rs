@@ -78,15 +78,8 @@ async fn one_run(postgres: Option<&str>, rtt: Duration, seed: u64) -> Figures {
     });
 
     let cfg = ServeConfig {
-        db: db.clone(),
         database_url: postgres.map(|_| url.clone()),
-        api_url: running.base_url.clone(),
-        token: BOT_TOKEN.to_owned(),
-        failpoints: None,
-        log: dir.path().join("serve.log"),
-        dir: dir.path().to_owned(),
-        port: None,
-        webhook_secret: None,
+        ..ServeConfig::new(&db, &running.base_url, dir.path())
     };
     let mut a = Serve::spawn(&ServeConfig {
         failpoints: Some("github.before_send=sleep(5000)".into()),

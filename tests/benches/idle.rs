@@ -49,17 +49,7 @@ fn main() {
         let db = dir.path().join("lockstep.db");
         let store = open_store(&db).await;
         assert!(store.list_open_cases().await.unwrap().is_empty());
-        let serve = Serve::spawn(&ServeConfig {
-            db: db.clone(),
-            database_url: None,
-            api_url: running.base_url.clone(),
-            token: BOT_TOKEN.to_owned(),
-            failpoints: None,
-            log: dir.path().join("serve.log"),
-            dir: dir.path().to_owned(),
-            port: None,
-            webhook_secret: None,
-        });
+        let serve = Serve::spawn(&ServeConfig::new(&db, &running.base_url, dir.path()));
         // Let it start and settle; then measure.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let requests_before = sim.ledger().len();

@@ -105,6 +105,25 @@ pub struct ServeConfig {
     pub webhook_secret: Option<String>,
 }
 
+impl ServeConfig {
+    /// `serve` as the bot ([`crate::BOT_TOKEN`]) over the SQLite file `db`, against the
+    /// simulator at `api_url`, in `dir` (its log `dir/serve.log`): no fail points, any port,
+    /// no webhooks. Change the fields for the rest.
+    pub fn new(db: &Path, api_url: &str, dir: &Path) -> ServeConfig {
+        ServeConfig {
+            db: db.to_owned(),
+            database_url: None,
+            api_url: api_url.to_owned(),
+            token: crate::BOT_TOKEN.to_owned(),
+            failpoints: None,
+            log: dir.join("serve.log"),
+            dir: dir.to_owned(),
+            port: None,
+            webhook_secret: None,
+        }
+    }
+}
+
 /// A running `lockstep serve`; killed (SIGKILL) when dropped.
 #[derive(Debug)]
 pub struct Serve {

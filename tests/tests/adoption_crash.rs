@@ -288,15 +288,7 @@ fn serve_config(
     dir: &tempfile::TempDir,
     db: &std::path::Path,
 ) -> ServeConfig {
-    ServeConfig {
-        db: db.to_owned(),
-        database_url: None,
-        api_url: running.base_url.clone(),
-        token: BOT_TOKEN.to_owned(),
-        failpoints: None,
-        log: dir.path().join("serve.log"),
-        dir: dir.path().to_owned(),
-    }
+    ServeConfig::new(db, &running.base_url, dir.path())
 }
 
 fn one_advisory_each(sim: &Simulator, repos: &[&str], ghsa: &GhsaId) {

@@ -455,7 +455,6 @@ async fn iteration_on(
         Some((_, _, url)) => url.to_owned(),
         None => sqlite_url(&db),
     };
-    let log = dir.path().join("serve.log");
     let workflow = small_workflow();
     // On PostgreSQL the marks go through the instances (see the module's docs).
     let spread = pg.is_some();
@@ -504,15 +503,9 @@ async fn iteration_on(
     }
 
     let base_cfg = ServeConfig {
-        db: db.clone(),
         database_url: pg.map(|(_, _, u)| u.to_owned()),
-        api_url: running.base_url.clone(),
-        token: BOT_TOKEN.to_owned(),
-        failpoints: None,
-        log: log.clone(),
-        dir: dir.path().to_owned(),
-        port: None,
         webhook_secret: spread.then(|| WEBHOOK_SECRET.to_owned()),
+        ..ServeConfig::new(&db, &running.base_url, dir.path())
     };
     let mut serves: Vec<Option<Serve>> = (0..instances).map(|_| None).collect();
     let mut kill_at: Option<(usize, Instant)> = None;
@@ -645,7 +638,7 @@ async fn iteration_on(
     stats.forwarded = fleet.forwarded();
     let result = invariants::check_url(&sim, &store, &url, &expect).await;
     // I7 (as far as this test can see): the token never reaches the logs.
-    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    let logs = std::fs::read_to_string(&base_cfg.log).unwrap_or_default();
     let mut violations = match result {
         Ok(report) => {
             stats.report = report;
