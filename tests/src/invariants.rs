@@ -14,7 +14,7 @@ use lockstep_core::{Actor, Case, CaseId, Event, RepoId, Timestamp, Workflow};
 use lockstep_sim::{AdvisoryState, LedgerEntry, Simulator, Via};
 use lockstep_store::{Committed, OutboxState, Store};
 
-use crate::{BOT, WriteCounts, write_counts};
+use crate::{BOT, REPORTER, WriteCounts, write_counts};
 
 /// What a test marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +207,9 @@ fn actions_for(e: &LedgerEntry) -> &'static [&'static str] {
         &["open-draft"]
     } else if e.is_publish() {
         &["publish"]
+    } else if e.state_from == Some(AdvisoryState::Triage) {
+        // A private report accepted: adopted into the case, or closed as a duplicate.
+        &["adopt-report", "close-report"]
     } else if e.state_to == Some(AdvisoryState::Closed) {
         &["close-draft"]
     } else if e.op == "request_cve" {
@@ -593,6 +596,10 @@ pub async fn check_url(
         .iter()
         .filter(|e| e.via == Via::Http && e.write && e.applied)
     {
+        if e.actor.as_deref() == Some(REPORTER) && e.op == "report" {
+            // The private vulnerability report the case was opened from.
+            continue;
+        }
         if e.actor.as_deref() != Some(BOT) {
             v.push(format!(
                 "I6: a write by {:?} nobody asked for: {} {}",

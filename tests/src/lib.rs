@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lockstep_core::engine::intake::Report;
 use lockstep_core::input::{FixStage, Verdict};
 use lockstep_core::vuln::{PackageFix, Rating, Severity, Vulnerability};
 use lockstep_core::{Command, Input, Login, OpenCase, Principal, RepoId, Workflow};
@@ -151,7 +152,7 @@ pub fn vulnerability() -> Vulnerability {
 pub fn simulator(config: SimConfig, workflow: &Workflow) -> Simulator {
     let sim = Simulator::new(config);
     sim.add_user(BOT, BOT_TOKEN);
-    let mut users: BTreeSet<String> = [COORDINATOR, FINDER, GITHUB_MAINTAINER]
+    let mut users: BTreeSet<String> = [COORDINATOR, FINDER, GITHUB_MAINTAINER, REPORTER]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
@@ -262,6 +263,59 @@ pub async fn open_case(store: &Store, id: &str, workflow: &Workflow) -> Expect {
         .open_case(&Principal::user(coordinator), open)
         .await
         .unwrap_or_else(|e| panic!("open case: {e}"));
+    Expect::new(workflow.clone(), &committed)
+}
+
+/// The researcher who files the private vulnerability reports cases open from (a user of
+/// every [`simulator`]).
+pub const REPORTER: &str = "rita";
+
+/// [`REPORTER`] files a private vulnerability report on `repo`, and Lockstep records it as
+/// its runtime would on seeing it in triage. Returns the report.
+pub async fn file_report(sim: &Simulator, store: &Store, repo: &RepoId) -> Report {
+    let filed = sim
+        .report_as(
+            REPORTER,
+            repo.as_str(),
+            &serde_json::json!({
+                "summary": "Host header not validated",
+                "description": "Reporter's text.",
+                "severity": "high",
+            }),
+        )
+        .unwrap_or_else(|e| panic!("file a report on {repo}: {e}"));
+    let advisory: lockstep_github::Advisory =
+        serde_json::from_value(filed).unwrap_or_else(|e| panic!("the report: {e}"));
+    let now = store.now().await.unwrap_or_else(|e| panic!("now: {e}"));
+    let report = lockstep_runtime::intake::report_from_advisory(repo, &advisory, now)
+        .unwrap_or_else(|| panic!("the report on {repo} is not in triage"));
+    store
+        .record_report(&report, None)
+        .await
+        .unwrap_or_else(|e| panic!("record the report: {e}"));
+    report
+}
+
+/// Opens case `id` from `report`, as the coordinator, over `scope` (empty: every repository
+/// of the workflow).
+pub async fn open_case_from_report(
+    store: &Store,
+    id: &str,
+    workflow: &Workflow,
+    scope: BTreeSet<RepoId>,
+    report: &Report,
+) -> Expect {
+    let open = OpenCase {
+        case_id: id.parse().unwrap_or_else(|e| panic!("case id: {e}")),
+        workflow: workflow.clone(),
+        scope,
+        vulnerability: report.vulnerability(),
+        embargo_until: None,
+    };
+    let committed = store
+        .open_case_from_report(&Principal::user(login(COORDINATOR)), open, report)
+        .await
+        .unwrap_or_else(|e| panic!("open the case from the report: {e}"));
     Expect::new(workflow.clone(), &committed)
 }
 

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lockstep_core::GhsaId;
 use lockstep_core::input::{Command, FixStage, Input, Principal};
-use lockstep_core::{GhsaId, OpenCase};
 use lockstep_e2e::serve::{Serve, ServeConfig};
 use lockstep_e2e::*;
 use lockstep_github::{GithubClient, PacingConfig};
@@ -94,7 +94,6 @@ async fn scenario(point: &str) {
     fail::remove(point);
     let workflow = small_workflow();
     let sim = simulator(SimConfig::default(), &workflow);
-    sim.add_user("rita", "tok-rita");
     let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
     let github = github(&running.base_url, PacingConfig::unlimited());
     let dir = tempfile::tempdir().unwrap();
@@ -102,34 +101,11 @@ async fn scenario(point: &str) {
     let store = open_store(&db).await;
 
     // rita reports privately on org/core; Lockstep records the report.
-    let filed = sim
-        .report_as(
-            "rita",
-            "org/core",
-            &serde_json::json!({"summary": "Host header not validated", "description": "Reporter's text.", "severity": "high"}),
-        )
-        .unwrap();
-    let ghsa: GhsaId = filed["ghsa_id"].as_str().unwrap().parse().unwrap();
-    let advisory: lockstep_github::Advisory = serde_json::from_value(filed).unwrap();
-    let now = store.now().await.unwrap();
-    let report =
-        lockstep_runtime::intake::report_from_advisory(&repo("org/core"), &advisory, now).unwrap();
-    store.record_report(&report, None).await.unwrap();
-    let committed = store
-        .open_case_from_report(
-            &Principal::user(COORDINATOR.parse().unwrap()),
-            OpenCase {
-                case_id: "LS-ADOPT-1".parse().unwrap(),
-                workflow: workflow.clone(),
-                scope: BTreeSet::from([repo("org/core")]),
-                vulnerability: report.vulnerability(),
-                embargo_until: None,
-            },
-            &report,
-        )
-        .await
-        .unwrap();
-    let case_id = committed.case.id.clone();
+    let report = file_report(&sim, &store, &repo("org/core")).await;
+    let ghsa = report.ghsa.clone();
+    let scope = BTreeSet::from([repo("org/core")]);
+    let expect = open_case_from_report(&store, "LS-ADOPT-1", &workflow, scope, &report).await;
+    let case_id = expect.case.clone();
 
     let mut w = World {
         sim,
@@ -239,38 +215,13 @@ async fn reported_case(
 ) {
     let workflow = small_workflow();
     let sim = simulator(SimConfig::default(), &workflow);
-    sim.add_user("rita", "tok-rita");
     let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lockstep.db");
     let store = open_store(&db).await;
-    let filed = sim
-        .report_as(
-            "rita",
-            "org/core",
-            &serde_json::json!({"summary": "Host header not validated", "description": "Reporter's text.", "severity": "high"}),
-        )
-        .unwrap();
-    let ghsa: GhsaId = filed["ghsa_id"].as_str().unwrap().parse().unwrap();
-    let advisory: lockstep_github::Advisory = serde_json::from_value(filed).unwrap();
-    let now = store.now().await.unwrap();
-    let report =
-        lockstep_runtime::intake::report_from_advisory(&repo("org/core"), &advisory, now).unwrap();
-    store.record_report(&report, None).await.unwrap();
-    store
-        .open_case_from_report(
-            &Principal::user(COORDINATOR.parse().unwrap()),
-            OpenCase {
-                case_id: "LS-ADOPT-2".parse().unwrap(),
-                workflow,
-                scope,
-                vulnerability: report.vulnerability(),
-                embargo_until: None,
-            },
-            &report,
-        )
-        .await
-        .unwrap();
+    let report = file_report(&sim, &store, &repo("org/core")).await;
+    open_case_from_report(&store, "LS-ADOPT-2", &workflow, scope, &report).await;
+    let ghsa = report.ghsa.clone();
     (sim, running, dir, db, store, ghsa)
 }
 

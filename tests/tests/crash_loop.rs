@@ -4,6 +4,10 @@
 //! the store on the same SQLite file. Once everything is done, I1–I6 are checked against
 //! the simulator's ledger and the store.
 //!
+//! Half the cases (by seed; `LOCKSTEP_CRASH_FROM_REPORT=1` or `=0` for all or none) open
+//! from a researcher's private vulnerability report on one repository, whose advisory the
+//! runtime adopts into the case while it is being killed.
+//!
 //! `LOCKSTEP_CRASH_ITERATIONS` (default 20), `LOCKSTEP_CRASH_PARALLEL` (iterations run at
 //! once, default 20), `LOCKSTEP_CRASH_SEED` (the first iteration's seed; default random).
 //!
@@ -481,10 +485,22 @@ async fn iteration_on(
             .unwrap_or_else(|e| panic!("open the store: {e}")),
         None => open_store(&db).await,
     };
-    let mut expect = open_case(&store, "LS-CRASH-1", &workflow).await;
-
     // Each repository is not affected with probability 0.3; at least one is affected.
     let repos: Vec<RepoId> = workflow.repos.keys().cloned().collect();
+    // Half the cases (by seed) open from a researcher's private report on one repository,
+    // whose advisory the runtime then adopts into the case while it is being killed.
+    let from_report = match std::env::var("LOCKSTEP_CRASH_FROM_REPORT").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => rng.random_bool(0.5),
+    };
+    let mut expect = if from_report {
+        let on = &repos[rng.random_range(0..repos.len())];
+        let report = file_report(&sim, &store, on).await;
+        open_case_from_report(&store, "LS-CRASH-1", &workflow, BTreeSet::new(), &report).await
+    } else {
+        open_case(&store, "LS-CRASH-1", &workflow).await
+    };
     let mut not_affected: BTreeSet<RepoId> = repos
         .iter()
         .filter(|_| rng.random_bool(0.3))
