@@ -382,7 +382,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_webhook_secret(settings.webhook_secret.clone())
                     .with_runtime(rt.clone())
                     .with_workflows_dir(settings.workflows_dir.clone())
-                    .with_inline_workflows(settings.inline_workflows()?);
+                    .with_inline_workflows(settings.inline_workflows()?)
+                    .with_web(lockstep_server::web::WebConfig::from_env().map_err(anyhow::Error::msg)?);
                 let listen = match listen {
                     Some(addr) => addr,
                     None => settings.listen()?,

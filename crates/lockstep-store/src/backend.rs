@@ -597,6 +597,16 @@ macro_rules! backend {
                 Ok(out)
             }
 
+            /// The case's audit entries, oldest first: the events each one committed
+            /// (`seq_from..=seq_to`) and the authority (JSON) that allowed them.
+            pub(crate) async fn authorities(read: &Pool<Db>, case_id: &CaseId) -> Result<Vec<(i64, i64, String)>, Error> {
+                let mut conn = read.acquire().await?;
+                Ok(sqlx::query_as("SELECT seq_from, seq_to, authority FROM audit WHERE case_id = $1 ORDER BY id")
+                    .bind(case_id.as_str())
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+
             async fn insert_audit(conn: &mut Conn, row: &AuditRow) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
