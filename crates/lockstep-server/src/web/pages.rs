@@ -10,6 +10,7 @@ use lockstep_core::auth::{Authority, MaintainerSource, Role};
 use lockstep_core::engine::BlockReason;
 use lockstep_core::event::{EventKind, ExitReason};
 use lockstep_core::input::{Actor, Principal};
+use lockstep_core::machines::EmState;
 use lockstep_core::model::{Assessment, Fix, RemoteState};
 use lockstep_core::plan::Alert;
 use lockstep_core::{Case, Event, Login, RepoId, Timestamp};
@@ -564,7 +565,7 @@ fn timeline(case: &Case, events: &[Event], now: Timestamp) -> Markup {
             li { "Opened " (when(opened)) }
             @for e in events {
                 @match &e.kind {
-                    EventKind::EmMoved { until: Some(u), reason, .. } => {
+                    EventKind::EmMoved { until: Some(u), reason, to: EmState::Active, .. } => {
                         li { "End set to " strong { (when(*u)) } " on " (when(e.at)) " by " (e.by)
                             @if let Some(r) = reason { " — " (r) } }
                     }
