@@ -385,6 +385,19 @@ async fn dashboard_in_a_real_browser() {
         .await
         .unwrap();
     assert_security_headers(&list);
+    // The session cookie is authenticated: altered, it is no session at all.
+    let mut tampered = bob.clone().into_bytes();
+    let i = tampered.len() - 3;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let r = client
+        .get(format!("{base}/"))
+        .header("cookie", String::from_utf8(tampered).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("id=\"sign-in\""));
+    // It carries neither the login nor anything else in clear.
+    assert!(!bob.contains("login") && !bob.contains("gho_"), "{bob}");
     // A form post without the CSRF token is refused and changes nothing.
     let r = client
         .post(format!("{base}/cases/{case}/fix-ready"))

@@ -12,7 +12,7 @@ use lockstep_core::event::{EventKind, ExitReason};
 use lockstep_core::input::{Actor, Principal};
 use lockstep_core::machines::EmState;
 use lockstep_core::model::{Assessment, Fix, RemoteState};
-use lockstep_core::plan::Alert;
+use lockstep_core::plan::{Alert, Plan};
 use lockstep_core::{Case, Event, Login, RepoId, Timestamp};
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
@@ -205,10 +205,10 @@ fn counts(case: &Case) -> Counts {
     c
 }
 
-fn status_of(case: &Case) -> &'static str {
+fn status_of(case: &Case, plan: &Plan) -> &'static str {
     if case.closed.is_some() {
         "closed"
-    } else if case.plan().release.is_some() {
+    } else if plan.release.is_some() {
         "releasing"
     } else if case.embargo.exit.is_none() && case.embargo.until.is_some() {
         "embargoed"
@@ -253,10 +253,11 @@ pub(crate) async fn index(
                             @let c = counts(case);
                             @let plan = case.plan();
                             @let alerts = plan.alerts.len();
+                            @let status = status_of(case, &plan);
                             tr data-case=(summary.id.as_str()) {
                                 td { a href={"/cases/" (summary.id.as_str())} { (summary.id.as_str()) } }
                                 td { (case.vulnerability.summary) }
-                                td { span class={"status " (status_of(case))} { (status_of(case)) } }
+                                td { span class={"status " (status)} { (status) } }
                                 td.counts { (c.assessed) " · " (c.affected) " · " (c.fixed) " · " (c.published) " of " (c.repos) }
                                 td {
                                     @match (case.embargo.until, &case.embargo.exit) {
@@ -813,6 +814,7 @@ pub(crate) async fn render_case(
             .map(|(_, _, a)| authority_text(a))
     };
     let c = counts(case);
+    let status = status_of(case, &plan);
     let body = html! {
         main #case data-version=(case.version) data-case=(case.id.as_str()) {
             @if let Some(f) = flash {
@@ -822,7 +824,7 @@ pub(crate) async fn render_case(
                 h1 #summary { (case.vulnerability.summary) }
                 p.meta {
                     code { (case.id.as_str()) } " · workflow " (case.workflow.name)
-                    " · " span #status class={"status " (status_of(case))} { (status_of(case)) }
+                    " · " span #status class={"status " (status)} { (status) }
                     " · " (c.assessed) " of " (c.repos) " assessed, " (c.affected) " affected, "
                     (c.fixed) " fixed, " span #published-count { (c.published) } " published"
                 }
