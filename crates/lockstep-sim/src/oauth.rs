@@ -196,24 +196,17 @@ async fn authorize(State(sim): State<Simulator>, body: Bytes) -> Response {
             },
         );
     }
-    let mut target = match url_with(&redirect, &[("code", &code)]) {
-        Some(u) => u,
-        None => return bad("redirect_uri is not a URL"),
-    };
+    let mut target = url_with(&redirect, "code", &code);
     if let Some(state) = &q.state {
-        target = url_with(&target, &[("state", state)]).unwrap_or(target);
+        target = url_with(&target, "state", state);
     }
     Redirect::to(&target).into_response()
 }
 
-fn url_with(base: &str, pairs: &[(&str, &str)]) -> Option<String> {
-    let mut out = base.to_owned();
-    for (k, v) in pairs {
-        let sep = if out.contains('?') { '&' } else { '?' };
-        let enc: String = form_encode(v);
-        out = format!("{out}{sep}{k}={enc}");
-    }
-    Some(out)
+/// `base` with `key=value` appended to its query.
+fn url_with(base: &str, key: &str, value: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{key}={}", form_encode(value))
 }
 
 fn form_encode(v: &str) -> String {

@@ -175,7 +175,9 @@ pub(crate) struct Web {
     pub(crate) config: Option<WebConfig>,
     pub(crate) keys: SessionKeys,
     pub(crate) hub: sse::Hub,
-    pub(crate) http: reqwest::Client,
+    /// For the token exchange; built on first use (the CLI's local mode builds an
+    /// `AppState` per command and never signs anyone in).
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Web {
@@ -188,12 +190,18 @@ impl Web {
             keys: SessionKeys::new(&secret, secure),
             config,
             hub: sse::Hub::default(),
-            http: reqwest::Client::builder()
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .unwrap_or_default(),
-        }
+                .unwrap_or_default()
+        })
     }
 }
 

@@ -153,7 +153,7 @@ pub(crate) async fn callback(
     };
     let answer = app
         .web
-        .http
+        .http()
         .post(format!("{}/login/oauth/access_token", config.web_url))
         .header(header::ACCEPT, "application/json")
         .form(&[
