@@ -444,6 +444,14 @@ async fn dashboard_in_a_real_browser() {
 
     sign_out(&c).await;
     assert!(c.get_named_cookie("lockstep_session").await.is_err());
+    // A copy of the cookie taken before signing out no longer works either.
+    let r = client
+        .get(format!("{base}/cases/{case}"))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "a signed-out session still opens the case");
 
     // --- Someone who is not part of the case: the same 404 as a case that does not exist.
     sign_in(&c, &base, "eve").await;

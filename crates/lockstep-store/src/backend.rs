@@ -853,6 +853,34 @@ macro_rules! backend {
                 Ok(n == 1)
             }
 
+            /// Records a dashboard session as signed out until `expires_at`; prunes the
+            /// records of sessions that have expired anyway.
+            pub(crate) async fn sign_out(write_pool: &Pool<Db>, hash: &str, expires_at: i64) -> Result<(), Error> {
+                let mut tx = write_pool.begin_with($begin_write).await?;
+                let now = db_now(&mut tx).await?;
+                sqlx::query("DELETE FROM signed_out WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO signed_out (session_hash, expires_at) VALUES ($1, $2) ON CONFLICT (session_hash) DO NOTHING",
+                )
+                .bind(hash)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn signed_out(read: &Pool<Db>, hash: &str) -> Result<bool, Error> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signed_out WHERE session_hash = $1")
+                    .bind(hash)
+                    .fetch_one(read)
+                    .await?;
+                Ok(n > 0)
+            }
+
             pub(crate) async fn delivery_seen(read: &Pool<Db>, id: &str) -> Result<bool, Error> {
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE delivery_id = $1")
                     .bind(id)

@@ -1064,6 +1064,26 @@ impl Store {
         dispatch!(self, |_w, r| be::delivery_seen(r, delivery_id).await)
     }
 
+    /// Records a web session (by a hash of its id) as signed out, until `expires` (after which
+    /// its cookie is refused anyway).
+    pub async fn sign_out_session(
+        &self,
+        session_hash: &str,
+        expires: Timestamp,
+    ) -> Result<(), Error> {
+        dispatch!(self, |w, _r| be::sign_out(
+            w,
+            session_hash,
+            expires.millis()
+        )
+        .await)
+    }
+
+    /// Whether a web session was signed out.
+    pub async fn session_signed_out(&self, session_hash: &str) -> Result<bool, Error> {
+        dispatch!(self, |_w, r| be::signed_out(r, session_hash).await)
+    }
+
     // ----- the audit trail -------------------------------------------------------------------
 
     /// Recomputes the audit chain and the event hashes in one snapshot, and checks them

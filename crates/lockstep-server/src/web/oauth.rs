@@ -242,10 +242,23 @@ pub(crate) async fn logout(
     MaybeSession(session): MaybeSession,
     axum::Form(form): axum::Form<LogoutForm>,
 ) -> Response {
-    if let Some(s) = &session
-        && !app.web.keys.csrf_ok(&s.sid, &form.csrf)
-    {
-        return pages::error_page(StatusCode::FORBIDDEN, "The form is stale; reload the page.");
+    if let Some(s) = &session {
+        if !app.web.keys.csrf_ok(&s.sid, &form.csrf) {
+            return pages::error_page(StatusCode::FORBIDDEN, "The form is stale; reload the page.");
+        }
+        // The cookie is stateless: a copy of it stops working once this is recorded.
+        let expires = lockstep_core::Timestamp::from_millis(
+            i64::try_from(s.exp.saturating_mul(1000)).unwrap_or(i64::MAX),
+        )
+        .unwrap_or(lockstep_core::Timestamp::MAX);
+        if let Err(e) = app.store.sign_out_session(&s.hash(), expires).await {
+            tracing::warn!(error = %e, "cannot record a sign-out");
+            return pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing out failed; try again.",
+            );
+        }
+        tracing::info!(login = %s.login, "signed out");
     }
     let mut r = see_other("/");
     r.headers_mut()

@@ -142,9 +142,18 @@ impl Session {
     pub(crate) fn login(&self) -> Option<Login> {
         self.login.parse().ok()
     }
+
+    /// What the store keeps of a signed-out session: a hash of its id.
+    pub(crate) fn hash(&self) -> String {
+        Sha256::digest(self.sid.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
-/// The session, if the request carries a valid one that has not expired.
+/// The session, if the request carries a valid one that has not expired and was not signed
+/// out.
 pub(crate) struct MaybeSession(pub(crate) Option<Session>);
 
 impl FromRequestParts<Shared> for MaybeSession {
@@ -152,9 +161,17 @@ impl FromRequestParts<Shared> for MaybeSession {
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Self::Rejection> {
         let session: Option<Session> = app.web.keys.get(&parts.headers, SESSION);
-        Ok(MaybeSession(
-            session.filter(|s| s.exp > unix_now() && s.login().is_some()),
-        ))
+        let Some(session) = session.filter(|s| s.exp > unix_now() && s.login().is_some()) else {
+            return Ok(MaybeSession(None));
+        };
+        match app.store.session_signed_out(&session.hash()).await {
+            Ok(false) => Ok(MaybeSession(Some(session))),
+            Ok(true) => Ok(MaybeSession(None)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether a session was signed out");
+                Ok(MaybeSession(None))
+            }
+        }
     }
 }
 
