@@ -22,9 +22,9 @@ use lockstep_store::Store;
 
 use crate::output::{paint, state, table};
 
-const WORKFLOW: &str = include_str!("../../../workflows/mcp-sdks.toml");
-const COORDINATOR: &str = "mcp-security-coordinator";
-const BOT: &str = "lockstep-bot";
+pub(crate) const WORKFLOW: &str = include_str!("../../../workflows/mcp-sdks.toml");
+pub(crate) const COORDINATOR: &str = "mcp-security-coordinator";
+pub(crate) const BOT: &str = "lockstep-bot";
 
 struct Demo {
     sim: Simulator,
@@ -70,7 +70,7 @@ impl Demo {
     }
 }
 
-fn maintainer(repo: &RepoId) -> String {
+pub(crate) fn maintainer(repo: &RepoId) -> String {
     format!("{}-maintainer", repo.name())
 }
 
@@ -81,16 +81,14 @@ pub(crate) fn run() -> anyhow::Result<()> {
     rt.block_on(journey())
 }
 
-async fn journey() -> anyhow::Result<()> {
-    let workflow = Workflow::parse("workflows/mcp-sdks.toml", WORKFLOW)?;
-    let repos: Vec<RepoId> = workflow.repos.keys().cloned().collect();
-
-    // GitHub, simulated: the ten SDK repositories, a bot with admin on each (Lockstep's own
-    // identity), the coordinator, and one maintainer per SDK. 20 ms ± 10 ms per request.
+/// GitHub, simulated: the workflow's repositories, a bot with admin on each (Lockstep's own
+/// identity), the coordinator, a researcher, and one maintainer per repository with GitHub's
+/// maintain permission; every request takes `latency` ± half of it.
+pub(crate) fn simulated_github(repos: &[RepoId], latency: Duration) -> anyhow::Result<Simulator> {
     let sim = Simulator::new(SimConfig {
         faults: FaultConfig {
-            latency: Duration::from_millis(20),
-            jitter: Duration::from_millis(10),
+            latency,
+            jitter: latency / 2,
             ..FaultConfig::default()
         },
         ..SimConfig::default()
@@ -98,13 +96,22 @@ async fn journey() -> anyhow::Result<()> {
     for login in [BOT, COORDINATOR, "security-researcher"] {
         sim.add_user(login, &format!("tok-{login}"));
     }
-    for repo in &repos {
+    for repo in repos {
         sim.add_repo(repo.as_str())?;
         sim.grant(repo.as_str(), BOT, Permission::Admin)?;
         let m = maintainer(repo);
         sim.add_user(&m, &format!("tok-{m}"));
         sim.grant(repo.as_str(), &m, Permission::Maintain)?;
     }
+    Ok(sim)
+}
+
+async fn journey() -> anyhow::Result<()> {
+    let workflow = Workflow::parse("workflows/mcp-sdks.toml", WORKFLOW)?;
+    let repos: Vec<RepoId> = workflow.repos.keys().cloned().collect();
+
+    // GitHub, simulated: 20 ms ± 10 ms per request.
+    let sim = simulated_github(&repos, Duration::from_millis(20))?;
     let running = lockstep_sim::spawn_local(sim.clone()).await?;
     let dir = tempfile::tempdir()?;
     let store = Store::open(&format!(

@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod config;
 mod demo;
+mod demo_web;
 mod export;
 mod logging;
 mod output;
@@ -119,8 +120,16 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::AuditCmd,
     },
-    /// Runs a whole disclosure journey through the ten-SDK MCP workflow and prints its timeline.
-    Demo,
+    /// Runs a whole disclosure journey through the ten-SDK MCP workflow and prints its timeline;
+    /// with `--web`, serves the dashboard on a simulated case to click through instead.
+    Demo {
+        /// Serve the web dashboard (with the simulator's sign-in) on a seeded case until Ctrl-C.
+        #[arg(long)]
+        web: bool,
+        /// Where the dashboard listens with `--web` (a free port if this one is taken).
+        #[arg(long, default_value = "127.0.0.1:8080", requires = "web")]
+        listen: SocketAddr,
+    },
     /// Does all due work (deadlines, GitHub effects), then returns.
     Run {
         /// Return once nothing more is due now.
@@ -354,7 +363,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 commands::audit(&store, command).await
             })
         }
-        Cmd::Demo => demo::run(),
+        Cmd::Demo { web: false, .. } => demo::run(),
+        Cmd::Demo { web: true, listen } => demo_web::run(listen),
         Cmd::Run { once: _ } => {
             logging::init();
             let settings = config::Settings::load(config)?;
@@ -398,7 +408,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_webhook_secret(settings.webhook_secret.clone())
                     .with_runtime(rt.clone())
                     .with_workflows_dir(settings.workflows_dir.clone())
-                    .with_inline_workflows(settings.inline_workflows()?);
+                    .with_inline_workflows(settings.inline_workflows()?)
+                    .with_web(lockstep_server::web::WebConfig::from_env().map_err(anyhow::Error::msg)?);
                 let listen = match listen {
                     Some(addr) => addr,
                     None => settings.listen()?,

@@ -14,14 +14,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use lockstep_core::vuln::Vulnerability;
-use lockstep_core::{Case, CaseId, Command, Input, OpenCase, RepoId, Workflow};
+use lockstep_core::{Case, CaseId, Input, OpenCase, Workflow};
 use lockstep_store::Committed;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::AppState;
-use crate::auth::Bearer;
+use crate::auth::{Bearer, Caller};
 use crate::error::ApiError;
 use crate::metrics::CommandOutcome;
 use crate::surface::{Acted, CaseAction, CaseView, OpenFields, OpenRequest, Opened};
@@ -62,13 +62,13 @@ pub(crate) fn outcome_of(result: &Result<Committed, lockstep_store::Error>) -> C
 }
 
 /// Loads the case, checks that the caller may read it, and returns it.
-pub(crate) async fn readable(app: &AppState, bearer: &Bearer, id: &str) -> Result<Case, ApiError> {
-    app.identities.authenticate(bearer).await?;
+pub(crate) async fn readable(app: &AppState, caller: &Caller, id: &str) -> Result<Case, ApiError> {
+    app.identities.authenticate(caller).await?;
     let id = case_id(id)?;
     let case = load(app, &id).await?;
     let principal = app
         .identities
-        .for_case(bearer, &case, &case.repos())
+        .for_case(caller, &case, &case.repos())
         .await?;
     if !case.may_view(&principal) {
         return Err(ApiError::forbidden(case.view_refusal(&principal)));
@@ -97,6 +97,7 @@ pub(crate) async fn list(
     bearer: Bearer,
     query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
@@ -119,9 +120,21 @@ pub(crate) async fn list(
                 .map_err(|e| ApiError::bad_request(format!("after: {e}")))
         })
         .transpose()?;
+    let (visible, next) = visible_page(&app, &bearer, after.as_ref(), limit).await?;
+    let visible: Vec<_> = visible.into_iter().map(|(summary, _)| summary).collect();
+    Ok(Json(json!({ "cases": visible, "next": next })).into_response())
+}
+
+/// A page of the cases `caller` may read (with each case), and the `after` of the next page.
+pub(crate) async fn visible_page(
+    app: &AppState,
+    caller: &Caller,
+    after: Option<&CaseId>,
+    limit: usize,
+) -> Result<(Vec<(lockstep_store::CaseSummary, Case)>, Option<String>), ApiError> {
     let summaries = app
         .store
-        .list_cases_page(after.as_ref(), limit)
+        .list_cases_page(after, limit)
         .await
         .map_err(ApiError::store)?;
     let next = (summaries.len() == limit)
@@ -129,16 +142,16 @@ pub(crate) async fn list(
         .flatten();
     let mut visible = Vec::new();
     for summary in summaries {
-        let case = load(&app, &summary.id).await?;
+        let case = load(app, &summary.id).await?;
         let principal = app
             .identities
-            .for_case(&bearer, &case, &case.repos())
+            .for_case(caller, &case, &case.repos())
             .await?;
         if case.may_view(&principal) {
-            visible.push(summary);
+            visible.push((summary, case));
         }
     }
-    Ok(Json(json!({ "cases": visible, "next": next })).into_response())
+    Ok((visible, next))
 }
 
 /// `GET /api/cases/{id}`.
@@ -147,7 +160,7 @@ pub(crate) async fn show(
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let case = readable(&app, &bearer, &id).await?;
+    let case = readable(&app, &bearer.into(), &id).await?;
     let now = app.store.now().await.map_err(ApiError::store)?;
     Ok(Json(CaseView::of(&case, now)).into_response())
 }
@@ -158,7 +171,7 @@ pub(crate) async fn plan(
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let case = readable(&app, &bearer, &id).await?;
+    let case = readable(&app, &bearer.into(), &id).await?;
     Ok(Json(case.plan()).into_response())
 }
 
@@ -225,6 +238,7 @@ pub(crate) async fn open(
     bearer: Bearer,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let req: OpenRequest = parse_body(&body)?;
     if req.from_report.is_none() {
@@ -316,24 +330,35 @@ pub(crate) async fn open(
     Ok(response)
 }
 
-/// Runs one command: authenticate, parse the body, load the case, build the command from the
-/// body and the case, resolve the caller's permissions for the repositories it concerns, and
-/// submit it. Answers 200 with the case as `GET /api/cases/{id}` shows it, plus
-/// `events_committed`.
-async fn command<B: DeserializeOwned>(
-    app: &AppState,
-    bearer: &Bearer,
-    id: &str,
-    body: &[u8],
-    name: &'static str,
-    build: impl FnOnce(B, &Case) -> Result<(Command, Vec<RepoId>), ApiError>,
+/// `POST /api/cases/{id}/{A::PATH}`: any [`CaseAction`]. Authenticates the token, parses the
+/// body, and runs [`perform`]; answers 200 with the case as `GET /api/cases/{id}` shows it,
+/// plus `events_committed`.
+pub(crate) async fn act<A: CaseAction>(
+    State(app): State<Shared>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    app.identities.authenticate(bearer).await?;
-    let req: B = parse_body(body)?;
+    let caller = Caller::from(bearer);
+    app.identities.authenticate(&caller).await?;
+    let req: A = parse_body(&body)?;
+    Ok(Json(perform(&app, &caller, &id, req).await?).into_response())
+}
+
+/// Runs one action for an authenticated caller, whatever brought it (the JSON API, a web
+/// form): load the case, build the command from the request and the case, resolve the
+/// caller's permissions for the repositories it concerns, and submit it; the core decides.
+pub(crate) async fn perform<A: CaseAction>(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: A,
+) -> Result<Acted, ApiError> {
+    let name = A::NAME;
     let id = case_id(id)?;
     let case = load(app, &id).await?;
-    let (cmd, repos) = build(req, &case)?;
-    let principal = app.identities.for_case(bearer, &case, &repos).await?;
+    let (cmd, repos) = req.command(&case).map_err(ApiError::bad_request)?;
+    let principal = app.identities.for_case(caller, &case, &repos).await?;
     let result = app.store.handle(&id, &principal, Input::Command(cmd)).await;
     let outcome = outcome_of(&result);
     app.metrics.command(name, outcome);
@@ -351,22 +376,8 @@ async fn command<B: DeserializeOwned>(
     }
     tracing::info!(case = %id, actor = %principal.actor, command = name, events = committed.events.len(), "command accepted");
     let now = app.store.now().await.map_err(ApiError::store)?;
-    Ok(Json(Acted {
+    Ok(Acted {
         case: CaseView::of(&committed.case, now),
         events_committed: committed.events.len(),
     })
-    .into_response())
-}
-
-/// `POST /api/cases/{id}/{A::PATH}`: any [`CaseAction`].
-pub(crate) async fn act<A: CaseAction>(
-    State(app): State<Shared>,
-    bearer: Bearer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    command(&app, &bearer, &id, &body, A::NAME, |b: A, case| {
-        b.command(case).map_err(ApiError::bad_request)
-    })
-    .await
 }

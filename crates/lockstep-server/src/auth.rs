@@ -67,6 +67,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// Who is asking: a bearer token (the JSON API and the CLI), or a login a web session
+/// vouches for (it was resolved through `GET /user` at sign-in; the token was then dropped).
+/// Either way the same principal lookup and the core decide.
+pub(crate) enum Caller {
+    /// `Authorization: Bearer <token>`.
+    Token(Bearer),
+    /// A signed-in web session's login.
+    Session(lockstep_core::Login),
+}
+
+impl From<Bearer> for Caller {
+    fn from(b: Bearer) -> Self {
+        Caller::Token(b)
+    }
+}
+
 /// Resolves callers, caching the result per (token, workflow, repositories) for a short time.
 pub(crate) struct Identities {
     service: std::sync::Arc<GithubClient>,
@@ -101,10 +117,16 @@ impl Identities {
         self.lookups.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn key(token: &Bearer, workflow: Option<&Workflow>, repos: &[RepoId]) -> [u8; 32] {
+    fn key(caller: &Caller, workflow: Option<&Workflow>, repos: &[RepoId]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"lockstep-principal-v1\0");
-        h.update(Sha256::digest(token.0.expose_secret().as_bytes()));
+        match caller {
+            Caller::Token(token) => h.update(Sha256::digest(token.0.expose_secret().as_bytes())),
+            Caller::Session(login) => {
+                h.update(b"session\0");
+                h.update(login.as_str().as_bytes());
+            }
+        }
         match workflow {
             // The workflow decides who is a coordinator and which repositories defer to
             // GitHub's permissions, so it is part of the question.
@@ -123,11 +145,11 @@ impl Identities {
     /// login alone, which authenticates the caller).
     pub(crate) async fn principal(
         &self,
-        token: &Bearer,
+        caller: &Caller,
         workflow: Option<&Workflow>,
         repos: &[RepoId],
     ) -> Result<Principal, ApiError> {
-        let key = Self::key(token, workflow, repos);
+        let key = Self::key(caller, workflow, repos);
         let now = Instant::now();
         if let Some((expires, p)) = self.lock().get(&key)
             && *expires > now
@@ -136,7 +158,22 @@ impl Identities {
         }
         // The login behind the token is asked once per TTL, whatever the question: the
         // authentication and the case's own lookup share it.
-        let login_key = Self::key(token, None, &[]);
+        let login_key = Self::key(caller, None, &[]);
+        let token = match caller {
+            Caller::Token(t) => t,
+            Caller::Session(login) => {
+                let principal = lockstep_runtime::identity::principal_of(
+                    login.clone(),
+                    &self.service,
+                    workflow,
+                    repos,
+                )
+                .await
+                .map_err(ApiError::identity)?;
+                self.insert(key, now, principal.clone());
+                return Ok(principal);
+            }
+        };
         let cached_login = self
             .lock()
             .get(&login_key)
@@ -193,18 +230,37 @@ impl Identities {
     }
 
     /// Authenticates the caller: their login, without any repository permission.
-    pub(crate) async fn authenticate(&self, token: &Bearer) -> Result<Principal, ApiError> {
-        self.principal(token, None, &[]).await
+    pub(crate) async fn authenticate(&self, caller: &Caller) -> Result<Principal, ApiError> {
+        self.principal(caller, None, &[]).await
+    }
+
+    /// The login behind a user's token (`GET /user`, with the same configured API base as
+    /// every caller's), for the web sign-in. Not cached: it runs once per sign-in.
+    pub(crate) async fn login_of(
+        &self,
+        token: SecretString,
+    ) -> Result<lockstep_core::Login, ApiError> {
+        let mut config = self.config.clone();
+        config.credentials = Credentials::Token(token);
+        let caller = GithubClient::new(config).map_err(|e| {
+            tracing::error!(error = %e, "cannot build a GitHub client for the caller");
+            ApiError::internal("internal error: cannot build a GitHub client")
+        })?;
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lockstep_runtime::identity::login(&caller)
+            .await
+            .map_err(ApiError::identity)
     }
 
     /// The principal for acting on (or reading) `case`: permissions gathered for `repos`.
     pub(crate) async fn for_case(
         &self,
-        token: &Bearer,
+        caller: &Caller,
         case: &Case,
         repos: &[RepoId],
     ) -> Result<Principal, ApiError> {
-        self.principal(token, Some(&case.workflow), repos).await
+        self.principal(caller, Some(&case.workflow), repos).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Instant, Principal)>> {

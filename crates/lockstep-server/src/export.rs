@@ -25,7 +25,7 @@ pub(crate) async fn export(
     Path((id, format)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let case = readable(&app, &bearer, &id).await?;
+    let case = readable(&app, &bearer.into(), &id).await?;
     let format: Format = format.parse().map_err(ApiError::not_found)?;
     if let Some(key) = query.keys().find(|k| *k != "repo") {
         return Err(ApiError::bad_request(format!(

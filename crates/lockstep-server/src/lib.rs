@@ -25,6 +25,7 @@ mod metrics;
 pub mod openapi;
 mod reports;
 pub mod surface;
+pub mod web;
 mod webhook;
 
 use std::path::PathBuf;
@@ -66,6 +67,7 @@ pub struct AppState {
     workflows_dir: Option<PathBuf>,
     inline_workflows: bool,
     metrics: Metrics,
+    web: web::Web,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,7 +104,15 @@ impl AppState {
             workflows_dir: None,
             inline_workflows: false,
             metrics: Metrics::default(),
+            web: web::Web::new(None),
         }
+    }
+
+    /// The web dashboard's sign-in (GitHub's OAuth web flow) and session key. Without it
+    /// the pages are served but say that sign-in is not configured.
+    pub fn with_web(mut self, config: Option<web::WebConfig>) -> Self {
+        self.web = web::Web::new(config);
+        self
     }
 
     /// The webhook secret. `None` (or an empty secret) makes `POST /webhooks/github` refuse
@@ -165,8 +175,9 @@ impl AppState {
 
 type Shared = Arc<AppState>;
 
-/// The router: the JSON API, the webhook receiver, health, readiness and metrics. Unknown
-/// routes, wrong methods and oversized bodies answer in the same JSON error shape.
+/// The router: the JSON API, the webhook receiver, health, readiness, metrics, and the web
+/// dashboard (its pages are not part of the API's OpenAPI description). Unknown routes, wrong
+/// methods and oversized bodies answer in the same JSON error shape.
 pub fn router(state: AppState) -> Router {
     let state: Shared = Arc::new(state);
     let Tables { api, rest } = tables();
@@ -174,6 +185,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(rest.router)
+        .merge(web::router().layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -333,11 +345,12 @@ async fn observe(State(app): State<Shared>, request: Request, next: Next) -> Res
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let mut response = next.run(request).await;
     let status = response.status();
+    // JSON errors, and the web pages' own HTML error pages, stay as they are.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let body = std::mem::replace(response.body_mut(), Body::empty());
         let text = axum::body::to_bytes(body, MAX_REJECTION_BODY)

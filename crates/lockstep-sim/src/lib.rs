@@ -35,6 +35,7 @@ mod error;
 mod global;
 mod ledger;
 mod model;
+mod oauth;
 mod observe;
 #[cfg(feature = "oracle")]
 pub mod oracle;

@@ -1092,7 +1092,10 @@ pub(crate) fn router(sim: Simulator) -> Router {
         .route("/_sim/events/ping", post(admin_ping))
         .route("/_sim/cves/assign", post(admin_assign_cves))
         .route_layer(middleware::from_fn_with_state(sim.clone(), admin_guard));
-    admin.fallback(api_entry).with_state(sim)
+    admin
+        .merge(crate::oauth::routes())
+        .fallback(api_entry)
+        .with_state(sim)
 }
 
 /// Makes the router's service with per-connection kill handles.

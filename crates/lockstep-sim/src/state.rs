@@ -97,6 +97,8 @@ pub(crate) struct State {
     /// Pull requests in advisories' temporary private forks, by lower-cased fork
     /// `owner/name`: (number, title, open).
     pub(crate) fork_pulls: BTreeMap<String, Vec<(u64, String, bool)>>,
+    /// OAuth clients and authorization codes of the web sign-in flow.
+    pub(crate) oauth: crate::oauth::OAuthState,
 }
 
 fn lc(s: &str) -> String {
@@ -153,6 +155,7 @@ impl State {
             hooks: Hooks::default(),
             request_counter: 0,
             fork_pulls: BTreeMap::new(),
+            oauth: Default::default(),
         }
     }
 

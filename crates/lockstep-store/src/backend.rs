@@ -600,6 +600,16 @@ macro_rules! backend {
                 Ok(out)
             }
 
+            /// The case's audit entries, oldest first: the events each one committed
+            /// (`seq_from..=seq_to`) and the authority (JSON) that allowed them.
+            pub(crate) async fn authorities(read: &Pool<Db>, case_id: &CaseId) -> Result<Vec<(i64, i64, String)>, Error> {
+                let mut conn = read.acquire().await?;
+                Ok(sqlx::query_as("SELECT seq_from, seq_to, authority FROM audit WHERE case_id = $1 ORDER BY id")
+                    .bind(case_id.as_str())
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+
             async fn insert_audit(conn: &mut Conn, row: &AuditRow) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -847,6 +857,34 @@ macro_rules! backend {
                 .rows_affected();
                 tx.commit().await?;
                 Ok(n == 1)
+            }
+
+            /// Records a dashboard session as signed out until `expires_at`; prunes the
+            /// records of sessions that have expired anyway.
+            pub(crate) async fn sign_out(write_pool: &Pool<Db>, hash: &str, expires_at: i64) -> Result<(), Error> {
+                let mut tx = write_pool.begin_with($begin_write).await?;
+                let now = db_now(&mut tx).await?;
+                sqlx::query("DELETE FROM signed_out WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO signed_out (session_hash, expires_at) VALUES ($1, $2) ON CONFLICT (session_hash) DO NOTHING",
+                )
+                .bind(hash)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn signed_out(read: &Pool<Db>, hash: &str) -> Result<bool, Error> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signed_out WHERE session_hash = $1")
+                    .bind(hash)
+                    .fetch_one(read)
+                    .await?;
+                Ok(n > 0)
             }
 
             pub(crate) async fn delivery_seen(read: &Pool<Db>, id: &str) -> Result<bool, Error> {

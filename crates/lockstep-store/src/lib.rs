@@ -819,6 +819,27 @@ impl Store {
         dispatch!(self, |_w, r| be::events(r, case_id).await)
     }
 
+    /// Who committed the case's events, under which authority: per audit entry, oldest
+    /// first, the events it appended (`seq_from..=seq_to`; an entry that appended none has
+    /// `seq_from > seq_to`) and the [`Authority`](lockstep_core::auth::Authority) recorded.
+    pub async fn authorities(
+        &self,
+        case_id: &CaseId,
+    ) -> Result<Vec<(u64, u64, lockstep_core::auth::Authority)>, Error> {
+        let rows = dispatch!(self, |_w, r| be::authorities(r, case_id).await)?;
+        rows.into_iter()
+            .map(|(from, to, authority)| {
+                let authority = serde_json::from_str(&authority)
+                    .map_err(|e| Error::corrupt(format!("audit authority of {case_id}: {e}")))?;
+                Ok((
+                    u64::try_from(from).unwrap_or(0),
+                    u64::try_from(to).unwrap_or(0),
+                    authority,
+                ))
+            })
+            .collect()
+    }
+
     /// Every case, oldest first.
     pub async fn list_cases(&self) -> Result<Vec<CaseSummary>, Error> {
         dispatch!(self, |_w, r| be::list_cases(r).await)
@@ -1045,6 +1066,26 @@ impl Store {
     /// Whether a delivery id was recorded.
     pub async fn delivery_seen(&self, delivery_id: &str) -> Result<bool, Error> {
         dispatch!(self, |_w, r| be::delivery_seen(r, delivery_id).await)
+    }
+
+    /// Records a web session (by a hash of its id) as signed out, until `expires` (after which
+    /// its cookie is refused anyway).
+    pub async fn sign_out_session(
+        &self,
+        session_hash: &str,
+        expires: Timestamp,
+    ) -> Result<(), Error> {
+        dispatch!(self, |w, _r| be::sign_out(
+            w,
+            session_hash,
+            expires.millis()
+        )
+        .await)
+    }
+
+    /// Whether a web session was signed out.
+    pub async fn session_signed_out(&self, session_hash: &str) -> Result<bool, Error> {
+        dispatch!(self, |_w, r| be::signed_out(r, session_hash).await)
     }
 
     // ----- the audit trail -------------------------------------------------------------------

@@ -67,11 +67,16 @@ pub struct World {
     pub runtime: Runtime,
     pub wakes: Arc<AtomicUsize>,
     pub dir: tempfile::TempDir,
+    /// With `Options::web`: where the router is served over TCP (`http://127.0.0.1:PORT`),
+    /// with sign-in through the simulator's OAuth flow.
+    pub web_url: Option<String>,
 }
 
 pub struct Options {
     pub secret: Option<&'static str>,
     pub inline_workflows: bool,
+    /// Serve the router over TCP with the web sign-in configured against the simulator.
+    pub web: bool,
 }
 
 impl Default for Options {
@@ -79,9 +84,14 @@ impl Default for Options {
         Self {
             secret: Some(SECRET),
             inline_workflows: false,
+            web: false,
         }
     }
 }
+
+/// The web sign-in's OAuth client, registered in the simulator.
+pub const CLIENT_ID: &str = "Iv1.lockstep-test";
+pub const CLIENT_SECRET: &str = "client-secret-for-tests";
 
 pub async fn world() -> World {
     world_with(Options::default()).await
@@ -126,7 +136,27 @@ pub async fn world_with(opts: Options) -> World {
     );
     let wakes = Arc::new(AtomicUsize::new(0));
     let counter = wakes.clone();
+    let listener = if opts.web {
+        Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    } else {
+        None
+    };
+    let web_url = listener
+        .as_ref()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()));
+    let web = web_url.as_ref().map(|public| {
+        sim.add_oauth_client(CLIENT_ID, CLIENT_SECRET);
+        lockstep_server::web::WebConfig::new(
+            CLIENT_ID.to_owned(),
+            SecretString::from(CLIENT_SECRET.to_owned()),
+            running.base_url.clone(),
+            public.clone(),
+            lockstep_server::web::random_secret(),
+        )
+        .unwrap()
+    });
     let state = AppState::new(store.clone(), github, config)
+        .with_web(web)
         .with_webhook_secret(opts.secret.map(|s| SecretString::from(s.to_owned())))
         .with_workflows_dir(&workflows)
         .with_inline_workflows(opts.inline_workflows)
@@ -134,7 +164,12 @@ pub async fn world_with(opts: Options) -> World {
             counter.fetch_add(1, Ordering::SeqCst);
         }));
     let router = lockstep_server::router(state);
+    if let Some(listener) = listener {
+        let app = router.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
     World {
+        web_url,
         sim,
         running,
         store,
