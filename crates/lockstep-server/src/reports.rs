@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::{outcome_of, parse_body};
-use crate::auth::Bearer;
+use crate::auth::{Bearer, Caller};
 use crate::error::ApiError;
 use crate::surface::{
     Acted, CaseView, MergeReport, OpenFields, OpenRequest, Opened, RejectReport, ReportList,
@@ -75,7 +75,7 @@ async fn workflows(app: &AppState) -> Result<Vec<Workflow>, ApiError> {
 /// The caller, with GitHub's permissions gathered for `repos` under each workflow.
 async fn principal(
     app: &AppState,
-    bearer: &Bearer,
+    bearer: &Caller,
     workflows: &[Workflow],
     repos: &[RepoId],
 ) -> Result<Principal, ApiError> {
@@ -190,7 +190,7 @@ async fn stored(app: &AppState, r: &ReportRef, undecided: bool) -> Result<Stored
 /// it, 403 if they have none), and returns the workflows that list it.
 async fn authorized<'a>(
     app: &AppState,
-    bearer: &Bearer,
+    bearer: &Caller,
     all: &'a [Workflow],
     repo: &RepoId,
     action: ReportAction,
@@ -217,6 +217,7 @@ pub(crate) async fn list(
     bearer: Bearer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
@@ -256,6 +257,7 @@ pub(crate) async fn show(
     bearer: Bearer,
     Path((owner, repo, ghsa)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let r = reference(&owner, &repo, &ghsa)?;
     let all = workflows(&app).await?;
@@ -272,6 +274,7 @@ pub(crate) async fn reject(
     Path((owner, repo, ghsa)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let req: RejectReport = parse_body(&body)?;
     let r = reference(&owner, &repo, &ghsa)?;
@@ -306,6 +309,7 @@ pub(crate) async fn merge(
     Path((owner, repo, ghsa)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let bearer = Caller::from(bearer);
     app.identities.authenticate(&bearer).await?;
     let req: MergeReport = parse_body(&body)?;
     let r = reference(&owner, &repo, &ghsa)?;
@@ -338,7 +342,7 @@ pub(crate) async fn merge(
 /// CWEs and credits it takes unless the request overrides them.
 pub(crate) async fn open_from_report(
     app: &AppState,
-    bearer: &Bearer,
+    bearer: &Caller,
     req: OpenRequest,
     workflow: Workflow,
     fields: OpenFields,

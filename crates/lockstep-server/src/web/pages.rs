@@ -416,9 +416,33 @@ fn authority_text(a: &Authority) -> String {
 /// What an event says, in a few words; `None` for the bookkeeping the activity leaves out.
 fn describe(kind: &EventKind) -> Option<String> {
     Some(match kind {
-        EventKind::CaseOpened { scope, .. } => {
-            format!("opened the case with {} repositories", scope.len())
-        }
+        EventKind::CaseOpened {
+            scope,
+            report: None,
+            ..
+        } => format!("opened the case with {} repositories", scope.len()),
+        EventKind::CaseOpened {
+            scope,
+            report: Some(r),
+            ..
+        } => format!(
+            "opened the case with {} repositories from {}'s report {} on {}",
+            scope.len(),
+            r.reporter,
+            r.ghsa,
+            r.repo
+        ),
+        EventKind::ReportMerged { origin, adopt, .. } => format!(
+            "merged {}'s report {} on {}{}",
+            origin.reporter,
+            origin.ghsa,
+            origin.repo,
+            if *adopt {
+                " as its advisory"
+            } else {
+                " as a duplicate"
+            }
+        ),
         EventKind::RepoAdded { repo } => format!("added {repo} to the case"),
         EventKind::RepoRemoved { repo, reason } => format!("removed {repo}: {reason}"),
         EventKind::RmMoved { .. } | EventKind::EffectRequested { .. } => return None,
