@@ -221,16 +221,28 @@ pub(crate) async fn list(
     app.identities.authenticate(&bearer).await?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
-    let all = workflows(&app).await?;
-    let repos: Vec<RepoId> = all
+    let reports = visible(&app, &bearer, query.all.unwrap_or(false)).await?;
+    Ok(Json(ReportList { reports }).into_response())
+}
+
+/// The reports awaiting triage (with `all`, decided ones too) on the repositories `caller`
+/// coordinates or maintains; refused (403) if they have no role in any workflow. For the
+/// API's list and the dashboard's.
+pub(crate) async fn visible(
+    app: &AppState,
+    caller: &Caller,
+    all: bool,
+) -> Result<Vec<ReportSummary>, ApiError> {
+    let workflows = workflows(app).await?;
+    let repos: Vec<RepoId> = workflows
         .iter()
         .flat_map(|w| w.repos.keys().cloned())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let p = principal(&app, &bearer, &all, &repos).await?;
+    let p = principal(app, caller, &workflows, &repos).await?;
     let may = |repo: &RepoId| {
-        authorize_report(&p, repo, &listing(&all, repo), ReportAction::View).is_ok()
+        authorize_report(&p, repo, &listing(&workflows, repo), ReportAction::View).is_ok()
     };
     if !repos.iter().any(may) {
         return Err(ApiError::forbidden(format!(
@@ -238,17 +250,12 @@ pub(crate) async fn list(
             p.actor
         )));
     }
-    let stored = app
-        .store
-        .reports(query.all.unwrap_or(false))
-        .await
-        .map_err(ApiError::store)?;
-    let reports = stored
+    let stored = app.store.reports(all).await.map_err(ApiError::store)?;
+    Ok(stored
         .iter()
         .filter(|r| may(&r.report.repo))
         .map(summary)
-        .collect();
-    Ok(Json(ReportList { reports }).into_response())
+        .collect())
 }
 
 /// `GET /api/reports/{owner}/{repo}/{ghsa}`: the report and its workflows' triage rules.

@@ -285,6 +285,10 @@ async fn dashboard_in_a_real_browser() {
     let base = w.web_url.clone().unwrap();
     let case = w.open_with(json!({ "summary": HTML_SUMMARY })).await;
     w.settle().await;
+    // A researcher's private report on org/extra awaits triage.
+    w.sim.add_user("rita", "tok-rita");
+    let reported = file_report(&w, "rita", "org/extra");
+    intake_runtime(&w).run_once().await.unwrap();
     check_sign_in_protocol(&base).await;
 
     let driver = chromedriver().await;
@@ -293,6 +297,13 @@ async fn dashboard_in_a_real_browser() {
     // --- A maintainer: bob maintains org/core.
     sign_in(&c, &base, "bob").await;
     let row = wait_for(&c, &format!("tr[data-case='{case}']")).await;
+    // Reports awaiting triage on his repositories: none (rita's is on org/extra).
+    let reports = text(&c, "#reports").await;
+    assert!(
+        reports.contains("No private vulnerability report awaits"),
+        "{reports}"
+    );
+    assert!(!reports.contains(&reported), "{reports}");
     // The summary renders as text, in the list too.
     assert!(row.text().await.unwrap().contains(HTML_SUMMARY));
     c.goto(&format!("{base}/cases/{case}")).await.unwrap();
@@ -492,8 +503,13 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(r.status(), 403, "CSRF first");
     sign_out(&c).await;
 
-    // --- The coordinator: alice.
+    // --- The coordinator: alice, who sees rita's report awaiting triage.
     sign_in(&c, &base, "alice").await;
+    let reports = text(&c, "#reports").await;
+    assert!(
+        reports.contains(&reported) && reports.contains("rita"),
+        "{reports}"
+    );
     c.goto(&format!("{base}/cases/{case}")).await.unwrap();
     wait_for(&c, "#form-embargo").await;
     for form in ["#form-disclose", "#form-close", "#form-scope-remove"] {

@@ -232,6 +232,13 @@ pub(crate) async fn index(
         Ok(v) => v,
         Err(e) => return error_page(e.status, &e.message),
     };
+    // Reports awaiting triage, for those who coordinate or maintain a repository of a
+    // workflow (anyone else has none to see: the section is left out).
+    let reports = match crate::reports::visible(&app, &caller, false).await {
+        Ok(r) => Some(r),
+        Err(e) if e.status == StatusCode::FORBIDDEN => None,
+        Err(e) => return error_page(e.status, &e.message),
+    };
     let now = match app.store.now().await {
         Ok(n) => n,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
@@ -269,6 +276,33 @@ pub(crate) async fn index(
                                 td { @if alerts > 0 { span.alert-count { (alerts) } } @else { "—" } }
                             }
                         }
+                    }
+                }
+            }
+            @if let Some(reports) = &reports {
+                section #reports {
+                    h2 { "Reports awaiting triage" }
+                    @if reports.is_empty() {
+                        p { "No private vulnerability report awaits triage on your repositories." }
+                    } @else {
+                        table.reports {
+                            thead { tr {
+                                th { "Repository" } th { "Advisory" } th { "Summary" }
+                                th { "Reporter" } th { "Received" }
+                            } }
+                            tbody {
+                                @for r in reports {
+                                    tr {
+                                        td { (r.repo) } td { code { (r.ghsa_id) } }
+                                        td { (r.summary) } td { (r.reporter) }
+                                        td { (when(r.received_at)) }
+                                    }
+                                }
+                            }
+                        }
+                        p.muted { "Triage with " code { "lockstep report show" } ", then "
+                            code { "lockstep case open --from-report OWNER/REPO/GHSA-…" } ", "
+                            code { "report merge" } " or " code { "report reject" } "." }
                     }
                 }
             }

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use lockstep_github::{ApiBase, Credentials, GithubClient, GithubConfig, PacingConfig};
+use lockstep_runtime::intake::IntakeOptions;
 use lockstep_runtime::{Runtime, RuntimeOptions};
 use lockstep_server::AppState;
 use lockstep_sim::{Permission, SimConfig, Simulator};
@@ -318,4 +319,45 @@ impl World {
             .set_webhook(&format!("http://{addr}/webhooks/github"), secret);
         addr
     }
+}
+
+/// A runtime that also polls the fixture's repositories for reports and closes rejected ones.
+pub fn intake_runtime(w: &World) -> Runtime {
+    intake_runtime_every(w, Duration::from_secs(300))
+}
+
+pub fn intake_runtime_every(w: &World, interval: Duration) -> Runtime {
+    let base = ApiBase::parse(&w.running.base_url, &["127.0.0.1".to_owned()]).unwrap();
+    let mut config = GithubConfig::new(base, Credentials::Token("tok-bot".to_owned().into()));
+    config.pacing = PacingConfig::unlimited();
+    Runtime::new(
+        w.store.clone(),
+        Arc::new(GithubClient::new(config).unwrap()),
+        RuntimeOptions::default(),
+    )
+    .with_intake(IntakeOptions {
+        repos: ["org/core", "org/extra", "org/plugin", "org/spare"]
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect(),
+        interval,
+    })
+}
+
+/// `who` files a private vulnerability report on `repo`; returns its GHSA id.
+pub fn file_report(w: &World, who: &str, repo: &str) -> String {
+    let a = w
+        .sim
+        .report_as(
+            who,
+            repo,
+            &json!({
+                "summary": "Host header not validated",
+                "description": "A web page can reach the local server (reporter's text).",
+                "severity": "high",
+                "cwe_ids": ["CWE-350"],
+            }),
+        )
+        .unwrap();
+    a["ghsa_id"].as_str().unwrap().to_owned()
 }
