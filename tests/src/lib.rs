@@ -456,6 +456,82 @@ pub async fn wait_released(sim: &Simulator, store: &Store, n: usize) {
     }
 }
 
+/// An in-process runtime over a SQLite file that a fail point may crash (a pass that
+/// panics): each crash is a restart, as a new process would be, with a fresh store handle and
+/// a new worker name. The fail-point tests drive their scenarios with it.
+pub struct CrashingRuntime {
+    db: std::path::PathBuf,
+    github: Arc<GithubClient>,
+    options: fn(&str) -> RuntimeOptions,
+    /// The current store handle.
+    pub store: Store,
+    /// The current runtime.
+    pub runtime: Runtime,
+    generation: u32,
+    /// Passes that crashed so far.
+    pub crashes: u32,
+}
+
+impl CrashingRuntime {
+    /// A runtime (worker `worker-0`, `options` given its name) over the database at `db`.
+    pub async fn new(
+        db: &Path,
+        github: Arc<GithubClient>,
+        options: fn(&str) -> RuntimeOptions,
+    ) -> CrashingRuntime {
+        let store = open_store(db).await;
+        CrashingRuntime {
+            runtime: runtime(&store, &github, options("worker-0")),
+            db: db.to_owned(),
+            github,
+            options,
+            store,
+            generation: 0,
+            crashes: 0,
+        }
+    }
+
+    /// A new process, as far as the store and runtime can tell.
+    pub async fn restart(&mut self) {
+        self.generation += 1;
+        self.store = open_store(&self.db).await;
+        self.runtime = runtime(
+            &self.store,
+            &self.github,
+            (self.options)(&format!("worker-{}", self.generation)),
+        );
+    }
+
+    /// Runs passes until no effect is pending or claimed. A pass that panics is a crash: the
+    /// runtime is replaced, and the crashed claims move on once their lease lapses.
+    pub async fn drive(&mut self) {
+        for _ in 0..1_000 {
+            let rt = self.runtime.clone();
+            let crashed = match tokio::spawn(async move { rt.run_once().await }).await {
+                Ok(Ok(_)) => false,
+                Ok(Err(lockstep_runtime::Error::Join(_))) | Err(_) => true,
+                Ok(Err(e)) => panic!("run_once: {e}"),
+            };
+            if crashed {
+                self.crashes += 1;
+                self.restart().await;
+            }
+            let busy = self
+                .store
+                .outbox(None)
+                .await
+                .unwrap_or_else(|e| panic!("outbox: {e}"))
+                .iter()
+                .any(|e| matches!(e.state, OutboxState::Pending | OutboxState::Claimed));
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the runtime did not settle");
+    }
+}
+
 /// Runs `run_once` until nothing is left to do now (held publications excepted), bounded.
 pub async fn settle(runtime: &Runtime) {
     for _ in 0..2_000 {

@@ -17,15 +17,13 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lockstep_core::GhsaId;
 use lockstep_core::input::{Command, FixStage, Input, Principal};
 use lockstep_e2e::serve::{Serve, ServeConfig};
 use lockstep_e2e::*;
-use lockstep_github::{GithubClient, PacingConfig};
-use lockstep_runtime::Runtime;
+use lockstep_github::PacingConfig;
 use lockstep_sim::{RunningSim, SimConfig, Simulator};
 use lockstep_store::{OutboxState, Store};
 
@@ -34,12 +32,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 struct World {
     sim: Simulator,
     _running: RunningSim,
-    github: Arc<GithubClient>,
-    db: PathBuf,
-    store: Store,
-    runtime: Runtime,
-    generation: u32,
-    crashes: u32,
+    rt: CrashingRuntime,
     _dir: tempfile::TempDir,
 }
 
@@ -47,45 +40,6 @@ fn options(worker: &str) -> lockstep_runtime::RuntimeOptions {
     lockstep_runtime::RuntimeOptions {
         lease: Duration::from_millis(800),
         ..fast_runtime_options(worker)
-    }
-}
-
-impl World {
-    async fn restart(&mut self) {
-        self.generation += 1;
-        self.store = open_store(&self.db).await;
-        self.runtime = runtime(
-            &self.store,
-            &self.github,
-            options(&format!("worker-{}", self.generation)),
-        );
-    }
-
-    async fn drive(&mut self) {
-        for _ in 0..1_000 {
-            let rt = self.runtime.clone();
-            let crashed = match tokio::spawn(async move { rt.run_once().await }).await {
-                Ok(Ok(_)) => false,
-                Ok(Err(lockstep_runtime::Error::Join(_))) | Err(_) => true,
-                Ok(Err(e)) => panic!("run_once: {e}"),
-            };
-            if crashed {
-                self.crashes += 1;
-                self.restart().await;
-            }
-            let busy = self
-                .store
-                .outbox(None)
-                .await
-                .unwrap()
-                .iter()
-                .any(|e| matches!(e.state, OutboxState::Pending | OutboxState::Claimed));
-            if !busy {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the runtime did not settle");
     }
 }
 
@@ -97,31 +51,25 @@ async fn scenario(point: &str) {
     let running = lockstep_sim::spawn_local(sim.clone()).await.unwrap();
     let github = github(&running.base_url, PacingConfig::unlimited());
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lockstep.db");
-    let store = open_store(&db).await;
+    let rt = CrashingRuntime::new(&dir.path().join("lockstep.db"), github, options).await;
 
     // rita reports privately on org/core; Lockstep records the report.
-    let report = file_report(&sim, &store, &repo("org/core")).await;
+    let report = file_report(&sim, &rt.store, &repo("org/core")).await;
     let ghsa = report.ghsa.clone();
     let scope = BTreeSet::from([repo("org/core")]);
-    let expect = open_case_from_report(&store, "LS-ADOPT-1", &workflow, scope, &report).await;
+    let expect = open_case_from_report(&rt.store, "LS-ADOPT-1", &workflow, scope, &report).await;
     let case_id = expect.case.clone();
 
     let mut w = World {
         sim,
         _running: running,
-        runtime: runtime(&store, &github, options("worker-0")),
-        github,
-        db,
-        store,
-        generation: 0,
-        crashes: 0,
+        rt,
         _dir: dir,
     };
     fail::cfg(point, "1*panic").unwrap();
-    w.drive().await;
+    w.rt.drive().await;
     fail::remove(point);
-    assert_eq!(w.crashes, 1, "{point} fired once, during the adoption");
+    assert_eq!(w.rt.crashes, 1, "{point} fired once, during the adoption");
 
     let check = |w: &World| {
         let advisories = w.sim.advisories("org/core").unwrap();
@@ -140,7 +88,7 @@ async fn scenario(point: &str) {
             .contains("<!-- lockstep:LS-ADOPT-1:org/core -->"),
         "{point}"
     );
-    let case = w.store.case(&case_id).await.unwrap();
+    let case = w.rt.store.case(&case_id).await.unwrap();
     assert_eq!(
         case.participants[&repo("org/core")].advisory.ghsa,
         Some(ghsa.clone()),
@@ -155,7 +103,7 @@ async fn scenario(point: &str) {
     assert_eq!(creates, 0, "{point}: Lockstep created no advisory");
 
     // The release publishes it, once.
-    w.store
+    w.rt.store
         .handle(
             &case_id,
             &Principal::user("bob".parse().unwrap()),
@@ -167,12 +115,12 @@ async fn scenario(point: &str) {
         )
         .await
         .unwrap();
-    w.drive().await;
+    w.rt.drive().await;
     let a = check(&w);
     assert_eq!(a["state"], "published", "{point}");
     let publishes = w.sim.ledger().iter().filter(|e| e.is_publish()).count();
     assert_eq!(publishes, 1, "{point}: published once");
-    w.store.verify(None).await.unwrap();
+    w.rt.store.verify(None).await.unwrap();
     println!("{point}: the adoption converged after 1 crash");
 }
 

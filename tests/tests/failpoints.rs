@@ -9,14 +9,12 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lockstep_e2e::*;
-use lockstep_github::{GithubClient, PacingConfig};
-use lockstep_runtime::Runtime;
+use lockstep_github::PacingConfig;
 use lockstep_sim::{RunningSim, SimConfig, Simulator};
-use lockstep_store::{OutboxState, Store};
+use lockstep_store::OutboxState;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -32,14 +30,10 @@ enum Phase {
 struct World {
     sim: Simulator,
     _running: RunningSim,
-    github: Arc<GithubClient>,
     db: PathBuf,
-    store: Store,
-    runtime: Runtime,
+    rt: CrashingRuntime,
     workflow: lockstep_core::Workflow,
     expect: Expect,
-    generation: u32,
-    crashes: u32,
     _dir: tempfile::TempDir,
 }
 
@@ -58,63 +52,17 @@ impl World {
         let github = github(&running.base_url, PacingConfig::unlimited());
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("lockstep.db");
-        let store = open_store(&db).await;
-        let expect = open_case(&store, "LS-FP-1", &workflow).await;
-        let runtime = runtime(&store, &github, options("worker-0"));
+        let rt = CrashingRuntime::new(&db, github, options).await;
+        let expect = open_case(&rt.store, "LS-FP-1", &workflow).await;
         World {
             sim,
             _running: running,
-            github,
             db,
-            store,
-            runtime,
+            rt,
             workflow,
             expect,
-            generation: 0,
-            crashes: 0,
             _dir: dir,
         }
-    }
-
-    /// A new process, as far as the store and runtime can tell: a fresh store handle (no
-    /// cache) and a new worker name.
-    async fn restart(&mut self) {
-        self.generation += 1;
-        let store = open_store(&self.db).await;
-        self.runtime = runtime(
-            &store,
-            &self.github,
-            options(&format!("worker-{}", self.generation)),
-        );
-    }
-
-    /// Runs passes until no effect is pending or claimed. A pass that panics (a fail point)
-    /// is a crash: the runtime is replaced and the crashed claims wait out their lease.
-    async fn drive(&mut self) {
-        for _ in 0..1_000 {
-            let rt = self.runtime.clone();
-            let crashed = match tokio::spawn(async move { rt.run_once().await }).await {
-                Ok(Ok(_)) => false,
-                Ok(Err(lockstep_runtime::Error::Join(_))) | Err(_) => true,
-                Ok(Err(e)) => panic!("run_once: {e}"),
-            };
-            if crashed {
-                self.crashes += 1;
-                self.restart().await;
-            }
-            let busy = self
-                .store
-                .outbox(None)
-                .await
-                .unwrap()
-                .iter()
-                .any(|e| matches!(e.state, OutboxState::Pending | OutboxState::Claimed));
-            if !busy {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the runtime did not settle");
     }
 }
 
@@ -125,7 +73,7 @@ async fn scenario(point: &str, phase: Phase) {
     if phase == Phase::Drafts {
         fail::cfg(point, "1*panic").unwrap();
     }
-    w.drive().await;
+    w.rt.drive().await;
     assert!(
         w.sim.ledger().iter().all(|e| !e.is_publish()),
         "nothing is public yet"
@@ -136,9 +84,9 @@ async fn scenario(point: &str, phase: Phase) {
     let marks = release_marks(&w.workflow, &not_affected);
     let (last, rest) = marks.split_last().unwrap();
     for m in rest {
-        commit_mark(&w.store, &w.workflow, &mut w.expect, m.clone()).await;
+        commit_mark(&w.rt.store, &w.workflow, &mut w.expect, m.clone()).await;
     }
-    w.drive().await;
+    w.rt.drive().await;
     assert!(
         w.sim.ledger().iter().all(|e| !e.is_publish()),
         "the gate holds"
@@ -146,12 +94,12 @@ async fn scenario(point: &str, phase: Phase) {
     if phase == Phase::Release {
         fail::cfg(point, "1*panic").unwrap();
     }
-    commit_mark(&w.store, &w.workflow, &mut w.expect, last.clone()).await;
-    w.drive().await;
+    commit_mark(&w.rt.store, &w.workflow, &mut w.expect, last.clone()).await;
+    w.rt.drive().await;
     fail::remove(point);
 
-    assert_eq!(w.crashes, 1, "{point} fired once");
-    let report = invariants::check(&w.sim, &w.store, &w.db, &w.expect)
+    assert_eq!(w.rt.crashes, 1, "{point} fired once");
+    let report = invariants::check(&w.sim, &w.rt.store, &w.db, &w.expect)
         .await
         .unwrap_or_else(|v| panic!("{point} ({phase:?}):\n  {}", v.join("\n  ")));
     let writes = &report.writes;
@@ -222,17 +170,17 @@ async fn github_before_send_error_is_retried() {
     let point = "github.before_send";
     let mut w = World::new().await;
     fail::cfg(point, "1*return").unwrap();
-    w.drive().await;
+    w.rt.drive().await;
     fail::remove(point);
-    let failed: Vec<String> = w
-        .store
-        .outbox(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.state == OutboxState::Failed)
-        .map(|e| format!("{} ({:?})", e.key, e.last_error))
-        .collect();
+    let failed: Vec<String> =
+        w.rt.store
+            .outbox(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.state == OutboxState::Failed)
+            .map(|e| format!("{} ({:?})", e.key, e.last_error))
+            .collect();
     assert!(
         failed.is_empty(),
         "failed for good after one injected error: {failed:?}"

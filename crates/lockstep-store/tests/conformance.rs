@@ -2,6 +2,7 @@
 //! PostgreSQL when `LOCKSTEP_TEST_POSTGRES_URL` is set (each in a fresh database).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
@@ -15,34 +16,6 @@ use lockstep_core::input::{AuthMethod, Command, FixStage, Verdict};
 use lockstep_core::vuln::PackageFix;
 use lockstep_core::*;
 use lockstep_store::{Checkpoint, EffectResult, Error, OutboxState, Store, VerifyFailure, Worker};
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else {
-                        eprintln!("skipped: set {} to run the PostgreSQL suite", super::POSTGRES_ENV);
-                        return;
-                    };
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     cases_versions_and_conflicts,

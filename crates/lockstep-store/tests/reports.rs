@@ -3,6 +3,7 @@
 //! rejection is in the verified audit trail.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -13,35 +14,7 @@ use lockstep_core::machines::RmState;
 use lockstep_core::*;
 use lockstep_store::{Error, ReportSeen};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else {
-                        eprintln!("skipped: set {} to run the PostgreSQL suite", super::POSTGRES_ENV);
-                        return;
-                    };
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+conformance!(
     a_report_is_recorded_once_whichever_path_saw_it,
     opening_a_case_from_a_report_accepts_it_in_the_same_commit,
     a_rejection_is_audited_and_leaves_a_close_for_the_runtime,

@@ -41,6 +41,36 @@ publish_after = ["org/core"]
 
 pub const POSTGRES_ENV: &str = "LOCKSTEP_TEST_POSTGRES_URL";
 
+/// `conformance!(a, b, …)`: each scenario `async fn a(db: &TestDb)` as a test on SQLite, and
+/// on PostgreSQL when [`POSTGRES_ENV`] names a server (skipped, saying so, without it).
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else {
+                        eprintln!("skipped: set {} to run the PostgreSQL suite", super::POSTGRES_ENV);
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
 pub enum Kind {
     Sqlite {
         dir: tempfile::TempDir,
