@@ -1159,6 +1159,27 @@ impl Tx<'_> {
                 }
                 let repo = record.repo.clone();
                 let succeeded = record.status == EffectStatus::Succeeded;
+                let superseded = record.status == EffectStatus::Superseded;
+                if let Outcome::DraftOpened { ghsa } = &outcome
+                    && record.action == "open-draft"
+                    && self.case.adoption(&repo).is_some_and(|o| o.ghsa != *ghsa)
+                {
+                    // A draft asked for before the repository left the case and came back
+                    // through a report it adopts: the report is its advisory; this draft is a
+                    // stray, closed.
+                    if !succeeded && !superseded {
+                        self.emit(EventKind::EffectSuperseded {
+                            key,
+                            reason: "the repository adopts a report instead".into(),
+                        })?;
+                    }
+                    let extra = ghsa.clone();
+                    return self.request(
+                        &repo,
+                        &format!("close-draft-{extra}"),
+                        Action::CloseDraft { ghsa: extra },
+                    );
+                }
                 if let Outcome::DraftOpened { ghsa } = &outcome {
                     let existing = self
                         .case
@@ -1567,15 +1588,23 @@ impl Tx<'_> {
         let waves = self.case.release_plan();
         let in_plan: BTreeSet<RepoId> = waves.iter().flatten().cloned().collect();
         // Each publication links the advisories published with it, so the release waits for
-        // drafts of the plan that are still being created (not for ones that failed for good).
-        if in_plan.iter().any(|r| {
-            self.case
-                .participants
-                .get(r)
-                .is_some_and(|p| p.advisory.ghsa.is_none())
-                && (self.case.write_outstanding(r, Some("open-draft"))
-                    || self.case.write_outstanding(r, Some("adopt-report")))
-        }) {
+        // drafts of the plan that are still to come (not for ones that failed for good). A
+        // draft is still to come while any draft of the case is being created: the last
+        // draft is only requested once every other exists (see `open_drafts`), so a plan
+        // repository with no draft request yet is waiting on a sibling's, maybe one outside
+        // the plan.
+        let drafts_underway = self.case.scope().any(|(r, _)| {
+            self.case.write_outstanding(r, Some("open-draft"))
+                || self.case.write_outstanding(r, Some("adopt-report"))
+        });
+        if drafts_underway
+            && in_plan.iter().any(|r| {
+                self.case
+                    .participants
+                    .get(r)
+                    .is_some_and(|p| p.advisory.ghsa.is_none())
+            })
+        {
             return Ok(());
         }
         // Public links: the advisories that are or will be public in this release.

@@ -2205,3 +2205,64 @@ fn a_preflight_blocker_holds_the_whole_wave_until_it_clears() {
         assert_eq!(ledger.published(), vec![r("org/core"), r("org/plugin")]);
     }
 }
+
+/// The last draft is asked for only once every other exists. A gate that opens while a
+/// sibling's draft (here one outside the plan: org/extra, not affected) is still being
+/// created must wait for that last draft too, or the first wave's text would not link an
+/// advisory published in the next (found by the crash loop).
+#[test]
+fn the_release_waits_for_a_draft_not_yet_asked_for() {
+    let (mut case, d) = open_with("hold-all", &[]);
+    let mut pending: Vec<Effect> = d.effects().cloned().collect();
+    let drafts: Vec<RepoId> = pending.iter().map(|e| e.repo.clone()).collect();
+    assert_eq!(
+        drafts,
+        [r("org/core"), r("org/extra")],
+        "org/plugin waits for these"
+    );
+    // org/core's draft opens; org/extra's is still on its way.
+    let core = pending.remove(0);
+    let d = case
+        .handle(
+            &Principal::automation(),
+            Input::Observation(Observation::EffectSucceeded {
+                key: core.key.clone(),
+                outcome: Outcome::DraftOpened {
+                    ghsa: ghsa_for(&core.repo),
+                },
+            }),
+            t(0),
+        )
+        .unwrap();
+    pending.extend(d.effects().cloned());
+    let marks = [
+        (user("bob"), assess("org/core", Verdict::Affected)),
+        (user("carol"), assess("org/extra", Verdict::NotAffected)),
+        (user("alice"), assess("org/plugin", Verdict::Affected)),
+        (user("bob"), released("org/core", "core")),
+        (user("alice"), released("org/plugin", "plugin")),
+    ];
+    for (who, input) in marks {
+        let d = case.handle(&who, input, t(1)).unwrap();
+        pending.extend(d.effects().cloned());
+    }
+    assert!(case.gate_open(), "every affected fix is released");
+    assert!(
+        pending.iter().all(|e| !e.action.is_publish()),
+        "nothing publishes while org/plugin has no draft: {pending:?}"
+    );
+    let done = settle(&mut case, &mut pending, t(1));
+    let core_publication = done
+        .iter()
+        .find_map(|e| match &e.action {
+            Action::Publish { content, .. } if e.repo == r("org/core") => Some(content),
+            _ => None,
+        })
+        .expect("org/core publishes");
+    let plugin = ghsa_for(&r("org/plugin"));
+    assert!(
+        core_publication.description.contains(plugin.as_str()),
+        "org/core's public text links org/plugin's advisory: {}",
+        core_publication.description
+    );
+}

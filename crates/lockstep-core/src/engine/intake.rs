@@ -539,14 +539,12 @@ impl Tx<'_> {
         // Adopted where the case has no advisory there, has not asked for one, and adopts no
         // other report there; otherwise a duplicate.
         let adopt = self.case.adoption(&repo).is_none()
+            && p.is_none_or(|p| p.advisory.ghsa.is_none())
             && (!in_scope
-                || p.is_some_and(|p| {
-                    p.advisory.ghsa.is_none()
-                        && !self
-                            .case
-                            .effects
-                            .contains_key(&self.key(&repo, "open-draft"))
-                }));
+                || !self
+                    .case
+                    .effects
+                    .contains_key(&self.key(&repo, "open-draft")));
         if !in_scope {
             self.emit(EventKind::RepoAdded { repo: repo.clone() })?;
             self.rm_to(&repo, RmState::Received)?;
