@@ -42,7 +42,15 @@ fn description(case: &str, repo: &str, links: &[(String, String)]) -> String {
     d
 }
 
-async fn run() {
+/// The simulator with `N` repositories `mcp/sdk-{i}` the bot administers (and a user who may
+/// report), served, and the adapter on it with GitHub's budget (80/min, 500/h) but no 1 s
+/// spacing, so the benchmark runs quickly.
+async fn setup() -> (
+    Simulator,
+    lockstep_sim::RunningSim,
+    Vec<String>,
+    GithubClient,
+) {
     let sim = Simulator::new(SimConfig {
         secondary: SecondaryLimits::default(),
         ..SimConfig::default()
@@ -59,12 +67,15 @@ async fn run() {
         ApiBase::parse(&running.base_url, &[]).unwrap(),
         Credentials::Token(SecretString::from(TOKEN.to_owned())),
     );
-    // GitHub's budget (80/min, 500/h); no 1 s spacing so the benchmark runs quickly.
     cfg.pacing = PacingConfig {
         min_spacing: Duration::ZERO,
         ..PacingConfig::default()
     };
-    let c = GithubClient::new(cfg).unwrap();
+    (sim, running, repos, GithubClient::new(cfg).unwrap())
+}
+
+async fn run() {
+    let (sim, _running, repos, c) = setup().await;
     let case = "case-bench";
     let names: Vec<RepoName> = repos.iter().map(|r| RepoName::parse(r).unwrap()).collect();
     let t0 = Instant::now();
@@ -229,17 +240,7 @@ async fn run() {
 /// content and collaborators), N−1 link updates carrying collaborators (the reporter among
 /// them), N CVE requests and N publishes. The bound is 4N−1.
 async fn run_from_report() {
-    let sim = Simulator::new(SimConfig {
-        secondary: SecondaryLimits::default(),
-        ..SimConfig::default()
-    });
-    sim.add_user("lockstep-bot", TOKEN);
-    sim.add_user("reporter", "tok-reporter");
-    let repos: Vec<String> = (0..N).map(|i| format!("mcp/sdk-{i}")).collect();
-    for r in &repos {
-        sim.add_repo(r).unwrap();
-        sim.grant(r, "lockstep-bot", Permission::Admin).unwrap();
-    }
+    let (sim, _running, repos, c) = setup().await;
     // The researcher's report, through GitHub's own form (not a Lockstep request).
     let report = sim
         .report_as(
@@ -249,16 +250,6 @@ async fn run_from_report() {
         )
         .unwrap();
     let report_ghsa = report["ghsa_id"].as_str().unwrap().to_owned();
-    let running = spawn_local(sim.clone()).await.unwrap();
-    let mut cfg = GithubConfig::new(
-        ApiBase::parse(&running.base_url, &[]).unwrap(),
-        Credentials::Token(SecretString::from(TOKEN.to_owned())),
-    );
-    cfg.pacing = PacingConfig {
-        min_spacing: Duration::ZERO,
-        ..PacingConfig::default()
-    };
-    let c = GithubClient::new(cfg).unwrap();
     let case = "case-from-report";
     let names: Vec<RepoName> = repos.iter().map(|r| RepoName::parse(r).unwrap()).collect();
     let start = sim.ledger().len();
