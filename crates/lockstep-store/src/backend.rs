@@ -610,7 +610,10 @@ macro_rules! backend {
                     .await?)
             }
 
-            async fn insert_audit(conn: &mut Conn, row: &AuditRow) -> Result<(), sqlx::Error> {
+            pub(crate) async fn insert_audit(
+                conn: &mut Conn,
+                row: &AuditRow,
+            ) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )

@@ -103,22 +103,25 @@ impl std::fmt::Debug for Store {
 }
 
 /// Runs `$body` with `$w`/`$r` bound to the write and read pools and `be` to the backend
-/// module.
+/// module (`backend::sqlite` or `::postgres`; with a module name first, that module's).
 macro_rules! dispatch {
     ($store:expr, |$w:ident, $r:ident| $body:expr) => {
+        dispatch!($store, backend, |$w, $r| $body)
+    };
+    ($store:expr, $module:ident, |$w:ident, $r:ident| $body:expr) => {
         match &$store.inner.backend {
             Backend::Sqlite { write, read, .. } => {
                 #[allow(unused_variables)]
                 let ($w, $r) = (write, read);
                 #[allow(unused_imports)]
-                use backend::sqlite as be;
+                use crate::$module::sqlite as be;
                 $body
             }
             Backend::Postgres(pool) => {
                 #[allow(unused_variables)]
                 let ($w, $r) = (pool, pool);
                 #[allow(unused_imports)]
-                use backend::postgres as be;
+                use crate::$module::postgres as be;
                 $body
             }
         }

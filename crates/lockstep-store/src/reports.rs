@@ -237,22 +237,7 @@ macro_rules! reports_backend {
                     hash: String::new(),
                 };
                 row.hash = hex::encode(audit::entry_hash(&prev, &row));
-                sqlx::query(
-                    "INSERT INTO audit (id, at, case_id, actor, authority, input, seq_from, seq_to, events_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(row.id)
-                .bind(row.at)
-                .bind(&row.case_id)
-                .bind(&row.actor)
-                .bind(&row.authority)
-                .bind(&row.input)
-                .bind(row.seq_from)
-                .bind(row.seq_to)
-                .bind(&row.events_hash)
-                .bind(&row.prev_hash)
-                .bind(&row.hash)
-                .execute(&mut *tx)
-                .await?;
+                crate::backend::$m::insert_audit(&mut tx, &row).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -274,27 +259,6 @@ reports_backend! {
     head_lock = "SELECT pg_advisory_xact_lock(7012026161)";
 }
 
-macro_rules! on {
-    ($store:expr, |$w:ident, $r:ident| $body:expr) => {
-        match &$store.inner.backend {
-            Backend::Sqlite { write, read, .. } => {
-                #[allow(unused_variables)]
-                let ($w, $r) = (write, read);
-                #[allow(unused_imports)]
-                use sqlite as rb;
-                $body
-            }
-            Backend::Postgres(pool) => {
-                #[allow(unused_variables)]
-                let ($w, $r) = (pool, pool);
-                #[allow(unused_imports)]
-                use postgres as rb;
-                $body
-            }
-        }
-    };
-}
-
 impl Store {
     /// Records a report seen by a webhook delivery (`delivery`, deduplicated in the same
     /// transaction) or a poll (`None`). A report recorded before is left as it is.
@@ -306,7 +270,7 @@ impl Store {
         let body = to_json(report)?;
         let at = report.received_at.millis();
         let (repo, ghsa) = (report.repo.to_string(), report.ghsa.to_string());
-        on!(self, |w, _r| rb::record(
+        dispatch!(self, reports, |w, _r| be::record(
             w, &repo, &ghsa, at, &body, delivery
         )
         .await)
@@ -314,7 +278,7 @@ impl Store {
 
     /// The reports awaiting triage, oldest first; with `all`, decided ones too.
     pub async fn reports(&self, all: bool) -> Result<Vec<StoredReport>, Error> {
-        on!(self, |_w, r| rb::list(r, all).await)
+        dispatch!(self, reports, |_w, r| be::list(r, all).await)
     }
 
     /// One report.
@@ -323,12 +287,17 @@ impl Store {
         repo: &RepoId,
         ghsa: &GhsaId,
     ) -> Result<Option<StoredReport>, Error> {
-        on!(self, |_w, r| rb::one(r, repo.as_str(), ghsa.as_str()).await)
+        dispatch!(self, reports, |_w, r| be::one(
+            r,
+            repo.as_str(),
+            ghsa.as_str()
+        )
+        .await)
     }
 
     /// Rejected reports whose advisory the runtime still has to close on GitHub.
     pub async fn reports_to_close(&self) -> Result<Vec<StoredReport>, Error> {
-        on!(self, |_w, r| rb::closing(r).await)
+        dispatch!(self, reports, |_w, r| be::closing(r).await)
     }
 
     /// Records the runtime's close of a rejected report's advisory (`error`: it failed).
@@ -339,7 +308,7 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), Error> {
         let at = self.now().await?.millis();
-        on!(self, |w, _r| rb::closed(
+        dispatch!(self, reports, |w, _r| be::closed(
             w,
             repo.as_str(),
             ghsa.as_str(),
@@ -369,7 +338,7 @@ impl Store {
         let authority = to_json(&outcome.authority)?;
         let actor = outcome.authority.actor.to_string();
         let at = self.now().await?.millis();
-        let result = on!(self, |w_pool, _r| rb::reject(
+        let result = dispatch!(self, reports, |w_pool, _r| be::reject(
             w_pool, &w, at, &actor, &authority, &input
         )
         .await);
