@@ -14,13 +14,7 @@ use lockstep_core::*;
 
 fn opened(policy: &str) -> (Case, Ledger) {
     let (mut case, d) = open_with(policy, &[]);
-    let mut ledger = Ledger::default();
-    ledger.record(&d);
-    let mut pending: Vec<Effect> = d.effects().cloned().collect();
-    let done = settle(&mut case, &mut pending, t(0));
-    ledger
-        .effects
-        .extend(done.into_iter().skip(d.effects().count()));
+    let ledger = settle_decision(&mut case, &d, t(0));
     (case, ledger)
 }
 
@@ -166,13 +160,7 @@ fn the_cve_setting_can_request_at_open_or_never() {
             t(0),
         )
         .unwrap();
-        let mut ledger = Ledger::default();
-        ledger.record(&d);
-        let mut pending: Vec<Effect> = d.effects().cloned().collect();
-        let done = settle(&mut case, &mut pending, t(0));
-        ledger
-            .effects
-            .extend(done.into_iter().skip(d.effects().count()));
+        let ledger = settle_decision(&mut case, &d, t(0));
         (case, ledger)
     };
     let (_, ledger) = with("at-open");

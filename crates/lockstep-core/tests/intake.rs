@@ -59,13 +59,7 @@ fn open_from(report: &Report, wf: Workflow) -> (Case, Ledger) {
         t(0),
     )
     .unwrap();
-    let mut ledger = Ledger::default();
-    ledger.record(&d);
-    let mut pending: Vec<Effect> = d.effects().cloned().collect();
-    let done = settle(&mut case, &mut pending, t(0));
-    ledger
-        .effects
-        .extend(done.into_iter().skip(d.effects().count()));
+    let ledger = settle_decision(&mut case, &d, t(0));
     (case, ledger)
 }
 

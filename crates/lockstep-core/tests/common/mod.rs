@@ -176,6 +176,19 @@ pub fn settle(case: &mut Case, pending: &mut Vec<Effect>, now: Timestamp) -> Vec
     done
 }
 
+/// Settles the effects of decision `d` (and those they lead to) as GitHub would; returns
+/// every effect requested, in order.
+pub fn settle_decision(case: &mut Case, d: &Decision, now: Timestamp) -> Ledger {
+    let mut ledger = Ledger::default();
+    ledger.record(d);
+    let mut pending: Vec<Effect> = d.effects().cloned().collect();
+    let done = settle(case, &mut pending, now);
+    ledger
+        .effects
+        .extend(done.into_iter().skip(d.effects().count()));
+    ledger
+}
+
 /// Submits an input and settles its effects; panics on rejection.
 pub fn run(
     case: &mut Case,
